@@ -1,0 +1,110 @@
+"""paramgen_jax command line: flags -> config -> pipeline.
+
+  python launch/main.py --config=configs/toy_gmm.py --workdir=runs/toy_gmm [--mode=all]
+  python launch/main.py --config=configs/toy_gmm.py:smoke --config.train.steps=100
+
+--mode picks one stage (collect, train, sample, eval) or all of them in order. A wrong
+config ends with one line naming the key (exit status 2).
+"""
+
+import importlib.util
+import os
+import signal
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from paramgen_jax import configlib, pipeline  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file, optionally with a preset: configs/x.py:smoke.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for data, checkpoints and reports "
+                               "(default: runs/<config name>[_<preset>]).")
+_MODE = flags.DEFINE_enum("mode", "all", list(pipeline.MODES), "Stage to run.")
+
+
+def _default_workdir(config_arg: str) -> str:
+  path, _, preset = config_arg.partition(":")
+  name = os.path.splitext(os.path.basename(path))[0]
+  return os.path.join("runs", f"{name}_{preset}" if preset else name)
+
+
+def _one_line(error: Exception) -> str:
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  if not lines:
+    return type(error).__name__
+  # A config file that raised: its own last line says why; the traceback is noise.
+  return lines[-1] if any(line.startswith("Traceback") for line in lines) else lines[0]
+
+
+def _check_override_key(config, dotted: str) -> None:
+  node, walked = config, "config"
+  for part in dotted.split("."):
+    keys = list(node.keys()) if hasattr(node, "keys") else []
+    if part not in keys:
+      known = ", ".join(sorted(keys)) if keys else "none: it is not a section"
+      raise configlib.ConfigError(f"{walked}.{part}: unknown key (known: {known})")
+    node, walked = node[part], f"{walked}.{part}"
+
+
+def _load_config(argv) -> tuple[str, object]:
+  """Loads the --config file the way config_flags will, to check it before absl does."""
+  values = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
+  values += [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"]
+  if not values:
+    raise configlib.ConfigError("--config: required, e.g. --config=configs/toy_gmm.py:smoke")
+  path, _, preset = values[-1].partition(":")
+  if not os.path.isfile(path):
+    raise configlib.ConfigError(f"--config: no such config file {path!r}")
+  spec = importlib.util.spec_from_file_location("_paramgen_config_check", path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+    return values[-1], module.get_config(preset) if preset else module.get_config()
+  except Exception as e:  # the config file's own error, e.g. an unknown preset
+    raise configlib.ConfigError(f"--config={values[-1]}: {type(e).__name__}: {e}") from None
+
+
+def parse_flags(argv):
+  """absl flag parsing, with every config problem reported as one line (exit status 2)."""
+  try:
+    _, config = _load_config(argv)
+    for arg in argv[1:]:
+      if arg.startswith("--config."):
+        _check_override_key(config, arg[len("--config."):].split("=", 1)[0])
+    return flags.FLAGS(argv)
+  except (flags.Error, configlib.ConfigError) as e:
+    print(f"error: {_one_line(e)}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  logging.set_verbosity(logging.WARNING)
+  from paramgen_jax.train.loop import NonFiniteLossError  # imports JAX: after flag checks
+  workdir = _WORKDIR.value or _default_workdir(
+      config_flags.get_config_filename(flags.FLAGS["config"]))
+  # SIGTERM (a scheduler's kill) takes the Ctrl-C path, which checkpoints before exiting.
+  signal.signal(signal.SIGTERM, signal.default_int_handler)
+  try:
+    pipeline.run(_CONFIG.value, workdir, _MODE.value)
+  except configlib.ConfigError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  except NonFiniteLossError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  except KeyboardInterrupt:
+    print(f"interrupted: run the same command again to resume from {workdir}", file=sys.stderr)
+    sys.exit(130)
+  print(f"done: {_MODE.value} in {workdir}")
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config"])
+  app.run(main, flags_parser=parse_flags)

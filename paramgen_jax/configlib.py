@@ -1,0 +1,210 @@
+"""Config checking: every key known, every type right, every value possible.
+
+Configs are pure data (`ml_collections.ConfigDict`). A method declares the schema of its
+config with `Field`s and nested dicts; `check_config` walks both and raises `ConfigError`
+with one line naming the key:
+
+    config.train.steps: must be >= 1, got 0
+    config.train.stepz: unknown key (known: b1, b2, batch_size, ...)
+
+This module imports no JAX, so config files and the launcher can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+class ConfigError(ValueError):
+  """A config is wrong; the message is one line that names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+  """A leaf of a schema: accepted types, an optional check and what the check requires."""
+  types: tuple[type, ...]
+  check: Callable[[Any], bool] | None = None
+  requirement: str = ""
+  optional: bool = False  # None is accepted
+
+
+def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
+  if isinstance(value, bool):  # bool is an int subclass: accept it only where asked for
+    return bool in types
+  if isinstance(value, int) and float in types:
+    return True
+  return isinstance(value, types)
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Field:
+  return _ranged((int,), "an integer", minimum, maximum)
+
+
+def real(minimum: float | None = None, maximum: float | None = None, *,
+         exclusive_min: bool = False, exclusive_max: bool = False) -> Field:
+  return _ranged((float,), "a number", minimum, maximum, exclusive_min, exclusive_max)
+
+
+def _ranged(types, noun, minimum, maximum, exclusive_min=False, exclusive_max=False) -> Field:
+  def check(v):
+    if minimum is not None and (v <= minimum if exclusive_min else v < minimum):
+      return False
+    if maximum is not None and (v >= maximum if exclusive_max else v > maximum):
+      return False
+    return True
+  parts = []
+  if minimum is not None:
+    parts.append(f"{'>' if exclusive_min else '>='} {minimum}")
+  if maximum is not None:
+    parts.append(f"{'<' if exclusive_max else '<='} {maximum}")
+  return Field(types, check, f"must be {' and '.join(parts)}" if parts else f"must be {noun}")
+
+
+def one_of(*choices: Any) -> Field:
+  return Field(tuple({type(c) for c in choices}), lambda v: v in choices,
+               f"must be one of {', '.join(repr(c) for c in choices)}")
+
+
+def boolean() -> Field:
+  return Field((bool,))
+
+
+def string() -> Field:
+  return Field((str,))
+
+
+def sequence(of: type, min_len: int = 0) -> Field:
+  def check(v):
+    return len(v) >= min_len and all(_type_ok(x, (of,)) for x in v)
+  return Field((tuple, list), check, f"must be a list of {of.__name__} with at least "
+                                     f"{min_len} entries")
+
+
+def mapping_of(value_type: type) -> Field:
+  """A free-form dict section whose values have one type (e.g. the mesh axes)."""
+  def check(v):
+    return all(isinstance(k, str) and _type_ok(x, (value_type,)) for k, x in v.items())
+  return Field((Mapping,), check, f"must map names to {value_type.__name__}")
+
+
+def _as_mapping(value: Any) -> Mapping | None:
+  if isinstance(value, Mapping):
+    return value
+  to_dict = getattr(value, "to_dict", None)
+  return to_dict() if callable(to_dict) else None
+
+
+def check_config(config: Any, schema: Mapping[str, Any], prefix: str = "config") -> None:
+  """Raises ConfigError on the first unknown key, missing key, wrong type or bad value."""
+  values = _as_mapping(config)
+  if values is None:
+    raise ConfigError(f"{prefix}: must be a section (dict), got {type(config).__name__}")
+  for key in values:
+    if key not in schema:
+      raise ConfigError(f"{prefix}.{key}: unknown key (known: {', '.join(sorted(schema))})")
+  for key, spec in schema.items():
+    name = f"{prefix}.{key}"
+    if key not in values:
+      raise ConfigError(f"{name}: missing")
+    value = values[key]
+    if isinstance(spec, Mapping):
+      check_config(value, spec, name)
+      continue
+    if value is None and spec.optional:
+      continue
+    if isinstance(spec.types[0], type) and issubclass(spec.types[0], Mapping):
+      value = _as_mapping(value)
+      if value is None:
+        raise ConfigError(f"{name}: must be a section (dict)")
+    elif not _type_ok(value, spec.types):
+      expected = " or ".join(t.__name__ for t in spec.types)
+      raise ConfigError(f"{name}: must be of type {expected}, got {value!r} "
+                        f"({type(value).__name__})")
+    if spec.check is not None and not spec.check(value):
+      raise ConfigError(f"{name}: {spec.requirement}, got {value!r}")
+
+
+def require(condition: bool, key: str, message: str) -> None:
+  """A cross-field check: raises `ConfigError('config.<key>: <message>')` if false."""
+  if not condition:
+    raise ConfigError(f"config.{key}: {message}")
+
+
+# -- schemas of the sections every generator shares -------------------------------------
+
+TRAIN_SCHEMA = {
+    "steps": integer(1),
+    "batch_size": integer(1),
+    "lr": real(0.0),
+    "warmup_steps": integer(0),
+    "final_lr_ratio": real(0.0, 1.0),
+    "weight_decay": real(0.0),
+    "b1": real(0.0, 1.0, exclusive_max=True),
+    "b2": real(0.0, 1.0, exclusive_max=True),
+    "clip_norm": real(0.0),
+    "ema_decay": real(0.0, 1.0, exclusive_max=True),
+    "compute_dtype": one_of("float32", "bfloat16"),
+    "log_every": integer(1),
+    "checkpoint_every": integer(1),
+    "keep_checkpoints": integer(1),
+    "seed": integer(0),
+}
+
+DIFFUSION_SCHEMA = {
+    "schedule": one_of("linear", "cosine"),
+    "timesteps": integer(1),
+    "beta_start": real(0.0, 1.0, exclusive_min=True, exclusive_max=True),
+    "beta_end": real(0.0, 1.0, exclusive_min=True, exclusive_max=True),
+    "prediction": one_of("eps", "v", "x0"),
+}
+
+SAMPLE_SCHEMA = {
+    "sampler": one_of("ddpm", "ddim"),
+    "steps": integer(1),
+    "eta": real(0.0),
+    "num_samples": integer(1),
+    "seed": integer(0),
+    "clip_x0": Field((float,), lambda v: v > 0, "must be > 0", optional=True),
+}
+
+MESH_FIELD = mapping_of(int)
+
+
+def check_shared_sections(config: Any, num_devices: int | None = None) -> None:
+  """Cross-field checks of the shared sections (after `check_config`)."""
+  require(config.train.warmup_steps <= config.train.steps, "train.warmup_steps",
+          f"must be <= train.steps ({config.train.steps}), got {config.train.warmup_steps}")
+  if "diffusion" in config:
+    require(config.diffusion.beta_start < config.diffusion.beta_end, "diffusion.beta_start",
+            f"must be < diffusion.beta_end ({config.diffusion.beta_end}), got "
+            f"{config.diffusion.beta_start}")
+  if "sample" in config and "diffusion" in config and config.sample.sampler == "ddim":
+    require(config.sample.steps <= config.diffusion.timesteps, "sample.steps",
+            f"must be <= diffusion.timesteps ({config.diffusion.timesteps}), got "
+            f"{config.sample.steps}")
+  if num_devices is not None:
+    try:
+      sizes = resolve_mesh_axes(_as_mapping(config.mesh), num_devices)
+    except ValueError as e:
+      raise ConfigError(f"config.{e}") from None
+    data = sizes.get("data", 1)
+    require(config.train.batch_size % data == 0, "train.batch_size",
+            f"must be divisible by the {data} data-parallel devices, got "
+            f"{config.train.batch_size}")
+
+
+def resolve_mesh_axes(axes: Mapping[str, int], num_devices: int) -> dict[str, int]:
+  """Mesh axis sizes with the one -1 resolved so that their product is `num_devices`."""
+  sizes = {name: int(size) for name, size in axes.items()}
+  if sum(s == -1 for s in sizes.values()) > 1 or any(s == 0 or s < -1 for s in sizes.values()):
+    raise ValueError(f"mesh: axis sizes must be >= 1 with at most one -1, got {sizes}")
+  known = 1
+  for size in sizes.values():
+    known *= max(size, 1)
+  for name, size in sizes.items():
+    if size == -1 and num_devices % known == 0:
+      sizes[name] = num_devices // known
+      known = num_devices
+  if known != num_devices:
+    raise ValueError(f"mesh: {sizes} does not fit the {num_devices} available devices")
+  return sizes

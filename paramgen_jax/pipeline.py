@@ -1,0 +1,68 @@
+"""collect -> train -> sample -> eval, driven by a config (what `launch/main.py` calls).
+
+A method is a module with `SCHEMA` (its config schema), `validate(config)` for cross-field
+checks, and one function per stage: `collect`, `train`, `sample`, `evaluate`, each
+`(config, workdir) -> None`. Stages communicate only through files in the workdir, so
+any stage can be re-run alone and a killed run resumes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from typing import Any
+
+from paramgen_jax import configlib
+
+METHODS = {
+    "toy_gmm": "paramgen_jax.methods.toy_gmm",
+}
+STAGES = ("collect", "train", "sample", "eval")
+MODES = STAGES + ("all",)
+
+
+def method_module(name: str):
+  if name not in METHODS:
+    raise configlib.ConfigError(
+        f"config.method: unknown method {name!r} (known: {', '.join(sorted(METHODS))})")
+  return importlib.import_module(METHODS[name])
+
+
+def validate(config: Any, num_devices: int | None = None):
+  """Checks `config` against its method's schema; returns the method module."""
+  if "method" not in config:
+    raise configlib.ConfigError("config.method: missing")
+  module = method_module(config.method)
+  configlib.check_config(config, module.SCHEMA)
+  configlib.check_shared_sections(config, num_devices)
+  module.validate(config)
+  return module
+
+
+def _record_timing(workdir: str, stage: str, seconds: float) -> None:
+  path = os.path.join(workdir, "timing.json")
+  timing = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      timing = json.load(f)
+  timing[stage] = round(seconds, 3)
+  with open(path, "w") as f:
+    json.dump(timing, f, indent=2)
+
+
+def run(config: Any, workdir: str, mode: str = "all") -> None:
+  """Runs one stage (or all of them, in order) of the config's method in `workdir`."""
+  import jax  # imported here so that config errors are reported before JAX starts
+
+  if mode not in MODES:
+    raise configlib.ConfigError(f"--mode: must be one of {', '.join(MODES)}, got {mode!r}")
+  module = validate(config, jax.device_count())
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  for stage in STAGES if mode == "all" else (mode,):
+    start = time.perf_counter()
+    getattr(module, "evaluate" if stage == "eval" else stage)(config, workdir)
+    _record_timing(workdir, stage, time.perf_counter() - start)

@@ -1,0 +1,43 @@
+"""Device meshes and shardings from the config (data parallel over the 'data' axis)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from paramgen_jax.configlib import resolve_mesh_axes
+
+DATA_AXIS = "data"
+
+
+def make_mesh(axes: Mapping[str, int] | None = None,
+              devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """A mesh over `devices` (default: all) with named axes, e.g. {'data': -1}."""
+  devices = list(jax.devices() if devices is None else devices)
+  sizes = resolve_mesh_axes(axes or {DATA_AXIS: -1}, len(devices))
+  return Mesh(np.asarray(devices, dtype=object).reshape(tuple(sizes.values())),
+              tuple(sizes.keys()))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Leading (batch) axis split over 'data' when the mesh has it, else replicated."""
+  if DATA_AXIS in mesh.axis_names:
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+  return replicated(mesh)
+
+
+def data_parallel_size(mesh: Mesh) -> int:
+  return int(mesh.shape.get(DATA_AXIS, 1))
+
+
+def put_batch(batch: Any, mesh: Mesh) -> Any:
+  """Places a host batch (leading axis = examples) on the mesh, split over 'data'."""
+  sharding = batch_sharding(mesh)
+  return jax.tree_util.tree_map(lambda x: jax.device_put(x, sharding), batch)

@@ -1,0 +1,76 @@
+"""The pure train step and its jitted, sharded, state-donating form.
+
+    step_fn = make_train_step(loss_fn, tx, ema_decay=0.999, compute_dtype="bfloat16")
+    jitted = jit_train_step(step_fn, state_sharding, batch_sharding, replicated)
+    state, metrics = jitted(state, batch, base_key)
+
+`loss_fn(params, batch, rng) -> (loss, metrics)`. The step folds the step count into the
+base key, so no key is carried in the state and a resumed run draws the same randomness.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from paramgen_jax.train.state import PyTree, TrainState
+
+LossFn = Callable[[PyTree, PyTree, jax.Array], tuple[jax.Array, dict]]
+
+
+def cast_floating(tree: PyTree, dtype: Any) -> PyTree:
+  """Casts the floating leaves of `tree` to `dtype` (integers are left alone)."""
+  def cast(x):
+    return x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
+  return jax.tree_util.tree_map(cast, tree)
+
+
+def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
+                    ema_decay: float = 0.0, compute_dtype: Any = jnp.float32,
+                    learning_rate: Callable[[jax.Array], jax.Array] | None = None):
+  """Builds `train_step(state, batch, rng) -> (state, metrics)`.
+
+  Args:
+    loss_fn: `(params, batch, rng) -> (scalar loss, dict of scalar metrics)`.
+    tx: the optimizer.
+    ema_decay: > 0 keeps an exponential moving average of the parameters.
+    compute_dtype: dtype of the parameters and batch inside `loss_fn` (float32 master
+      weights are kept; 'bfloat16' gives mixed precision).
+    learning_rate: optional schedule, logged as metrics['lr'].
+  """
+  compute_dtype = jnp.dtype(compute_dtype)
+
+  def train_step(state: TrainState, batch: PyTree, rng: jax.Array):
+    rng = jax.random.fold_in(rng, state.step)
+
+    def objective(params):
+      loss, metrics = loss_fn(cast_floating(params, compute_dtype),
+                              cast_floating(batch, compute_dtype), rng)
+      return loss.astype(jnp.float32), metrics
+
+    (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema = state.ema_params
+    if ema_decay > 0:
+      ema = jax.tree_util.tree_map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, ema, params)
+    metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+    metrics.update(loss=loss, grad_norm=optax.tree.norm(grads),
+                   param_norm=optax.tree.norm(params))
+    if learning_rate is not None:
+      metrics["lr"] = jnp.asarray(learning_rate(state.step), jnp.float32)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              ema_params=ema)
+    return new_state, metrics
+
+  return train_step
+
+
+def jit_train_step(train_step, state_sharding: PyTree, batch_sharding: PyTree,
+                   replicated: jax.sharding.Sharding):
+  """jit with explicit shardings; the old state is donated (its buffers are reused)."""
+  return jax.jit(train_step, in_shardings=(state_sharding, batch_sharding, replicated),
+                 out_shardings=(state_sharding, replicated), donate_argnums=(0,))

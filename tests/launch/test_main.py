@@ -1,0 +1,114 @@
+"""The command line: one-line config errors, and the smoke pipeline end to end."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+
+
+def launch(*args, cwd=REPO):
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  return subprocess.run([sys.executable, os.path.join(REPO, "launch", "main.py"), *args],
+                        cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("args, key", [
+    (["--config.train.stepz=3"], "config.train.stepz: unknown key"),
+    (["--config.nope.x=3"], "config.nope: unknown key"),
+    (["--config.train.steps=abc"], "--config.train.steps=abc"),
+    (["--config.train.steps=0"], "config.train.steps: must be >= 1, got 0"),
+    (["--config.sample.sampler=euler"], "config.sample.sampler: must be one of"),
+    (["--config.mesh.data=3"], "config.mesh:"),
+    (["--mode=fit"], "--mode=fit"),
+])
+def test_config_errors_are_one_line(tmp_path, args, key):
+  result = launch("--config=configs/toy_gmm.py:smoke", f"--workdir={tmp_path}", *args)
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ") and key in lines[0], result.stderr
+  assert not os.path.exists(tmp_path / "config.json")
+
+
+def test_missing_or_broken_config_file(tmp_path):
+  for args, key in ([], "--config: required"), (["--config=configs/nope.py"], "no such config"), (
+      ["--config=configs/toy_gmm.py:huge"], "config preset 'huge' is unknown"):
+    result = launch(*args, f"--workdir={tmp_path}")
+    assert result.returncode == 2 and key in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_runs_stage_by_stage_and_resumes(tmp_path):
+  base = ["--config=configs/toy_gmm.py:smoke", f"--workdir={tmp_path}"]
+  result = launch(*base)
+  assert result.returncode == 0, result.stderr
+  report = json.load(open(tmp_path / "report.json"))
+  assert report["method"] == "toy_gmm" and len(report["components"]) == 2
+  assert set(report["timing_s"]) >= {"collect", "train", "sample"}
+  for name in ("report.md", "samples.png", "metrics.jsonl", "config.json"):
+    assert os.path.getsize(tmp_path / name) > 0
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert len(rows) == 200
+
+  # More steps resume from the finished checkpoint instead of starting over.
+  result = launch(*base, "--mode=train", "--config.train.steps=250")
+  assert result.returncode == 0, result.stderr
+  steps = [json.loads(line)["step"] for line in open(tmp_path / "metrics.jsonl")]
+  assert steps == list(range(1, 251))
+  result = launch(*base, "--mode=eval")
+  assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_non_finite_loss_is_one_line(tmp_path):
+  result = launch("--config=configs/toy_gmm.py:smoke", f"--workdir={tmp_path}",
+                  "--config.train.lr=1e9", "--config.train.clip_norm=0.0")
+  assert result.returncode == 1
+  assert "error: non-finite loss" in result.stderr and "last good checkpoint" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def _final_params(workdir):
+  from paramgen_jax.train import Checkpointer
+  with Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
+    state, _ = ckpt.restore(ckpt.latest_step(), None)
+  return state["params"]
+
+
+@pytest.mark.slow
+def test_sigkilled_training_resumes_to_the_same_parameters(tmp_path):
+  import time
+
+  import jax
+  import numpy as np
+
+  config = ["--config=configs/toy_gmm.py:smoke", "--config.train.steps=1000",
+            "--config.train.checkpoint_every=50"]
+  ref, killed = tmp_path / "ref", tmp_path / "killed"
+  assert launch(*config, f"--workdir={ref}", "--mode=collect").returncode == 0
+  assert launch(*config, f"--workdir={ref}", "--mode=train").returncode == 0
+  assert launch(*config, f"--workdir={killed}", "--mode=collect").returncode == 0
+
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  process = subprocess.Popen([sys.executable, os.path.join(REPO, "launch", "main.py"), *config,
+                              f"--workdir={killed}", "--mode=train"], cwd=REPO, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  first = killed / "checkpoints" / "50"
+  deadline = time.time() + 300
+  while not first.is_dir() and process.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  process.kill()  # SIGKILL: no chance to save anything more
+  process.wait()
+  steps_before = [json.loads(line)["step"] for line in open(killed / "metrics.jsonl")]
+  assert 50 <= steps_before[-1] < 1000, "the run finished before it could be killed"
+
+  assert launch(*config, f"--workdir={killed}", "--mode=train").returncode == 0
+  steps = [json.loads(line)["step"] for line in open(killed / "metrics.jsonl")]
+  assert steps == list(range(1, 1001))
+  for a, b in zip(jax.tree_util.tree_leaves(_final_params(ref)),
+                  jax.tree_util.tree_leaves(_final_params(killed))):
+    np.testing.assert_array_equal(a, b)

@@ -1,0 +1,71 @@
+"""Config checking: unknown keys, wrong types, impossible values, each named in one line."""
+
+import ml_collections
+import pytest
+
+from paramgen_jax import configlib as C
+from paramgen_jax import pipeline
+from tests.helpers import load_config
+
+
+def check(config, num_devices=1):
+  pipeline.validate(config, num_devices)
+
+
+def test_shipped_configs_validate():
+  for arg in ("smoke", None):
+    check(load_config("toy_gmm", arg))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c.train.update(stepz=3), r"^config\.train\.stepz: unknown key \(known: b1, b2,"),
+    (lambda c: c.train.update(steps=0), r"^config\.train\.steps: must be >= 1, got 0$"),
+    (lambda c: c.train.update(lr=-1.0), r"^config\.train\.lr: must be >= 0\.0, got -1\.0$"),
+    (lambda c: c.train.update(warmup_steps=10**9), r"^config\.train\.warmup_steps: must be <="),
+    (lambda c: c.sample.update(sampler="euler"), r"^config\.sample\.sampler: must be one of"),
+    (lambda c: c.diffusion.update(beta_start=0.5), r"^config\.diffusion\.beta_start: must be <"),
+    (lambda c: c.sample.update(steps=5000), r"^config\.sample\.steps: must be <= diffusion"),
+    (lambda c: c.data.update(weights=(0.5, 0.6)), r"^config\.data\.weights: must be positive"),
+    (lambda c: c.update(method="pdiff9"), r"^config\.method: unknown method 'pdiff9'"),
+    (lambda c: c.update(mesh={"data": 3}), r"^config\.mesh: .* does not fit the 1 available"),
+])
+def test_bad_values_are_named(mutate, message):
+  config = load_config("toy_gmm", "smoke")
+  config.unlock()
+  mutate(config)
+  with pytest.raises(C.ConfigError, match=message):
+    check(config)
+
+
+def with_values(**section_values):
+  """The smoke config rebuilt from a dict, bypassing ConfigDict's own type guard."""
+  values = load_config("toy_gmm", "smoke").to_dict()
+  for dotted, value in section_values.items():
+    section, key = dotted.split("__")
+    values[section][key] = value
+  return ml_collections.ConfigDict(values)
+
+
+def test_types():
+  with pytest.raises(C.ConfigError, match=r"config\.train\.steps: must be of type int, got 3\.5"):
+    check(with_values(train__steps=3.5))
+  with pytest.raises(C.ConfigError, match=r"config\.train\.steps: must be of type int"):
+    check(with_values(train__steps=True))  # a bool is not an int here
+  with pytest.raises(C.ConfigError, match=r"config\.data\.means: must be a list of float"):
+    check(with_values(data__means=("a", "b")))
+  with pytest.raises(C.ConfigError, match=r"config\.model: must be a section"):
+    check(ml_collections.ConfigDict({**with_values().to_dict(), "model": 3}))
+  check(with_values(train__lr=1))  # an int is a fine float
+
+
+def test_batch_must_split_over_data_devices():
+  config = load_config("toy_gmm", "smoke")
+  config.train.batch_size = 250
+  with pytest.raises(C.ConfigError, match=r"config\.train\.batch_size: must be divisible by "
+                                          r"the 8 data-parallel"):
+    check(config, num_devices=8)
+
+
+def test_unknown_preset():
+  with pytest.raises(ValueError, match="unknown"):
+    load_config("toy_gmm", "huge")
