@@ -1,8 +1,10 @@
-"""Test setup: 8 simulated CPU devices (set before JAX starts), small hypothesis budgets."""
+"""Test setup: 8 simulated CPU devices (set before JAX starts), implicit rank promotion is an
+error (it hides shape bugs), small hypothesis budgets."""
 
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
 
 import hypothesis  # noqa: E402
 import pytest  # noqa: E402

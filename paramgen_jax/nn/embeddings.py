@@ -13,7 +13,7 @@ def sinusoidal_embedding(positions: jax.Array, dim: int, max_period: float = 100
   """Transformer-style embedding of (...,) positions -> (..., dim): [cos | sin] halves."""
   half = dim // 2
   freqs = jnp.exp(-math.log(max_period) * jnp.arange(half, dtype=jnp.float32) / max(half, 1))
-  angles = positions.astype(jnp.float32)[..., None] * freqs
+  angles = positions.astype(jnp.float32)[..., None] * freqs.reshape((1,) * positions.ndim + (half,))
   emb = jnp.concatenate([jnp.cos(angles), jnp.sin(angles)], axis=-1)
   return jnp.pad(emb, [(0, 0)] * (emb.ndim - 1) + [(0, dim - 2 * half)])
 

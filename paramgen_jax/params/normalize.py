@@ -85,9 +85,10 @@ def fit_layer_stats(vectors: jax.Array, layout: ParamLayout, *,
   vectors = vectors.astype(jnp.float32)
   premean = PREMEAN_FACTOR * _segment_mean(vectors, layout)
   premean = jnp.where(layout.group_log, premean, 1.0)
-  transformed = _log_forward(vectors, premean[layout.element_group], layout.element_log)
+  transformed = jax.vmap(_log_forward, in_axes=(0, None, None))(
+      vectors, premean[layout.element_group], layout.element_log)
   mean = _segment_mean(transformed, layout)
-  variance = _segment_mean(jnp.square(transformed - mean[layout.element_group]), layout)
+  variance = _segment_mean(jnp.square(transformed - mean[layout.element_group][None]), layout)
   return LayerStats(mean, _safe_std(jnp.sqrt(variance), min_std), premean)
 
 

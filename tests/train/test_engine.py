@@ -32,7 +32,7 @@ def loss_fn(params, batch, rng):
   x, y = batch
   dropout = jax.random.bernoulli(rng, 0.9, (x.shape[0], 16))  # uses the step's key
   h = jnp.tanh(x @ params["w1"]) * dropout
-  pred = h @ params["w2"] + params["b"]
+  pred = h @ params["w2"] + params["b"][None, :]
   loss = jnp.mean(jnp.square(pred - y))
   return loss, {"mse": loss}
 
