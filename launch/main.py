@@ -25,6 +25,13 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for data, checkpoints and reports "
                                "(default: runs/<config name>[_<preset>]).")
 _MODE = flags.DEFINE_enum("mode", "all", list(pipeline.MODES), "Stage to run.")
+_DETERMINISTIC = flags.DEFINE_bool(
+    "deterministic", False, "Bit-reproducible GPU runs (XLA's deterministic ops, no autotuning); "
+    "slower. CPU runs are reproducible without it.")
+
+# XLA picks GPU kernels by timing them in each process and may use atomics in reductions, so
+# two GPU processes can differ in the last bits; these flags rule both out.
+DETERMINISTIC_XLA_FLAGS = "--xla_gpu_deterministic_ops=true --xla_gpu_autotune_level=0"
 
 
 def _default_workdir(config_arg: str) -> str:
@@ -86,6 +93,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
+  if _DETERMINISTIC.value:  # before JAX starts its backend
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {DETERMINISTIC_XLA_FLAGS}".strip()
   from paramgen_jax.train.loop import NonFiniteLossError  # imports JAX: after flag checks
   workdir = _WORKDIR.value or _default_workdir(
       config_flags.get_config_filename(flags.FLAGS["config"]))

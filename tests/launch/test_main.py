@@ -87,7 +87,7 @@ def test_sigkilled_training_resumes_to_the_same_parameters(tmp_path):
   import numpy as np
 
   config = ["--config=configs/toy_gmm.py:smoke", "--config.train.steps=1000",
-            "--config.train.checkpoint_every=50"]
+            "--config.train.checkpoint_every=50", "--deterministic"]
   ref, killed = tmp_path / "ref", tmp_path / "killed"
   assert launch(*config, f"--workdir={ref}", "--mode=collect").returncode == 0
   assert launch(*config, f"--workdir={ref}", "--mode=train").returncode == 0
