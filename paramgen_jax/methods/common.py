@@ -7,7 +7,7 @@ from typing import Any, Callable
 import jax
 
 from paramgen_jax import diffusion
-from paramgen_jax.train import TrainState, latest_params, make_mesh, make_optimizer
+from paramgen_jax.train import TrainState, restore_latest, make_mesh, make_optimizer
 
 
 def schedule_from_config(cfg: Any) -> diffusion.Schedule:
@@ -34,5 +34,5 @@ def load_trained_params(config: Any, workdir: str,
   abstract = jax.eval_shape(
       lambda k: TrainState.create(init_params(k), tx, use_ema=config.train.ema_decay > 0),
       jax.random.key(0))
-  state, step = latest_params(workdir, abstract)
+  state, step = restore_latest(workdir, abstract)
   return state.eval_params(), step

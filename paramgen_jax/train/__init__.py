@@ -1,7 +1,7 @@
 """Training engine: state, optimizer, jitted sharded step, Orbax checkpoints, loop."""
 
 from paramgen_jax.train.checkpoint import Checkpointer, abstract_like
-from paramgen_jax.train.loop import NonFiniteLossError, fit, latest_params
+from paramgen_jax.train.loop import NonFiniteLossError, fit, restore_latest
 from paramgen_jax.train.mesh import (batch_sharding, data_parallel_size, make_mesh,
                                      put_batch, replicated)
 from paramgen_jax.train.metrics import MetricsLog, read_metrics

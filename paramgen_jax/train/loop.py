@@ -151,7 +151,7 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
   return state
 
 
-def latest_params(workdir: str, abstract_state: TrainState) -> tuple[TrainState, int]:
+def restore_latest(workdir: str, abstract_state: TrainState) -> tuple[TrainState, int]:
   """Loads the latest checkpoint of a finished (or interrupted) run: (state, step)."""
   with Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
     step = ckpt.latest_step()
