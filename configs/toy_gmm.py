@@ -9,14 +9,11 @@ Any field can be overridden, e.g. --config.sample.sampler=ddpm --config.train.st
 
 import ml_collections
 
-PRESETS = ("smoke", "default")
+from paramgen_jax.configlib import preset
 
 
 def get_config(arg=None):
-  preset = arg or "default"
-  if preset not in PRESETS:
-    raise ValueError(f"config preset {preset!r} is unknown: use one of {', '.join(PRESETS)}")
-  smoke = preset == "smoke"
+  smoke = preset(arg) == "smoke"
   c = ml_collections.ConfigDict()
   c.method = "toy_gmm"
   c.data = dict(means=(-2.0, 2.0), stds=(0.3, 0.3), weights=(0.3, 0.7), num_points=20_000,

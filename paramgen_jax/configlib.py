@@ -124,6 +124,14 @@ def check_config(config: Any, schema: Mapping[str, Any], prefix: str = "config")
       raise ConfigError(f"{name}: {spec.requirement}, got {value!r}")
 
 
+def preset(arg: str | None, presets: tuple[str, ...] = ("smoke", "default")) -> str:
+  """The preset a config file is asked for (`configs/x.py:smoke`); no argument -> 'default'."""
+  name = arg or "default"
+  if name not in presets:
+    raise ConfigError(f"config preset {name!r} is unknown: use one of {', '.join(presets)}")
+  return name
+
+
 def require(condition: bool, key: str, message: str) -> None:
   """A cross-field check: raises `ConfigError('config.<key>: <message>')` if false."""
   if not condition:
@@ -172,8 +180,9 @@ MESH_FIELD = mapping_of(int)
 
 def check_shared_sections(config: Any, num_devices: int | None = None) -> None:
   """Cross-field checks of the shared sections (after `check_config`)."""
-  require(config.train.warmup_steps <= config.train.steps, "train.warmup_steps",
-          f"must be <= train.steps ({config.train.steps}), got {config.train.warmup_steps}")
+  if "train" in config:
+    require(config.train.warmup_steps <= config.train.steps, "train.warmup_steps",
+            f"must be <= train.steps ({config.train.steps}), got {config.train.warmup_steps}")
   if "diffusion" in config:
     require(config.diffusion.beta_start < config.diffusion.beta_end, "diffusion.beta_start",
             f"must be < diffusion.beta_end ({config.diffusion.beta_end}), got "
@@ -188,9 +197,10 @@ def check_shared_sections(config: Any, num_devices: int | None = None) -> None:
     except ValueError as e:
       raise ConfigError(f"config.{e}") from None
     data = sizes.get("data", 1)
-    require(config.train.batch_size % data == 0, "train.batch_size",
-            f"must be divisible by the {data} data-parallel devices, got "
-            f"{config.train.batch_size}")
+    if "train" in config:
+      require(config.train.batch_size % data == 0, "train.batch_size",
+              f"must be divisible by the {data} data-parallel devices, got "
+              f"{config.train.batch_size}")
 
 
 def resolve_mesh_axes(axes: Mapping[str, int], num_devices: int) -> dict[str, int]:

@@ -18,6 +18,7 @@ from paramgen_jax import configlib
 
 METHODS = {
     "toy_gmm": "paramgen_jax.methods.toy_gmm",
+    "zoo": "paramgen_jax.methods.zoo",
 }
 STAGES = ("collect", "train", "sample", "eval")
 MODES = STAGES + ("all",)

@@ -56,15 +56,16 @@ def _fingerprint(cfg: Any) -> str:
 def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn,
         batch_fn: Callable[[int], PyTree], workdir: str, key: jax.Array,
         mesh: Mesh | None = None, hooks: Sequence[Hook] = (), desc: str = "train",
-        progress: bool = True) -> TrainState:
+        progress: bool = True, stateful: bool = False) -> TrainState:
   """Trains from scratch or from the latest checkpoint in `workdir`; returns the final state.
 
   Args:
     cfg: the `train` config section (steps, batch_size, lr, warmup_steps, final_lr_ratio,
       weight_decay, b1, b2, clip_norm, ema_decay, compute_dtype, log_every,
       checkpoint_every, keep_checkpoints).
-    init_params: `key -> params`.
-    loss_fn: `(params, batch, rng) -> (loss, metrics)`.
+    init_params: `key -> params`, or `key -> (params, model_state)` when `stateful`.
+    loss_fn: `(params, batch, rng) -> (loss, metrics)`, or the stateful form of
+      `make_train_step` when `stateful`.
     batch_fn: `step -> batch` (host arrays, leading axis = examples).
     workdir: where checkpoints/ and metrics.jsonl live.
     key: base key; init uses fold_in(key, 0), steps fold the step into fold_in(key, 1).
@@ -72,6 +73,7 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
     hooks: called as hook(step, state, device_metrics) after every step.
     desc: progress bar label.
     progress: show the progress bar.
+    stateful: the model keeps state besides its parameters (BatchNorm statistics).
   """
   mesh = mesh or mesh_lib.make_mesh()
   if cfg.batch_size % mesh_lib.data_parallel_size(mesh):
@@ -81,7 +83,8 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
   init_key, step_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
 
   def init_state(k):
-    return TrainState.create(init_params(k), tx, use_ema=cfg.ema_decay > 0)
+    params, model_state = init_params(k) if stateful else (init_params(k), {})
+    return TrainState.create(params, tx, use_ema=cfg.ema_decay > 0, model_state=model_state)
 
   repl = mesh_lib.replicated(mesh)
   abstract = jax.eval_shape(init_state, init_key)
@@ -99,7 +102,7 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
 
   step_fn = jit_train_step(
       make_train_step(loss_fn, tx, ema_decay=cfg.ema_decay, compute_dtype=cfg.compute_dtype,
-                      learning_rate=lr_schedule),
+                      learning_rate=lr_schedule, stateful=stateful),
       state_sharding, mesh_lib.batch_sharding(mesh), repl)
   log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start)
   bar = progress_bar(cfg.steps, start, desc, progress)

@@ -4,8 +4,10 @@
     jitted = jit_train_step(step_fn, state_sharding, batch_sharding, replicated)
     state, metrics = jitted(state, batch, base_key)
 
-`loss_fn(params, batch, rng) -> (loss, metrics)`. The step folds the step count into the
-base key, so no key is carried in the state and a resumed run draws the same randomness.
+`loss_fn(params, batch, rng) -> (loss, metrics)`, or with `stateful=True` (models with
+BatchNorm statistics) `loss_fn(params, model_state, batch, rng) -> (loss, (metrics,
+new_model_state))`. The step folds the step count into the base key, so no key is carried
+in the state and a resumed run draws the same randomness.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import optax
 
 from paramgen_jax.train.state import PyTree, TrainState
 
-LossFn = Callable[[PyTree, PyTree, jax.Array], tuple[jax.Array, dict]]
+LossFn = Callable[..., tuple[jax.Array, Any]]
 
 
 def cast_floating(tree: PyTree, dtype: Any) -> PyTree:
@@ -30,16 +32,19 @@ def cast_floating(tree: PyTree, dtype: Any) -> PyTree:
 
 def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
                     ema_decay: float = 0.0, compute_dtype: Any = jnp.float32,
-                    learning_rate: Callable[[jax.Array], jax.Array] | None = None):
+                    learning_rate: Callable[[jax.Array], jax.Array] | None = None,
+                    stateful: bool = False):
   """Builds `train_step(state, batch, rng) -> (state, metrics)`.
 
   Args:
-    loss_fn: `(params, batch, rng) -> (scalar loss, dict of scalar metrics)`.
+    loss_fn: `(params, batch, rng) -> (scalar loss, dict of scalar metrics)`; with
+      `stateful`, `(params, model_state, batch, rng) -> (loss, (metrics, new_model_state))`.
     tx: the optimizer.
     ema_decay: > 0 keeps an exponential moving average of the parameters.
     compute_dtype: dtype of the parameters and batch inside `loss_fn` (float32 master
       weights are kept; 'bfloat16' gives mixed precision).
     learning_rate: optional schedule, logged as metrics['lr'].
+    stateful: whether `loss_fn` takes and returns the model state.
   """
   compute_dtype = jnp.dtype(compute_dtype)
 
@@ -47,11 +52,17 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
     rng = jax.random.fold_in(rng, state.step)
 
     def objective(params):
-      loss, metrics = loss_fn(cast_floating(params, compute_dtype),
-                              cast_floating(batch, compute_dtype), rng)
-      return loss.astype(jnp.float32), metrics
+      params, batch_ = cast_floating(params, compute_dtype), cast_floating(batch, compute_dtype)
+      if stateful:
+        loss, (metrics, model_state) = loss_fn(params, state.model_state, batch_, rng)
+      else:
+        (loss, metrics), model_state = loss_fn(params, batch_, rng), state.model_state
+      return loss.astype(jnp.float32), (metrics, model_state)
 
-    (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+    (loss, (metrics, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
+        state.params)
+    model_state = jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype), model_state,
+                                         state.model_state)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = state.ema_params
@@ -62,8 +73,8 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
                    param_norm=optax.tree.norm(params))
     if learning_rate is not None:
       metrics["lr"] = jnp.asarray(learning_rate(state.step), jnp.float32)
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                              ema_params=ema)
+    new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
+                              opt_state=opt_state, ema_params=ema)
     return new_state, metrics
 
   return train_step

@@ -1,0 +1,126 @@
+"""Zoo-only pipeline: collect a checkpoint zoo and report on it (no generator).
+
+  collect -> zoo/ (Orbax units + manifest.jsonl + zoo.json)
+  eval    -> report.json, report.md, similarity.png: originals and baselines, with empty
+             generated fields. `train` and `sample` have nothing to do here.
+
+The pieces (`build_zoo_inputs`, `zoo_dir`, `report_on_zoo`) are what generator methods use
+to get their training zoo and to evaluate what they generate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Mapping
+
+from paramgen_jax import configlib as C
+from paramgen_jax import data as data_lib
+from paramgen_jax.eval import evaluate_zoo, write_report
+from paramgen_jax.zoo import store
+from paramgen_jax.zoo.collect import collect_zoo
+from paramgen_jax.zoo.models import MODELS, make_target
+from paramgen_jax.zoo import tasks as tasks_lib
+
+ZOO_SCHEMA = {
+    "data": {"name": C.string(), "seed": C.integer(0), "image_size": C.integer(0)},
+    "model": {"name": C.one_of(*sorted(MODELS)), "options": C.Field((Mapping,))},
+    "tasks": {
+        "kind": C.one_of("full", "binary", "subset"),
+        "num_unseen": C.integer(0),
+        "split_seed": C.integer(0),
+        "limit": C.integer(0),
+        "subset_k": C.integer(2, 9),
+        "subset_count": C.integer(1),
+    },
+    "collect": {
+        "seeds": C.sequence(int, 1),
+        "tasks_per_unit": C.integer(1),
+        "epochs": C.integer(1),
+        "batch_size": C.integer(1),
+        "lr": C.real(0.0),
+        "save_lr": C.real(0.0),
+        "warmup_steps": C.integer(0),
+        "weight_decay": C.real(0.0),
+        "clip_norm": C.real(0.0),
+        "checkpoints": C.integer(1),
+        "augment_shift": C.integer(0),
+        "label_smoothing": C.real(0.0, 1.0, exclusive_max=True),
+    },
+    "eval": {"noise_sigmas": C.sequence(float, 0), "noise_per_sigma": C.integer(1),
+             "seed": C.integer(0)},
+}
+SCHEMA = {"method": C.one_of("zoo"), **ZOO_SCHEMA, "mesh": C.MESH_FIELD}
+
+
+def validate(config: Any) -> None:
+  C.require(config.tasks.kind != "full" or config.tasks.num_unseen == 0, "tasks.num_unseen",
+            "must be 0 for the single full task")
+
+
+def zoo_dir(workdir: str) -> str:
+  return os.path.join(workdir, "zoo")
+
+
+def build_zoo_inputs(config: Any):
+  """(target, dataset, tasks, {task: 'seen'|'unseen'}) from the zoo sections of a config."""
+  dataset = data_lib.load(config.data.name, seed=config.data.seed,
+                          image_size=config.data.image_size or None)
+  t = config.tasks
+  if t.kind == "full":
+    tasks = [tasks_lib.full_task(dataset.num_classes)]
+  elif t.kind == "binary":
+    tasks = tasks_lib.binary_tasks(dataset.num_classes)
+  else:
+    tasks = tasks_lib.subset_tasks(t.subset_k, t.subset_count, t.split_seed, dataset.num_classes)
+  seen, unseen = tasks_lib.split_seen_unseen(tasks, t.num_unseen, t.split_seed)
+  if t.limit:  # a smaller zoo for smoke tests: the first seen and unseen tasks
+    seen, unseen = seen[:t.limit], unseen[:max(1, t.limit // 4) if unseen else 0]
+  chosen = {task.name for task in seen + unseen}
+  tasks = [task for task in tasks if task.name in chosen]
+  splits = {task.name: "seen" for task in seen} | {task.name: "unseen" for task in unseen}
+  target = make_target(config.model.name, tasks[0].num_outputs, **dict(config.model.options))
+  return target, dataset, tasks, splits
+
+
+def collect(config: Any, workdir: str) -> None:
+  target, dataset, tasks, splits = build_zoo_inputs(config)
+  directory = zoo_dir(workdir)
+  store.write_info(directory, {"target": target.name, "model": config.model.to_dict(),
+                               "data": config.data.to_dict(), "tasks": config.tasks.to_dict(),
+                               "num_tasks": len(tasks), "dataset": dataset.summary()})
+  figures = collect_zoo(directory, target, dataset, tasks, splits, config.collect)
+  with open(os.path.join(directory, "collect_timing.json"), "w") as f:
+    json.dump(figures, f, indent=2)
+
+
+def train(config: Any, workdir: str) -> None:
+  print("zoo config: nothing to train (collect and eval only)")
+
+
+def sample(config: Any, workdir: str) -> None:
+  print("zoo config: nothing to sample (collect and eval only)")
+
+
+def report_on_zoo(config: Any, workdir: str, method: str,
+                  generated: Mapping[str, Any] | None = None) -> dict:
+  """Evaluates the zoo (and `generated` models per task) and writes the report files."""
+  started = time.perf_counter()
+  target, dataset, tasks, _ = build_zoo_inputs(config)
+  rows, stacked = store.load_zoo(zoo_dir(workdir))
+  report = evaluate_zoo(target, dataset, {t.name: t for t in tasks}, rows, stacked,
+                        noise_sigmas=config.eval.noise_sigmas,
+                        noise_per_sigma=config.eval.noise_per_sigma, seed=config.eval.seed,
+                        generated=generated)
+  timing_path = os.path.join(workdir, "timing.json")
+  timing = json.load(open(timing_path)) if os.path.exists(timing_path) else {}
+  timing = {stage: timing.get(stage) for stage in ("collect", "train", "sample")}
+  timing["eval"] = round(time.perf_counter() - started, 3)
+  report = {"method": method, "target": target.name, "config": json.loads(
+      config.to_json_best_effort()), **report, "timing_s": timing}
+  return write_report(workdir, report)
+
+
+def evaluate(config: Any, workdir: str) -> None:
+  report_on_zoo(config, workdir, "zoo")

@@ -1,0 +1,167 @@
+"""Checkpoint collection: many tasks trained at once with `vmap`, RPG's recipe per task.
+
+Per task and seed: train for `epochs` (AdamW, warm-up + cosine decay from `lr` to
+`save_lr`), then one more pass over the training set at `save_lr`, cut into `checkpoints`
+equal batches, saving after each: N evenly spaced checkpoints around one optimum. A unit
+(up to `tasks_per_unit` tasks with one seed) is one vmapped training run; units are
+written to the zoo as they finish, so a killed collection resumes at the unit it was in.
+Everything is seeded: the same config gives the same zoo.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from paramgen_jax.data import Dataset
+from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many
+from paramgen_jax.train import TrainState, make_optimizer, make_train_step
+from paramgen_jax.train.metrics import progress_bar
+from paramgen_jax.zoo import store
+from paramgen_jax.zoo.models import Target, split_variables
+from paramgen_jax.zoo.tasks import Task
+
+
+def shift_images(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+  """Random translations by up to `max_shift` pixels, zero fill. x: (B, H, W, C)."""
+  if max_shift <= 0:
+    return x
+  b, h, w, _ = x.shape
+  padded = np.pad(x, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)))
+  dy, dx = rng.integers(0, 2 * max_shift + 1, (2, b))
+  rows = dy[:, None] + np.arange(h)[None, :]
+  cols = dx[:, None] + np.arange(w)[None, :]
+  return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def classification_loss(target: Target, label_smoothing: float = 0.0):
+  """Stateful loss for `make_train_step`: batch = (x (B, ...), labels (B,), used (B,))."""
+  def loss_fn(params, model_state, batch, rng):
+    x, labels, used = batch
+    logits, new_state = target.apply_train(params, model_state, x, rng)
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+    per_example = optax.softmax_cross_entropy(logits, targets)
+    weight = used.astype(jnp.float32)
+    loss = jnp.sum(per_example * weight) / jnp.maximum(jnp.sum(weight), 1.0)
+    hits = (jnp.argmax(logits, -1) == labels).astype(jnp.float32) * weight
+    return loss, ({"accuracy": jnp.sum(hits) / jnp.maximum(jnp.sum(weight), 1.0)}, new_state)
+  return loss_fn
+
+
+def optimizer_config(spec: Any, main_steps: int) -> ml_collections.ConfigDict:
+  """The `train`-style section `make_optimizer` reads, from a `collect` section."""
+  return ml_collections.ConfigDict(dict(
+      lr=spec.lr, warmup_steps=min(spec.warmup_steps, main_steps), steps=main_steps,
+      final_lr_ratio=spec.save_lr / spec.lr if spec.lr > 0 else 1.0,
+      weight_decay=spec.weight_decay, b1=0.9, b2=0.999, clip_norm=spec.clip_norm))
+
+
+def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids: Sequence[int],
+               seed: int, spec: Any, *, progress: bool = True,
+               desc: str = "collect") -> tuple[Any, np.ndarray]:
+  """Trains `tasks` together (vmap) and returns their checkpoints.
+
+  Args:
+    target: the model; its output width must equal every task's `num_outputs`.
+    dataset: images and original labels.
+    tasks: the tasks of this unit; task_ids: their global indices (they seed the inits).
+    seed: the training seed.
+    spec: the `collect` config section (epochs, batch_size, lr, save_lr, warmup_steps,
+      weight_decay, clip_norm, checkpoints, augment_shift, label_smoothing).
+
+  Returns:
+    (variables stacked as (len(tasks) * checkpoints, ...) in task-major order,
+     the step of each checkpoint (checkpoints,)).
+  """
+  x, y = dataset.x_train, dataset.y_train
+  n = len(y)
+  labels, used = (np.stack(a) for a in zip(*(t.relabel(y) for t in tasks)))
+  steps_per_epoch = n // spec.batch_size
+  main_steps = spec.epochs * steps_per_epoch
+  save_batch = n // spec.checkpoints
+  if steps_per_epoch < 1 or save_batch < 1:
+    raise ValueError(f"{n} training examples cannot fill batch_size={spec.batch_size} or "
+                     f"{spec.checkpoints} checkpoint batches")
+  tx, _ = make_optimizer(optimizer_config(spec, main_steps))
+  base = jax.random.fold_in(jax.random.key(seed), 0)
+  task_keys = jnp.stack([jax.random.fold_in(base, int(i)) for i in task_ids])
+
+  def init_state(key):
+    params, model_state = split_variables(target.init(key, jnp.asarray(x[:1])))
+    return TrainState.create(params, tx, model_state=model_state)
+
+  state = jax.jit(jax.vmap(init_state))(task_keys)
+  step = make_train_step(classification_loss(target, spec.label_smoothing), tx, stateful=True)
+  vstep = jax.jit(jax.vmap(step, in_axes=(0, (None, 0, 0), 0)), donate_argnums=(0,))
+  data_rng = np.random.default_rng([seed, 1])
+
+  def batches(batch_size, count):
+    order = data_rng.permutation(n)
+    for b in range(count):
+      idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
+      yield (shift_images(x[idx], spec.augment_shift, data_rng), labels[:, idx], used[:, idx])
+
+  bar = progress_bar(main_steps + spec.checkpoints, 0, desc, progress)
+  try:
+    for _ in range(spec.epochs):
+      for batch in batches(spec.batch_size, steps_per_epoch):
+        state, metrics = vstep(state, batch, task_keys)
+        bar.update(1)
+      bar.set_postfix_str(f"loss={float(jnp.mean(metrics['loss'])):.3g}", refresh=False)
+    snapshots = []
+    for batch in batches(save_batch, spec.checkpoints):  # the final pass at save_lr
+      state, _ = vstep(state, batch, task_keys)
+      snapshots.append(jax.device_get({"params": state.params, **state.model_state}))
+      bar.update(1)
+  finally:
+    bar.close()
+  stacked = jax.tree_util.tree_map(
+      lambda *a: np.stack(a, axis=1).reshape((-1,) + a[0].shape[1:]), *snapshots)
+  return stacked, main_steps + 1 + np.arange(spec.checkpoints)
+
+
+def evaluate_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], stacked: Any,
+                  per_task: int) -> dict[str, np.ndarray]:
+  """Val and test accuracy (percent) of every checkpoint of a unit (task-major order)."""
+  out = {}
+  for split in ("val", "test"):
+    x, y = dataset.split(split)
+    labels, used = (np.repeat(np.stack(a), per_task, axis=0)
+                    for a in zip(*(t.relabel(y) for t in tasks)))
+    predictions = predict_many(target.apply, stacked, x)
+    out[split] = accuracy(correct_matrix(predictions, labels, used), used)
+  return out
+
+
+def collect_zoo(zoo_dir: str, target: Target, dataset: Dataset, tasks: Sequence[Task],
+                splits: dict[str, str], spec: Any, *, progress: bool = True) -> dict:
+  """Collects every (seed, unit of tasks) not yet in `zoo_dir`; returns timing figures."""
+  done = store.completed_units(zoo_dir)
+  units = [(seed, start) for seed in spec.seeds
+           for start in range(0, len(tasks), spec.tasks_per_unit)]
+  trained, seconds = 0, 0.0
+  for number, (seed, start) in enumerate(units):
+    unit = f"seed{seed}_tasks{start:05d}"
+    if unit in done:
+      continue
+    unit_tasks = tasks[start:start + spec.tasks_per_unit]
+    began = time.perf_counter()
+    stacked, steps = train_unit(target, dataset, unit_tasks,
+                                range(start, start + len(unit_tasks)), seed, spec,
+                                progress=progress, desc=f"collect {number + 1}/{len(units)}")
+    acc = evaluate_unit(target, dataset, unit_tasks, stacked, spec.checkpoints)
+    rows = [{"id": f"{unit}/{i}", "task": task.name, "split": splits[task.name],
+             "condition": task.condition, "seed": int(seed), "step": int(steps[k]),
+             "val_acc": float(acc["val"][i]), "test_acc": float(acc["test"][i])}
+            for i, (task, k) in enumerate((t, k) for t in unit_tasks
+                                          for k in range(spec.checkpoints))]
+    store.write_unit(zoo_dir, unit, stacked, rows)
+    trained += len(unit_tasks)
+    seconds += time.perf_counter() - began
+  return {"units": len(units), "tasks_trained": trained, "seconds": round(seconds, 3)}

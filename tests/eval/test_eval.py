@@ -1,0 +1,110 @@
+"""Evaluation: known answers for IoU, distances, stats, soup, noise; a tiny zoo report."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from paramgen_jax import data
+from paramgen_jax import params as P
+from paramgen_jax.eval import baselines, similarity
+from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many
+from paramgen_jax.eval.report import evaluate_zoo, write_report
+from paramgen_jax.eval.stats import summary
+from paramgen_jax.zoo import collect
+from paramgen_jax.zoo.models import make_target
+from paramgen_jax.zoo.tasks import binary_task
+
+
+def test_wrong_iou_known_answer():
+  a = np.array([[1, 1, 0, 0], [0, 0, 0, 0]], bool)
+  b = np.array([[1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]], bool)
+  iou = similarity.wrong_iou(a, b)
+  np.testing.assert_allclose(iou, [[1 / 3, 1.0, 0.0], [0.0, 0.0, 1.0]])
+  np.testing.assert_allclose(similarity.nearest(iou), [1.0, 1.0])
+  square = similarity.wrong_iou(b, b)
+  np.testing.assert_allclose(similarity.nearest(square, exclude_diagonal=True), [1 / 3, 1 / 3, 0.0])
+  assert np.isnan(similarity.nearest(square[:1, :1], exclude_diagonal=True)[0])
+
+
+def test_pairwise_l2_and_nearest():
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=(4, 7)), rng.normal(size=(5, 7))
+  brute = np.linalg.norm(a[:, None] - b[None], axis=-1)
+  np.testing.assert_allclose(similarity.pairwise_l2(a, b), brute, rtol=1e-6)
+  np.testing.assert_allclose(similarity.nearest(brute, largest=False), brute.min(1))
+
+
+def test_summary():
+  s = summary([90.0, 100.0, 95.0, np.nan])
+  assert s == {"best": 100.0, "mean": 95.0, "median": 95.0, "min": 90.0,
+               "std": pytest.approx(np.std([90, 100, 95])), "n": 3}
+  assert summary([]) == {}
+
+
+def test_accuracy_with_unused_examples():
+  predictions = np.array([[0, 1, 1, 0], [1, 1, 1, 1]])
+  labels = np.array([0, 1, 0, 1])
+  used = np.array([True, True, True, False])
+  correct = correct_matrix(predictions, labels, used)
+  np.testing.assert_allclose(accuracy(correct, used), [200 / 3, 100 / 3])
+
+
+def test_soup_and_noise():
+  stacked = {"w": np.stack([np.full(3, 1.0), np.full(3, 3.0)], 0).astype(np.float32),
+             "count": np.array([4, 5], np.int32)}
+  s = baselines.soup(stacked)
+  np.testing.assert_array_equal(s["w"], [[2.0, 2.0, 2.0]])
+  assert s["count"].tolist() == [4]
+  layout = P.ParamLayout.from_template(jax.tree_util.tree_map(lambda a: a[0], stacked))
+  rng = np.random.default_rng(0)
+  stacked["w"] = rng.normal(size=(2, 3)).astype(np.float32)
+  stats = P.fit_layer_stats(baselines.stacked_vectors(stacked, layout), layout)
+  same = baselines.noised(stacked, layout, stats, 0.0, jax.random.key(0))
+  np.testing.assert_allclose(same["w"], stacked["w"], rtol=1e-5, atol=1e-6)
+  noisy = baselines.noised(stacked, layout, stats, 0.5, jax.random.key(0))
+  spread = np.std((noisy["w"] - stacked["w"]) / float(stats.std[0]))
+  # Integer leaves are not generated: they come back as the layout's template values.
+  assert 0.2 < spread < 1.0 and noisy["count"].tolist() == [4, 4]
+
+
+def test_predict_many_chunks():
+  target = make_target("mlp", 3, hidden=(4,))
+  x = jax.random.normal(jax.random.key(0), (5, 8, 8, 1))
+  stacked = jax.vmap(lambda k: target.init(k, x))(jax.random.split(jax.random.key(1), 7))
+  full = predict_many(target.apply, stacked, x, chunk=256)
+  np.testing.assert_array_equal(predict_many(target.apply, stacked, x, chunk=3), full)
+  one = jax.tree_util.tree_map(lambda a: a[4], stacked)
+  np.testing.assert_array_equal(full[4], jnp.argmax(target.apply(one, x), -1))
+
+
+def test_tiny_zoo_report(tmp_path):
+  digits = data.load_digits()
+  target = make_target("mlp", 2, hidden=(8,))
+  tasks = [binary_task(3), binary_task(12)]
+  spec = ml_collections.ConfigDict(dict(
+      seeds=(0,), tasks_per_unit=2, epochs=1, batch_size=128, lr=3e-3, save_lr=1e-5,
+      warmup_steps=2, weight_decay=0.0, clip_norm=1.0, checkpoints=3, augment_shift=0,
+      label_smoothing=0.0))
+  stacked, steps = collect.train_unit(target, digits, tasks, [0, 1], 0, spec, progress=False)
+  rows = [{"task": t.name, "split": "seen" if i == 0 else "unseen"} for i, t in enumerate(tasks)
+          for _ in range(3)]
+  by_name = {t.name: t for t in tasks}
+  copy_of_first = jax.tree_util.tree_map(lambda a: a[:3], stacked)
+  report = evaluate_zoo(target, digits, by_name, rows, stacked, noise_sigmas=(0.0, 0.1),
+                        noise_per_sigma=2, generated={tasks[0].name: copy_of_first})
+  assert [r["task"] for r in report["seen"]] == [tasks[0].name]
+  assert [r["task"] for r in report["unseen"]] == [tasks[1].name]
+  seen = report["seen"][0]
+  assert seen["generated"] == seen["original"]  # the 'generated' models are the originals
+  assert report["unseen"][0]["generated"] == {}
+  assert set(report["baselines"]) == {"original", "soup", "noise_0", "noise_0.1"}
+  assert report["baselines"]["noise_0"]["mean"] == pytest.approx(seen["original"]["mean"])
+  gen = report["similarity"]["generated"]
+  assert gen["nn_wrong_iou"]["min"] == 1.0 and gen["nn_l2"]["best"] < 1e-6
+  report.update(method="test", target="mlp", config={}, timing_s={})
+  written = write_report(str(tmp_path), report)
+  assert written["similarity"]["plot"] == "similarity.png"
+  for name in ("report.json", "report.md", "similarity.png"):
+    assert (tmp_path / name).stat().st_size > 0

@@ -1,0 +1,102 @@
+"""Collection: vmap over tasks equals training them one by one; seeded; resumable."""
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from paramgen_jax import data
+from paramgen_jax.zoo import collect, store
+from paramgen_jax.zoo.models import make_target
+from paramgen_jax.zoo.tasks import binary_task
+
+SPEC = dict(seeds=(0,), tasks_per_unit=2, epochs=2, batch_size=128, lr=3e-3, save_lr=1e-5,
+            warmup_steps=2, weight_decay=0.01, clip_norm=1.0, checkpoints=3, augment_shift=0,
+            label_smoothing=0.0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+  return data.load_digits()
+
+
+def spec(**overrides):
+  return ml_collections.ConfigDict({**SPEC, **overrides})
+
+
+def leaves(tree):
+  return jax.tree_util.tree_leaves(tree)
+
+
+def test_vmapped_unit_equals_tasks_trained_alone(digits):
+  target = make_target("mlp", 2, hidden=(16,))
+  tasks = [binary_task(5), binary_task(300), binary_task(1000)]
+  together, steps = collect.train_unit(target, digits, tasks, [0, 1, 2], 0, spec(),
+                                       progress=False)
+  assert leaves(together)[0].shape[0] == 9 and list(steps) == [21, 22, 23]
+  for i, task in enumerate(tasks):
+    alone, _ = collect.train_unit(target, digits, [task], [i], 0, spec(), progress=False)
+    for a, b in zip(leaves(alone), leaves(together)):
+      np.testing.assert_allclose(a, b[3 * i:3 * i + 3], rtol=1e-5, atol=1e-6)
+  again, _ = collect.train_unit(target, digits, tasks, [0, 1, 2], 0, spec(), progress=False)
+  for a, b in zip(leaves(again), leaves(together)):
+    np.testing.assert_array_equal(a, b)  # seeded: the same zoo every time
+
+
+def test_batchnorm_targets_collect_their_statistics(digits):
+  target = make_target("cnn", 2, channels=(4, 4))
+  stacked, _ = collect.train_unit(target, digits, [binary_task(7)], [0], 1, spec(epochs=1),
+                                  progress=False)
+  assert set(stacked) == {"params", "batch_stats"}
+  acc = collect.evaluate_unit(target, digits, [binary_task(7)], stacked, 3)
+  assert acc["test"].shape == (3,) and acc["test"].min() > 50
+
+
+def test_killed_collection_resumes_and_loads_in_one_call(tmp_path, digits, monkeypatch):
+  target = make_target("mlp", 2, hidden=(8,))
+  tasks = [binary_task(c) for c in (3, 9, 17)]
+  splits = {t.name: "seen" for t in tasks} | {tasks[2].name: "unseen"}
+  cfg = spec(tasks_per_unit=1, epochs=1)
+  collect.collect_zoo(str(tmp_path / "ref"), target, digits, tasks, splits, cfg, progress=False)
+
+  real, calls = collect.train_unit, []
+
+  def dies_on_second_unit(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+      raise KeyboardInterrupt
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(collect, "train_unit", dies_on_second_unit)
+  with pytest.raises(KeyboardInterrupt):
+    collect.collect_zoo(str(tmp_path / "zoo"), target, digits, tasks, splits, cfg, progress=False)
+  assert store.completed_units(str(tmp_path / "zoo")) == {"seed0_tasks00000"}
+  monkeypatch.setattr(collect, "train_unit", real)
+  figures = collect.collect_zoo(str(tmp_path / "zoo"), target, digits, tasks, splits, cfg,
+                                progress=False)
+  assert figures["tasks_trained"] == 2
+
+  ref_rows, ref = store.load_zoo(str(tmp_path / "ref"))
+  rows, resumed = store.load_zoo(str(tmp_path / "zoo"))
+  assert [r["id"] for r in rows] == [r["id"] for r in ref_rows] and len(rows) == 9
+  assert [r["test_acc"] for r in rows] == [r["test_acc"] for r in ref_rows]
+  for a, b in zip(leaves(ref), leaves(resumed)):
+    np.testing.assert_array_equal(a, b)
+  unseen_rows, unseen = store.load_zoo(str(tmp_path / "zoo"), split="unseen")
+  assert {r["task"] for r in unseen_rows} == {tasks[2].name}
+  np.testing.assert_array_equal(leaves(unseen)[0], leaves(resumed)[0][6:])
+  assert set(rows[0]) >= {"id", "task", "condition", "seed", "step", "val_acc", "test_acc",
+                          "location", "index", "split"}
+  with pytest.raises(ValueError, match="matches"):
+    store.load_zoo(str(tmp_path / "zoo"), tasks=["nope"])
+
+
+def test_shift_images():
+  x = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 1) + 1
+  rng = np.random.default_rng(0)
+  np.testing.assert_array_equal(collect.shift_images(x, 0, rng), x)
+  shifted = collect.shift_images(x, 1, rng)
+  assert shifted.shape == x.shape
+  for a, b in zip(shifted, x):  # each image is a translate of its original, zero-filled
+    nonzero = a[a > 0]
+    assert set(nonzero.tolist()) <= set(b.ravel().tolist())

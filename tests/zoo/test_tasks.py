@@ -1,0 +1,48 @@
+"""Tasks: the 1022 binary relabelings, subsets with support sets, seen/unseen splits."""
+
+import numpy as np
+import pytest
+
+from paramgen_jax.zoo import tasks as T
+
+
+def test_binary_tasks_are_every_nontrivial_code():
+  tasks = T.binary_tasks()
+  assert len(tasks) == 1022 and len({t.name for t in tasks}) == 1022
+  bits = np.array([t.condition["bits"] for t in tasks])
+  assert bits.sum(1).min() == 1 and bits.sum(1).max() == 9
+  task = T.binary_task(0b0000000101)  # digits 0 and 2 positive
+  assert task.name == "binary_1010000000" and task.num_outputs == 2
+  labels, used = task.relabel(np.array([0, 1, 2, 3, 9]))
+  np.testing.assert_array_equal(labels, [1, 0, 1, 0, 0])
+  assert used.all()
+  assert len(task.descriptions) >= 3 and all("0 and 2" in d or "zeros" in d
+                                              for d in task.descriptions)
+  with pytest.raises(ValueError):
+    T.binary_task(1023)
+
+
+def test_subset_tasks_and_support_sets():
+  tasks = T.subset_tasks(3, 5, seed=0)
+  assert len(tasks) == 5 and all(t.num_outputs == 3 for t in tasks)
+  assert [t.name for t in tasks] == [t.name for t in T.subset_tasks(3, 5, seed=0)]
+  task = T.subset_task([7, 1, 3])
+  labels, used = task.relabel(np.array([1, 3, 7, 0]))
+  np.testing.assert_array_equal(labels[:3], [0, 1, 2])
+  np.testing.assert_array_equal(used, [True, True, True, False])
+  y = np.repeat(np.arange(10), 20)
+  support = T.support_set(y, task, shots=4, seed=0)
+  assert len(support) == 12
+  np.testing.assert_array_equal(np.bincount(y[support], minlength=10)[[1, 3, 7]], [4, 4, 4])
+  with pytest.raises(ValueError, match="fewer than"):
+    T.support_set(y, task, shots=50, seed=0)
+
+
+def test_seen_unseen_split_is_seeded_and_disjoint():
+  tasks = T.binary_tasks()
+  seen, unseen = T.split_seen_unseen(tasks, 20, seed=0)
+  assert len(seen) == 1002 and len(unseen) == 20
+  assert not {t.name for t in seen} & {t.name for t in unseen}
+  again = T.split_seen_unseen(tasks, 20, seed=0)[1]
+  assert [t.name for t in again] == [t.name for t in unseen]
+  assert [t.name for t in T.split_seen_unseen(tasks, 20, seed=1)[1]] != [t.name for t in unseen]
