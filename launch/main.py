@@ -105,7 +105,7 @@ def main(argv):
   except configlib.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  except NonFiniteLossError as e:
+  except (NonFiniteLossError, FileNotFoundError) as e:  # e.g. eval before collect
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
   except KeyboardInterrupt:

@@ -33,6 +33,14 @@ def test_config_errors_are_one_line(tmp_path, args, key):
   assert not os.path.exists(tmp_path / "config.json")
 
 
+def test_stage_before_its_inputs_is_one_line(tmp_path):
+  result = launch("--config=configs/zoo_digits_binary.py:smoke", f"--workdir={tmp_path}",
+                  "--mode=eval")
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      f"error: no zoo in {tmp_path}/zoo: run --mode=collect first"]
+
+
 def test_missing_or_broken_config_file(tmp_path):
   for args, key in ([], "--config: required"), (["--config=configs/nope.py"], "no such config"), (
       ["--config=configs/toy_gmm.py:huge"], "config preset 'huge' is unknown"):
