@@ -19,6 +19,7 @@ from paramgen_jax import configlib
 METHODS = {
     "toy_gmm": "paramgen_jax.methods.toy_gmm",
     "zoo": "paramgen_jax.methods.zoo",
+    "rpg": "paramgen_jax.methods.rpg",
 }
 STAGES = ("collect", "train", "sample", "eval")
 MODES = STAGES + ("all",)

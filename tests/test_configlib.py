@@ -12,9 +12,21 @@ def check(config, num_devices=1):
   pipeline.validate(config, num_devices)
 
 
-def test_shipped_configs_validate():
-  for arg in ("smoke", None):
-    check(load_config("toy_gmm", arg))
+@pytest.mark.parametrize("name, presets", [
+    ("toy_gmm", ("smoke", None)), ("zoo_digits_binary", ("smoke", None)),
+    ("zoo_digits_convnext", ("smoke", None)), ("rpg_convnext", ("smoke", None, "paper")),
+    ("rpg_unseen_binary", ("smoke", None, "paper"))])
+def test_shipped_configs_validate(name, presets):
+  for arg in presets:
+    check(load_config(name, arg))
+
+
+def test_every_config_file_is_checked():
+  import os
+  from tests.helpers import REPO
+  shipped = {f[:-3] for f in os.listdir(os.path.join(REPO, "configs")) if f.endswith(".py")}
+  assert shipped == {"toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "rpg_convnext",
+                     "rpg_unseen_binary"}
 
 
 @pytest.mark.parametrize("mutate, message", [

@@ -1,0 +1,195 @@
+"""RPG (recurrent diffusion for large-scale parameter generation): the pipeline stages.
+
+  collect -> zoo/                    the zoo of the config's zoo sections (`methods.zoo`)
+  train   -> checkpoints/, metrics   the generator on the zoo's seen checkpoints
+  sample  -> generated/<task>/       `generate.num_models` models per target task
+  eval    -> report.json, report.md, similarity.png
+
+Target tasks: the seen tasks of an unconditional run (one model family, e.g. the full digits
+task), or the unseen tasks when the generator is conditioned on the task's bit vector.
+The generator itself is in `model.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from paramgen_jax import configlib as C
+from paramgen_jax import params as P
+from paramgen_jax.methods import common
+from paramgen_jax.methods import zoo as zoo_method
+from paramgen_jax.methods.rpg.model import INFERENCE_MODES, RPGGenerator, rpg_loss, sample_tokens
+from paramgen_jax.nn.position import POSITION_KINDS
+from paramgen_jax.nn.sequence import BACKBONES
+from paramgen_jax.train import fit
+from paramgen_jax.zoo import store
+
+SCHEMA = {
+    "method": C.one_of("rpg"),
+    **zoo_method.ZOO_SCHEMA,
+    "tokens": {"size": C.integer(1), "granularity": C.one_of("layer", "model", "channel")},
+    "generator": {
+        "d_model": C.integer(1), "prototype_dim": C.integer(1),
+        "backbone": C.one_of(*BACKBONES), "backbone_options": C.Field((Mapping,)),
+        "position": C.one_of(*POSITION_KINDS),
+        "permutation": C.one_of("checkpoint", "seed", "none"),
+        "condition": C.one_of("none", "bits"),
+        "unet_encoder": C.sequence(int, 1), "unet_decoder": C.sequence(int, 0),
+        "diffusion_batch": C.integer(1),
+    },
+    "diffusion": C.DIFFUSION_SCHEMA,
+    "train": C.TRAIN_SCHEMA,
+    "sample": C.SAMPLE_SCHEMA,
+    "generate": {"num_models": C.integer(1), "mode": C.one_of(*INFERENCE_MODES),
+                 "chunk": C.integer(1)},
+    "mesh": C.MESH_FIELD,
+}
+
+
+def validate(config: Any) -> None:
+  zoo_method.validate(config)
+  g = config.generator
+  C.require(g.condition == "none" or config.tasks.kind == "binary", "generator.condition",
+            "'bits' needs tasks.kind = 'binary'")
+  C.require(g.condition == "none" or g.permutation == "none", "generator.permutation",
+            "must be 'none' for conditional runs (RPG switches permutation states off)")
+
+
+class Prepared:
+  """Everything the stages derive from the zoo: layout, token plan, statistics, arrays."""
+
+  def __init__(self, config: Any, workdir: str):
+    self.config = config
+    rows, stacked = store.load_zoo(zoo_method.zoo_dir(workdir), split="seen")
+    self.rows = rows
+    template = jax.tree_util.tree_map(lambda a: a[0], stacked)
+    self.layout = P.ParamLayout.from_template(template)
+    self.plan = P.make_token_layout(self.layout, config.tokens.size, config.tokens.granularity)
+    vectors = jax.vmap(self.layout.to_vector)(stacked)
+    self.stats = P.fit_layer_stats(vectors, self.layout)
+    normalized = jax.vmap(lambda v: P.normalize_layers(v, self.stats, self.layout))(vectors)
+    self.tokens = np.asarray(jax.vmap(lambda v: P.tokenize(v, self.plan))(normalized))
+    g = config.generator
+    if g.permutation == "checkpoint":
+      self.permutation = np.arange(len(rows), dtype=np.int32)
+    elif g.permutation == "seed":
+      seeds = sorted({r["seed"] for r in rows})
+      self.permutation = np.asarray([seeds.index(r["seed"]) for r in rows], np.int32)
+    else:
+      self.permutation = None
+    self.num_permutations = 0 if self.permutation is None else int(self.permutation.max()) + 1
+    self.condition = (np.asarray([r["condition"]["bits"] for r in rows], np.float32)
+                      if g.condition == "bits" else None)
+
+  def model(self) -> RPGGenerator:
+    g = self.config.generator
+    return RPGGenerator(
+        token_size=self.config.tokens.size, d_model=g.d_model, prototype_dim=g.prototype_dim,
+        backbone=g.backbone, backbone_options=dict(g.backbone_options), position=g.position,
+        num_permutations=self.num_permutations,
+        condition_dim=0 if self.condition is None else self.condition.shape[1],
+        unet_encoder=tuple(g.unet_encoder), unet_decoder=tuple(g.unet_decoder))
+
+  def coordinates(self):
+    return jnp.asarray(self.plan.layer_index), jnp.asarray(self.plan.token_in_layer)
+
+  def init_fn(self):
+    model, (layer, token) = self.model(), self.coordinates()
+    perm = None if self.permutation is None else jnp.zeros((1,), jnp.int32)
+    cond = None if self.condition is None else jnp.zeros((1, self.condition.shape[1]))
+
+    def init(key):
+      return model.init(key, layer, token, perm, cond, jnp.zeros((1, self.config.tokens.size)),
+                        jnp.zeros((1,), jnp.int32))
+    return init
+
+
+def collect(config: Any, workdir: str) -> None:
+  zoo_method.collect(config, workdir)
+
+
+def train(config: Any, workdir: str) -> None:
+  prep = Prepared(config, workdir)
+  model, schedule = prep.model(), common.schedule_from_config(config.diffusion)
+  layer, token = prep.coordinates()
+  mask = jnp.asarray(prep.plan.mask)
+  batch_size, data_key = config.train.batch_size, jax.random.key(config.train.seed + 1)
+
+  def batch_fn(step):
+    pick = np.asarray(jax.random.randint(jax.random.fold_in(data_key, step), (batch_size,), 0,
+                                         len(prep.rows)))
+    batch = {"tokens": prep.tokens[pick]}
+    if prep.permutation is not None:
+      batch["permutation"] = prep.permutation[pick]
+    if prep.condition is not None:
+      batch["condition"] = prep.condition[pick]
+    return batch
+
+  def loss_fn(params, batch, rng):
+    full = dict(batch, mask=mask, layer_index=layer, token_in_layer=token)
+    return rpg_loss(model, params, full, rng, schedule,
+                    diffusion_batch=config.generator.diffusion_batch,
+                    prediction=config.diffusion.prediction)
+
+  print(f"RPG: {len(prep.rows)} checkpoints, {prep.layout.num_params:,} parameters in "
+        f"{prep.plan.num_tokens} tokens of {config.tokens.size}")
+  fit(config.train, init_params=prep.init_fn(), loss_fn=loss_fn, batch_fn=batch_fn,
+      workdir=workdir, key=jax.random.key(config.train.seed),
+      mesh=common.mesh_from_config(config), desc="train rpg")
+
+
+def _target_tasks(prep: Prepared, workdir: str) -> dict[str, np.ndarray | None]:
+  """Task name -> condition vector (None when unconditional)."""
+  if prep.condition is None:
+    return {name: None for name in dict.fromkeys(r["task"] for r in prep.rows)}
+  unseen = [r for r in store.read_manifest(zoo_method.zoo_dir(workdir)) if r["split"] == "unseen"]
+  return {r["task"]: np.asarray(r["condition"]["bits"], np.float32) for r in unseen}
+
+
+def generate(prep: Prepared, params: Any, condition: np.ndarray | None, key: jax.Array) -> Any:
+  """`generate.num_models` parameter sets, stacked (num_models, ...). Traceable (jit it)."""
+  config, model = prep.config, prep.model()
+  n = config.generate.num_models
+  layer, token = prep.coordinates()
+  perm_key, token_key = jax.random.split(key)
+  perm = (None if prep.permutation is None
+          else jax.random.randint(perm_key, (n,), 0, prep.num_permutations))
+  cond = (None if condition is None
+          else jnp.broadcast_to(jnp.asarray(condition), (n,) + condition.shape))
+  proto = model.apply(params, layer, token, perm, cond, method=RPGGenerator.prototypes)
+  tokens = sample_tokens(model, params, proto.reshape(-1, proto.shape[-1]), token_key,
+                         common.schedule_from_config(config.diffusion), mode=config.generate.mode,
+                         chunk=config.generate.chunk, **common.sampler_kwargs(config))
+  tokens = tokens.reshape(n, prep.plan.num_tokens, config.tokens.size)
+  vectors = jax.vmap(lambda t: P.denormalize_layers(P.detokenize(t, prep.plan), prep.stats,
+                                                    prep.layout))(tokens)
+  return jax.vmap(prep.layout.from_vector)(vectors)
+
+
+def sample(config: Any, workdir: str) -> None:
+  prep = Prepared(config, workdir)
+  params, _ = common.load_trained_params(config, workdir, prep.init_fn())
+  key = jax.random.key(config.sample.seed)
+  run = jax.jit(lambda p, c, k: generate(prep, p, c, k))  # traced once for all tasks
+  for i, (task, condition) in enumerate(_target_tasks(prep, workdir).items()):
+    stacked = jax.tree_util.tree_map(np.asarray, run(params, condition,
+                                                     jax.random.fold_in(key, i)))
+    path = os.path.join(os.path.abspath(workdir), "generated", task)
+    with ocp.StandardCheckpointer() as checkpointer:
+      checkpointer.save(path, stacked, force=True)
+      checkpointer.wait_until_finished()
+
+
+def evaluate(config: Any, workdir: str) -> None:
+  generated_dir = os.path.join(os.path.abspath(workdir), "generated")
+  generated = {}
+  if os.path.isdir(generated_dir):
+    for task in sorted(os.listdir(generated_dir)):
+      generated[task] = store.load_unit(workdir, os.path.join("generated", task))
+  zoo_method.report_on_zoo(config, workdir, "rpg", generated=generated)
