@@ -11,25 +11,16 @@ Status: the default preset runs end to end, but its recipe is not tuned yet and 
 targets are not measured (see README).
 """
 
-import ml_collections
-
+from configs import zoo_digits_convnext
 from paramgen_jax.configlib import preset
 
 
 def get_config(arg=None):
   name = preset(arg, ("smoke", "default", "paper"))
   smoke, paper = name == "smoke", name == "paper"
-  c = ml_collections.ConfigDict()
+  # The zoo: exactly configs/zoo_digits_convnext.py's sections, so a collected zoo can be reused.
+  c = zoo_digits_convnext.get_config("smoke" if smoke else None)
   c.method = "rpg"
-  # The zoo (same sections as configs/zoo_digits_convnext.py).
-  c.data = dict(name="digits", seed=0, image_size=0)
-  c.model = dict(name="convnext_mini",
-                 options=dict(widths=(8, 16), depths=(1, 1)) if smoke else dict())
-  c.tasks = dict(kind="full", num_unseen=0, split_seed=0, limit=0, subset_k=5, subset_count=20)
-  c.collect = dict(seeds=(0,), tasks_per_unit=1, epochs=2 if smoke else 30, batch_size=64,
-                   lr=2e-3, save_lr=1e-5, warmup_steps=50, weight_decay=0.05, clip_norm=1.0,
-                   checkpoints=5 if smoke else 50, augment_shift=1, label_smoothing=0.0)
-  c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=5 if smoke else 25, seed=0)
   # The generator.
   c.tokens = dict(size=64 if smoke else (8192 if paper else 256), granularity="layer")
   c.generator = dict(

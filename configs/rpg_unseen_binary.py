@@ -10,25 +10,16 @@ Status: the default preset runs end to end, but its recipe is not tuned yet and 
 are not measured (see README).
 """
 
-import ml_collections
-
+from configs import zoo_digits_binary
 from paramgen_jax.configlib import preset
 
 
 def get_config(arg=None):
   name = preset(arg, ("smoke", "default", "paper"))
   smoke, paper = name == "smoke", name == "paper"
-  c = ml_collections.ConfigDict()
+  # The zoo: exactly configs/zoo_digits_binary.py's sections, so a collected zoo can be reused.
+  c = zoo_digits_binary.get_config("smoke" if smoke else None)
   c.method = "rpg"
-  # The zoo (same sections as configs/zoo_digits_binary.py).
-  c.data = dict(name="digits", seed=0, image_size=0)
-  c.model = dict(name="mlp", options=dict(hidden=(16,) if smoke else (128,)))
-  c.tasks = dict(kind="binary", num_unseen=20, split_seed=0, limit=8 if smoke else 0,
-                 subset_k=5, subset_count=20)
-  c.collect = dict(seeds=(0,), tasks_per_unit=1022, epochs=3 if smoke else 40, batch_size=64,
-                   lr=3e-3, save_lr=1e-5, warmup_steps=20, weight_decay=0.01, clip_norm=1.0,
-                   checkpoints=3, augment_shift=0, label_smoothing=0.0)
-  c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0)
   # The generator: conditioned on the bit vector, no permutation states.
   c.tokens = dict(size=64 if smoke else 256, granularity="layer")
   c.generator = dict(
