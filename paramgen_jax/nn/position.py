@@ -12,7 +12,6 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from paramgen_jax.nn.embeddings import sinusoidal_embedding
 
@@ -45,7 +44,3 @@ class TokenPositions(nn.Module):
     raise ValueError(f"unknown position embedding {self.kind!r}: use one of "
                      f"{', '.join(POSITION_KINDS)}")
 
-
-def token_coordinates(plan) -> tuple[np.ndarray, np.ndarray]:
-  """(layer_index, token_in_layer) of a `params.TokenLayout`, as int32 arrays."""
-  return np.asarray(plan.layer_index, np.int32), np.asarray(plan.token_in_layer, np.int32)

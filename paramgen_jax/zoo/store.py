@@ -56,11 +56,6 @@ def write_unit(zoo_dir: str, unit: str, stacked: Any, rows: list[dict]) -> None:
     os.fsync(f.fileno())
 
 
-def read_info(zoo_dir: str) -> dict:
-  with open(os.path.join(zoo_dir, "zoo.json")) as f:
-    return json.load(f)
-
-
 def write_info(zoo_dir: str, info: dict) -> None:
   os.makedirs(zoo_dir, exist_ok=True)
   with open(os.path.join(zoo_dir, "zoo.json"), "w") as f:
