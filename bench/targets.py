@@ -25,7 +25,8 @@ from paramgen_jax.zoo.models import make_target  # noqa: E402
 from paramgen_jax.zoo.tasks import full_task  # noqa: E402
 
 COMMON = dict(seeds=(0,), tasks_per_unit=1, batch_size=64, save_lr=1e-5, warmup_steps=50,
-              weight_decay=0.05, clip_norm=1.0, checkpoints=1, label_smoothing=0.0)
+              weight_decay=0.05, clip_norm=1.0, checkpoints=1, label_smoothing=0.0,
+              shared_init=False)
 RECIPES = {  # name: (model options, epochs, lr, ±pixel shift augmentation)
     "mlp": (dict(hidden=(128,)), 60, 2e-3, 0),
     "cnn": (dict(), 30, 2e-3, 1),

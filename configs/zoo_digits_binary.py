@@ -7,6 +7,8 @@ Smoke size (tests: 8 seen + 2 unseen tasks):
 
 Each task: an MLP (64 -> 128 -> 2), 40 epochs of AdamW (lr 3e-3, cosine down to 1e-5), then
 one pass at 1e-5 in 3 batches saving after each. 20 tasks (seeded) are held out as unseen.
+Every task starts from the same initial weights (`shared_init`), so that a conditional
+generator can relate the weights of different tasks (RPG's unseen-task setting).
 """
 
 import ml_collections
@@ -24,7 +26,8 @@ def get_config(arg=None):
                  subset_k=5, subset_count=20)
   c.collect = dict(seeds=(0,), tasks_per_unit=1022, epochs=3 if smoke else 40, batch_size=64,
                    lr=3e-3, save_lr=1e-5, warmup_steps=20, weight_decay=0.01, clip_norm=1.0,
-                   checkpoints=3, augment_shift=0, label_smoothing=0.0)
+                   checkpoints=3, augment_shift=0, label_smoothing=0.0,
+                   shared_init=True)
   c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0)
   c.mesh = dict(data=-1)
   return c

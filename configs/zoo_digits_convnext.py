@@ -25,7 +25,8 @@ def get_config(arg=None):
   c.tasks = dict(kind="full", num_unseen=0, split_seed=0, limit=0, subset_k=5, subset_count=20)
   c.collect = dict(seeds=(0,), tasks_per_unit=1, epochs=2 if smoke else 30, batch_size=64,
                    lr=2e-3, save_lr=1e-5, warmup_steps=50, weight_decay=0.05, clip_norm=1.0,
-                   checkpoints=5 if smoke else 50, augment_shift=1, label_smoothing=0.0)
+                   checkpoints=5 if smoke else 50, augment_shift=1, label_smoothing=0.0,
+                   shared_init=False)
   c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=5 if smoke else 25, seed=0)
   c.mesh = dict(data=-1)
   return c

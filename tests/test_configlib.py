@@ -14,11 +14,22 @@ def check(config, num_devices=1):
 
 @pytest.mark.parametrize("name, presets", [
     ("toy_gmm", ("smoke", None)), ("zoo_digits_binary", ("smoke", None)),
-    ("zoo_digits_convnext", ("smoke", None)), ("rpg_convnext", ("smoke", None, "paper")),
-    ("rpg_unseen_binary", ("smoke", None, "paper"))])
+    ("zoo_digits_convnext", ("smoke", None)),
+    ("rpg_convnext", ("smoke", None, "paper", "no_relation")),
+    ("rpg_unseen_binary", ("smoke", None, "paper")), ("zoo_digits_vit", ("smoke", None)),
+    ("rpg_vit_tiny", ("smoke", None, "paper"))])
 def test_shipped_configs_validate(name, presets):
   for arg in presets:
     check(load_config(name, arg))
+
+
+def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
+  for rpg, zoo in (("rpg_convnext", "zoo_digits_convnext"), ("rpg_vit_tiny", "zoo_digits_vit"),
+                   ("rpg_unseen_binary", "zoo_digits_binary")):
+    for arg in ("smoke", None):
+      a, b = load_config(rpg, arg), load_config(zoo, arg)
+      for section in ("data", "model", "tasks", "collect"):
+        assert a[section].to_dict() == b[section].to_dict(), (rpg, arg, section)
 
 
 def test_every_config_file_is_checked():
@@ -26,7 +37,7 @@ def test_every_config_file_is_checked():
   from tests.helpers import REPO
   shipped = {f[:-3] for f in os.listdir(os.path.join(REPO, "configs")) if f.endswith(".py")}
   assert shipped == {"toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "rpg_convnext",
-                     "rpg_unseen_binary"}
+                     "rpg_unseen_binary", "zoo_digits_vit", "rpg_vit_tiny"}
 
 
 @pytest.mark.parametrize("mutate, message", [

@@ -47,6 +47,7 @@ ZOO_SCHEMA = {
         "checkpoints": C.integer(1),
         "augment_shift": C.integer(0),
         "label_smoothing": C.real(0.0, 1.0, exclusive_max=True),
+        "shared_init": C.boolean(),
     },
     "eval": {"noise_sigmas": C.sequence(float, 0), "noise_per_sigma": C.integer(1),
              "seed": C.integer(0)},

@@ -70,10 +70,13 @@ def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids
   Args:
     target: the model; its output width must equal every task's `num_outputs`.
     dataset: images and original labels.
-    tasks: the tasks of this unit; task_ids: their global indices (they seed the inits).
+    tasks: the tasks of this unit; task_ids: their global indices (they seed the inits unless
+      `spec.shared_init`).
     seed: the training seed.
     spec: the `collect` config section (epochs, batch_size, lr, save_lr, warmup_steps,
-      weight_decay, clip_norm, checkpoints, augment_shift, label_smoothing).
+      weight_decay, clip_norm, checkpoints, augment_shift, label_smoothing, shared_init: every
+      task of a seed starts from the same initial weights, so the weights of different tasks
+      are comparable unit by unit, as when all tasks are fine-tuned from one base model).
 
   Returns:
     (variables stacked as (len(tasks) * checkpoints, ...) in task-major order,
@@ -96,7 +99,8 @@ def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids
     params, model_state = split_variables(target.init(key, jnp.asarray(x[:1])))
     return TrainState.create(params, tx, model_state=model_state)
 
-  state = jax.jit(jax.vmap(init_state))(task_keys)
+  init_keys = (jnp.broadcast_to(base, task_keys.shape) if spec.shared_init else task_keys)
+  state = jax.jit(jax.vmap(init_state))(init_keys)
   step = make_train_step(classification_loss(target, spec.label_smoothing), tx, stateful=True)
   vstep = jax.jit(jax.vmap(step, in_axes=(0, (None, 0, 0), 0)), donate_argnums=(0,))
   data_rng = np.random.default_rng([seed, 1])

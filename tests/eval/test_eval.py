@@ -86,7 +86,7 @@ def test_tiny_zoo_report(tmp_path):
   spec = ml_collections.ConfigDict(dict(
       seeds=(0,), tasks_per_unit=2, epochs=1, batch_size=128, lr=3e-3, save_lr=1e-5,
       warmup_steps=2, weight_decay=0.0, clip_norm=1.0, checkpoints=3, augment_shift=0,
-      label_smoothing=0.0))
+      label_smoothing=0.0, shared_init=False))
   stacked, steps = collect.train_unit(target, digits, tasks, [0, 1], 0, spec, progress=False)
   rows = [{"task": t.name, "split": "seen" if i == 0 else "unseen"} for i, t in enumerate(tasks)
           for _ in range(3)]

@@ -45,6 +45,12 @@ def test_prototypes_and_loss_gradients(backbone):
   np.testing.assert_allclose(jax.jit(loss_fn)(params, padded), loss, rtol=1e-6)  # padding: no loss
 
 
+def test_prototype_hidden_width():
+  model, params, _, _ = make(prototype_hidden=40)
+  assert params["params"]["to_prototype_hidden"]["kernel"].shape == (16, 40)
+  assert params["params"]["to_prototype"]["kernel"].shape == (40, 12)
+
+
 def test_inference_modes_give_the_same_parameters():
   model, params, perm, cond = make()
   proto = model.apply(params, LAYER, TOKEN, perm, cond, method=RPGGenerator.prototypes)

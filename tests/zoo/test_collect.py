@@ -12,7 +12,7 @@ from paramgen_jax.zoo.tasks import binary_task
 
 SPEC = dict(seeds=(0,), tasks_per_unit=2, epochs=2, batch_size=128, lr=3e-3, save_lr=1e-5,
             warmup_steps=2, weight_decay=0.01, clip_norm=1.0, checkpoints=3, augment_shift=0,
-            label_smoothing=0.0)
+            label_smoothing=0.0, shared_init=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,18 @@ def test_vmapped_unit_equals_tasks_trained_alone(digits):
   again, _ = collect.train_unit(target, digits, tasks, [0, 1, 2], 0, spec(), progress=False)
   for a, b in zip(leaves(again), leaves(together)):
     np.testing.assert_array_equal(a, b)  # seeded: the same zoo every time
+
+
+def test_shared_init_starts_every_task_from_the_same_weights(digits):
+  target = make_target("mlp", 2, hidden=(16,))
+  tasks = [binary_task(5), binary_task(300)]
+  frozen = dict(epochs=1, lr=0.0, save_lr=0.0)  # lr 0: the checkpoints are the initial weights
+  shared, _ = collect.train_unit(target, digits, tasks, [0, 1], 0,
+                                 spec(shared_init=True, **frozen), progress=False)
+  own, _ = collect.train_unit(target, digits, tasks, [0, 1], 0, spec(**frozen), progress=False)
+  for s, o in zip(leaves(shared), leaves(own)):
+    np.testing.assert_array_equal(s[0], s[3])
+    assert np.any(o[0] != o[3]) or not np.any(o[0])  # biases start at zero either way
 
 
 def test_batchnorm_targets_collect_their_statistics(digits):

@@ -6,7 +6,8 @@
   eval    -> report.json, report.md, similarity.png
 
 Target tasks: the seen tasks of an unconditional run (one model family, e.g. the full digits
-task), or the unseen tasks when the generator is conditioned on the task's bit vector.
+task), or the unseen tasks when the generator is conditioned on each task's condition: its
+bit vector ('bits') or the MiniLM embedding of its first text description ('text').
 The generator itself is in `model.py`.
 """
 
@@ -28,6 +29,7 @@ from paramgen_jax.methods.rpg.model import INFERENCE_MODES, RPGGenerator, rpg_lo
 from paramgen_jax.nn.position import POSITION_KINDS
 from paramgen_jax.nn.sequence import BACKBONES
 from paramgen_jax.train import fit
+from paramgen_jax.train.metrics import progress_bar
 from paramgen_jax.zoo import store
 
 SCHEMA = {
@@ -35,11 +37,11 @@ SCHEMA = {
     **zoo_method.ZOO_SCHEMA,
     "tokens": {"size": C.integer(1), "granularity": C.one_of("layer", "model", "channel")},
     "generator": {
-        "d_model": C.integer(1), "prototype_dim": C.integer(1),
+        "d_model": C.integer(1), "prototype_dim": C.integer(1), "prototype_hidden": C.integer(0),
         "backbone": C.one_of(*BACKBONES), "backbone_options": C.Field((Mapping,)),
         "position": C.one_of(*POSITION_KINDS),
         "permutation": C.one_of("checkpoint", "seed", "none"),
-        "condition": C.one_of("none", "bits"),
+        "condition": C.one_of("none", "bits", "text"),
         "unet_encoder": C.sequence(int, 1), "unet_decoder": C.sequence(int, 0),
         "diffusion_batch": C.integer(1),
     },
@@ -56,9 +58,21 @@ def validate(config: Any) -> None:
   zoo_method.validate(config)
   g = config.generator
   C.require(g.condition == "none" or config.tasks.kind == "binary", "generator.condition",
-            "'bits' needs tasks.kind = 'binary'")
+            "'bits' and 'text' need tasks.kind = 'binary'")
   C.require(g.condition == "none" or g.permutation == "none", "generator.permutation",
             "must be 'none' for conditional runs (RPG switches permutation states off)")
+
+
+def task_conditions(rows: list[dict], kind: str) -> dict[str, np.ndarray]:
+  """Task name -> condition vector, for the tasks of manifest rows: 'bits' (10,) or 'text'."""
+  first = {}
+  for r in rows:
+    first.setdefault(r["task"], r["condition"])
+  if kind == "bits":
+    return {name: np.asarray(c["bits"], np.float32) for name, c in first.items()}
+  from paramgen_jax.text import TextEncoder  # loads the MiniLM weights only when asked for
+  vectors = TextEncoder()([c["descriptions"][0] for c in first.values()])
+  return dict(zip(first, vectors))
 
 
 class Prepared:
@@ -84,13 +98,17 @@ class Prepared:
     else:
       self.permutation = None
     self.num_permutations = 0 if self.permutation is None else int(self.permutation.max()) + 1
-    self.condition = (np.asarray([r["condition"]["bits"] for r in rows], np.float32)
-                      if g.condition == "bits" else None)
+    if g.condition == "none":
+      self.condition = None
+    else:
+      by_task = task_conditions(rows, g.condition)
+      self.condition = np.stack([by_task[r["task"]] for r in rows])
 
   def model(self) -> RPGGenerator:
     g = self.config.generator
     return RPGGenerator(
         token_size=self.config.tokens.size, d_model=g.d_model, prototype_dim=g.prototype_dim,
+        prototype_hidden=g.prototype_hidden,
         backbone=g.backbone, backbone_options=dict(g.backbone_options), position=g.position,
         num_permutations=self.num_permutations,
         condition_dim=0 if self.condition is None else self.condition.shape[1],
@@ -149,7 +167,7 @@ def _target_tasks(prep: Prepared, workdir: str) -> dict[str, np.ndarray | None]:
   if prep.condition is None:
     return {name: None for name in dict.fromkeys(r["task"] for r in prep.rows)}
   unseen = [r for r in store.read_manifest(zoo_method.zoo_dir(workdir)) if r["split"] == "unseen"]
-  return {r["task"]: np.asarray(r["condition"]["bits"], np.float32) for r in unseen}
+  return task_conditions(unseen, prep.config.generator.condition)
 
 
 def generate(prep: Prepared, params: Any, condition: np.ndarray | None, key: jax.Array) -> Any:
@@ -177,13 +195,19 @@ def sample(config: Any, workdir: str) -> None:
   params, _ = common.load_trained_params(config, workdir, prep.init_fn())
   key = jax.random.key(config.sample.seed)
   run = jax.jit(lambda p, c, k: generate(prep, p, c, k))  # traced once for all tasks
-  for i, (task, condition) in enumerate(_target_tasks(prep, workdir).items()):
-    stacked = jax.tree_util.tree_map(np.asarray, run(params, condition,
-                                                     jax.random.fold_in(key, i)))
-    path = os.path.join(os.path.abspath(workdir), "generated", task)
-    with ocp.StandardCheckpointer() as checkpointer:
-      checkpointer.save(path, stacked, force=True)
-      checkpointer.wait_until_finished()
+  targets = _target_tasks(prep, workdir)
+  bar = progress_bar(len(targets), 0, f"generate {config.generate.num_models} models per task")
+  try:
+    for i, (task, condition) in enumerate(targets.items()):
+      stacked = jax.tree_util.tree_map(np.asarray, run(params, condition,
+                                                       jax.random.fold_in(key, i)))
+      path = os.path.join(os.path.abspath(workdir), "generated", task)
+      with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(path, stacked, force=True)
+        checkpointer.wait_until_finished()
+      bar.update(1)
+  finally:
+    bar.close()
 
 
 def evaluate(config: Any, workdir: str) -> None:

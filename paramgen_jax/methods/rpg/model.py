@@ -42,6 +42,7 @@ class RPGGenerator(nn.Module):
     token_size: entries per token (T).
     d_model: width of the recurrent model.
     prototype_dim: width of a prototype (P).
+    prototype_hidden: hidden width of the MLP from the backbone to the prototypes (0: d_model).
     backbone: 'mamba', 'lstm', 'transformer' or 'gated_mlp'; backbone_options go to it.
     position: '2d', '1d', 'learnable' or 'none'.
     num_permutations: learnable permutation states (0 turns them off).
@@ -51,6 +52,7 @@ class RPGGenerator(nn.Module):
   token_size: int
   d_model: int = 64
   prototype_dim: int = 64
+  prototype_hidden: int = 0
   backbone: str = "mamba"
   backbone_options: Any = None
   position: str = "2d"
@@ -70,7 +72,7 @@ class RPGGenerator(nn.Module):
       self.condition_in = nn.Dense(self.condition_hidden)
       self.condition_out = nn.Dense(self.d_model)
     self.sequence = make_backbone(self.backbone, self.d_model, **dict(self.backbone_options or {}))
-    self.to_prototype_hidden = nn.Dense(self.d_model)
+    self.to_prototype_hidden = nn.Dense(self.prototype_hidden or self.d_model)
     self.to_prototype = nn.Dense(self.prototype_dim)
     self.denoiser = TokenUNet(encoder=self.unet_encoder, decoder=self.unet_decoder)
 
