@@ -40,11 +40,22 @@ def get_config(arg=None):
       unet_encoder=(8, 16) if smoke else ((32, 64, 128) if paper else (16, 32, 64)),
       unet_decoder=(8,) if smoke else ((64, 32) if paper else (32, 16)),
       diffusion_batch=64 if smoke else (1024 if paper else 128))
+  shared_sections(c, name, steps=80_000 if paper else 1000, batch_size=2,
+                  lr=3e-5 if paper else 3e-3)
+  return c
+
+
+def shared_sections(c, name, *, steps, batch_size, lr):
+  """The diffusion, train, sample, generate and mesh sections every RPG config uses.
+
+  `steps`, `batch_size` and `lr` apply to the default and paper presets; smoke keeps its own.
+  """
+  smoke, paper = name == "smoke", name == "paper"
   c.diffusion = dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="eps" if paper else "x0")
   c.train = dict(
-      steps=20 if smoke else (80_000 if paper else 1000), batch_size=2,
-      lr=3e-5 if paper else 3e-3, warmup_steps=5 if smoke else 50, final_lr_ratio=0.0,
+      steps=20 if smoke else steps, batch_size=2 if smoke else batch_size,
+      lr=lr, warmup_steps=5 if smoke else 50, final_lr_ratio=0.0,
       weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
       compute_dtype="bfloat16" if paper else "float32", log_every=10 if smoke else 50,
       checkpoint_every=10 if smoke else 500, keep_checkpoints=2, seed=0)
@@ -52,4 +63,3 @@ def get_config(arg=None):
                   clip_x0=None)
   c.generate = dict(num_models=2 if smoke else 10, mode="partial", chunk=64 if smoke else 256)
   c.mesh = dict(data=-1)
-  return c

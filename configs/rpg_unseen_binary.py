@@ -12,7 +12,7 @@ their initial weights (`collect.shared_init`): with a different random init per 
 weights of two tasks are unrelated and no condition can predict them.
 """
 
-from configs import zoo_digits_binary
+from configs import rpg_convnext, zoo_digits_binary
 from paramgen_jax.configlib import preset
 
 
@@ -35,16 +35,6 @@ def get_config(arg=None):
       unet_encoder=(8, 16) if smoke else ((32, 64, 128) if paper else (16, 32, 64)),
       unet_decoder=(8,) if smoke else ((64, 32) if paper else (32, 16)),
       diffusion_batch=64 if smoke else 256)
-  c.diffusion = dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
-                     prediction="eps" if paper else "x0")
-  c.train = dict(
-      steps=20 if smoke else (120_000 if paper else 2000), batch_size=2 if smoke else 16,
-      lr=1e-5 if paper else 3e-3, warmup_steps=5 if smoke else 50, final_lr_ratio=0.0,
-      weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
-      compute_dtype="bfloat16" if paper else "float32", log_every=10 if smoke else 50,
-      checkpoint_every=10 if smoke else 500, keep_checkpoints=2, seed=0)
-  c.sample = dict(sampler="ddim", steps=5 if smoke else 60, eta=0.05, num_samples=1, seed=1,
-                  clip_x0=None)
-  c.generate = dict(num_models=2 if smoke else 10, mode="partial", chunk=64 if smoke else 256)
-  c.mesh = dict(data=-1)
+  rpg_convnext.shared_sections(c, name, steps=120_000 if paper else 2000, batch_size=16,
+                               lr=1e-5 if paper else 3e-3)
   return c
