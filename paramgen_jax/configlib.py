@@ -28,6 +28,16 @@ class Field:
   optional: bool = False  # None is accepted
 
 
+@dataclasses.dataclass(frozen=True)
+class OptionalSection:
+  """A section that a config may leave out (or set to None); checked when present."""
+  schema: Mapping[str, Any]
+
+
+def optional_section(schema: Mapping[str, Any]) -> OptionalSection:
+  return OptionalSection(schema)
+
+
 def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
   if isinstance(value, bool):  # bool is an int subclass: accept it only where asked for
     return bool in types
@@ -104,6 +114,10 @@ def check_config(config: Any, schema: Mapping[str, Any], prefix: str = "config")
       raise ConfigError(f"{prefix}.{key}: unknown key (known: {', '.join(sorted(schema))})")
   for key, spec in schema.items():
     name = f"{prefix}.{key}"
+    if isinstance(spec, OptionalSection):
+      if values.get(key) is not None:
+        check_config(values[key], spec.schema, name)
+      continue
     if key not in values:
       raise ConfigError(f"{name}: missing")
     value = values[key]

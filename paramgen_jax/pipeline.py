@@ -20,6 +20,7 @@ METHODS = {
     "toy_gmm": "paramgen_jax.methods.toy_gmm",
     "zoo": "paramgen_jax.methods.zoo",
     "rpg": "paramgen_jax.methods.rpg",
+    "pdiff": "paramgen_jax.methods.pdiff",
 }
 STAGES = ("collect", "train", "sample", "eval")
 MODES = STAGES + ("all",)

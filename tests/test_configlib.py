@@ -17,7 +17,10 @@ def check(config, num_devices=1):
     ("zoo_digits_convnext", ("smoke", None)),
     ("rpg_convnext", ("smoke", None, "paper", "no_relation")),
     ("rpg_unseen_binary", ("smoke", None, "paper")), ("zoo_digits_vit", ("smoke", None)),
-    ("rpg_vit_tiny", ("smoke", None, "paper"))])
+    ("rpg_vit_tiny", ("smoke", None, "paper")), ("zoo_digits_lora", ("smoke", None)),
+    ("pdiff_digits", ("smoke", None, "paper")),
+    ("cond_pdiff_lora", ("smoke", None, "paper", "batch_norm", "no_norm", "onehot", "learned",
+                         "description", "data", "n1", "n3"))])
 def test_shipped_configs_validate(name, presets):
   for arg in presets:
     check(load_config(name, arg))
@@ -25,7 +28,8 @@ def test_shipped_configs_validate(name, presets):
 
 def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
   for rpg, zoo in (("rpg_convnext", "zoo_digits_convnext"), ("rpg_vit_tiny", "zoo_digits_vit"),
-                   ("rpg_unseen_binary", "zoo_digits_binary")):
+                   ("rpg_unseen_binary", "zoo_digits_binary"),
+                   ("cond_pdiff_lora", "zoo_digits_lora")):
     for arg in ("smoke", None):
       a, b = load_config(rpg, arg), load_config(zoo, arg)
       for section in ("data", "model", "tasks", "collect"):
@@ -37,7 +41,8 @@ def test_every_config_file_is_checked():
   from tests.helpers import REPO
   shipped = {f[:-3] for f in os.listdir(os.path.join(REPO, "configs")) if f.endswith(".py")}
   assert shipped == {"toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "rpg_convnext",
-                     "rpg_unseen_binary", "zoo_digits_vit", "rpg_vit_tiny"}
+                     "rpg_unseen_binary", "zoo_digits_vit", "rpg_vit_tiny", "zoo_digits_lora",
+                     "pdiff_digits", "cond_pdiff_lora"}
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -92,3 +97,34 @@ def test_batch_must_split_over_data_devices():
 def test_unknown_preset():
   with pytest.raises(ValueError, match="unknown"):
     load_config("toy_gmm", "huge")
+
+
+def test_optional_sections_are_checked_only_when_present():
+  schema = {"a": C.integer(0), "extra": C.optional_section({"rank": C.integer(1)})}
+  C.check_config({"a": 1}, schema)
+  C.check_config({"a": 1, "extra": None}, schema)
+  C.check_config({"a": 1, "extra": {"rank": 2}}, schema)
+  with pytest.raises(C.ConfigError, match=r"^config\.extra\.rank: must be >= 1, got 0$"):
+    C.check_config({"a": 1, "extra": {"rank": 0}}, schema)
+
+
+def test_lora_zoo_checks():
+  config = load_config("zoo_digits_lora", "smoke")
+  config.adapter.targets = ("query", "ffn")
+  with pytest.raises(C.ConfigError, match=r"^config\.adapter\.targets: must be a non-empty"):
+    check(config)
+  config = load_config("zoo_digits_lora", "smoke")
+  config.model.name = "mlp"
+  with pytest.raises(C.ConfigError, match=r"^config\.adapter: LoRA adapters need"):
+    check(config)
+
+
+def test_pdiff_checks():
+  config = load_config("pdiff_digits", "smoke")
+  config.generator.condition = "data"
+  with pytest.raises(C.ConfigError, match=r"^config\.generator\.condition: 'data' uses"):
+    check(config)
+  config = load_config("cond_pdiff_lora", "smoke")
+  config.generator.condition = "none"
+  with pytest.raises(C.ConfigError, match=r"^config\.generator\.condition: an unconditional"):
+    check(config)

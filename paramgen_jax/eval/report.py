@@ -9,7 +9,7 @@
 `write_report` writes report.json (schema below), report.md and similarity.png.
 
 report.json: {"method", "target", "config", "seen": [row], "unseen": [row],
-  "baselines": {name: stats}, "similarity": {...}, "timing_s": {...}}, a row being
+  "baselines": {name: stats}, "similarity": {...}, "timing_s": {...}, ["selection"]}, a row being
   {"task", "original": stats, "generated": stats} and stats {"best", "mean", "median",
   "min", "std", "n"} in percent ({} where there is nothing, e.g. no generated models).
 Baselines aggregate over the seen tasks: 'original' over all their checkpoints, 'soup' over
@@ -29,6 +29,7 @@ from paramgen_jax import params as P
 from paramgen_jax.data import Dataset
 from paramgen_jax.eval import baselines, similarity
 from paramgen_jax.eval.accuracy import accuracy, correct_matrix, num_sets, predict_many
+from paramgen_jax.eval.protocol import protocol_markdown
 from paramgen_jax.eval.stats import summary
 
 
@@ -135,7 +136,8 @@ def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: 
                               "nn_l2": summary(d)} for name, (a, i, d) in sims.items()}
   return {"seen": result_rows["seen"], "unseen": result_rows["unseen"],
           "baselines": report_baselines, "similarity": report_similarity,
-          "_points": {name: (np.asarray(a), np.asarray(i)) for name, (a, i, _) in sims.items()}}
+          "_points": {name: (np.asarray(a), np.asarray(i)) for name, (a, i, _) in sims.items()},
+          "_generated_test": {t: acc for t, (acc, _, _) in gen.items()}}
 
 
 def _fmt(stats: dict, key: str = "mean", spec: str = ".2f") -> str:
@@ -145,6 +147,7 @@ def _fmt(stats: dict, key: str = "mean", spec: str = ".2f") -> str:
 def write_report(workdir: str, report: dict) -> dict:
   """Writes report.json, report.md and similarity.png; returns the JSON-able report."""
   points = report.pop("_points", {})
+  report.pop("_generated_test", None)
   report["similarity"]["plot"] = "similarity.png"
   with open(os.path.join(workdir, "report.json"), "w") as f:
     json.dump(report, f, indent=1)
@@ -168,6 +171,8 @@ def write_report(workdir: str, report: dict) -> dict:
     if len(rows) > 20:
       lines.append(f"| ... {len(rows) - 20} more in report.json | | | | |")
     lines.append("")
+  if report.get("selection"):
+    lines += protocol_markdown(report["selection"])
   lines += ["## Baselines (seen tasks, test accuracy %)", "",
             "| baseline | best | mean | median | min | std | n |", "|---|---|---|---|---|---|---|"]
   for name, s in report["baselines"].items():

@@ -6,6 +6,10 @@
 
 The pieces (`build_zoo_inputs`, `zoo_dir`, `report_on_zoo`) are what generator methods use
 to get their training zoo and to evaluate what they generate.
+
+LoRA zoos (an `adapter` section): `collect` first trains the base model on the full task
+(stored in workdir/base/, a one-checkpoint zoo, resumable like any zoo), then the zoo's
+checkpoints are only the adapters and task head of `model` with LoRA, on the frozen base.
 """
 
 from __future__ import annotations
@@ -15,13 +19,27 @@ import os
 import time
 from typing import Any, Mapping
 
+import jax
+
 from paramgen_jax import configlib as C
 from paramgen_jax import data as data_lib
 from paramgen_jax.eval import evaluate_zoo, write_report
+from paramgen_jax.eval.protocol import selection_protocol
 from paramgen_jax.zoo import store
 from paramgen_jax.zoo.collect import collect_zoo
-from paramgen_jax.zoo.models import MODELS, make_target
+from paramgen_jax.zoo import lora
+from paramgen_jax.zoo.models import LORA_TARGETS, MODELS, make_target
 from paramgen_jax.zoo import tasks as tasks_lib
+
+ADAPTER_SCHEMA = {
+    "rank": C.integer(1),
+    "alpha": C.real(0.0, exclusive_min=True),
+    "targets": C.Field((tuple, list), lambda v: len(v) > 0 and set(v) <= set(LORA_TARGETS),
+                       f"must be a non-empty list of {', '.join(LORA_TARGETS)}"),
+    "base_epochs": C.integer(1),
+    "base_lr": C.real(0.0, exclusive_min=True),
+    "base_seed": C.integer(0),
+}
 
 ZOO_SCHEMA = {
     "data": {"name": C.string(), "seed": C.integer(0), "image_size": C.integer(0)},
@@ -49,6 +67,7 @@ ZOO_SCHEMA = {
         "label_smoothing": C.real(0.0, 1.0, exclusive_max=True),
         "shared_init": C.boolean(),
     },
+    "adapter": C.optional_section(ADAPTER_SCHEMA),
     "eval": {"noise_sigmas": C.sequence(float, 0), "noise_per_sigma": C.integer(1),
              "seed": C.integer(0)},
 }
@@ -58,14 +77,41 @@ SCHEMA = {"method": C.one_of("zoo"), **ZOO_SCHEMA, "mesh": C.MESH_FIELD}
 def validate(config: Any) -> None:
   C.require(config.tasks.kind != "full" or config.tasks.num_unseen == 0, "tasks.num_unseen",
             "must be 0 for the single full task")
+  C.require(config.get("adapter") is None or config.model.name == "vit_tiny", "adapter",
+            f"LoRA adapters need model.name = 'vit_tiny', got {config.model.name!r}")
 
 
 def zoo_dir(workdir: str) -> str:
   return os.path.join(workdir, "zoo")
 
 
-def build_zoo_inputs(config: Any):
-  """(target, dataset, tasks, {task: 'seen'|'unseen'}) from the zoo sections of a config."""
+def base_dir(workdir: str) -> str:
+  return os.path.join(workdir, "base")
+
+
+def _base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
+  """The trained base model of a LoRA zoo (trained here when `train_base` and missing)."""
+  a, directory = config.adapter, base_dir(workdir)
+  base = make_target(config.model.name, dataset.num_classes, **dict(config.model.options))
+  if train_base and not store.completed_units(directory):
+    spec = config.collect.copy_and_resolve_references()
+    spec.update(dict(seeds=(a.base_seed,), tasks_per_unit=1, epochs=a.base_epochs,
+                     lr=a.base_lr, checkpoints=1, shared_init=False))
+    task = tasks_lib.full_task(dataset.num_classes)
+    store.write_info(directory, {"target": base.name, "role": "LoRA base model"})
+    collect_zoo(directory, base, dataset, [task], {task.name: "seen"}, spec)
+  if not store.completed_units(directory):
+    raise FileNotFoundError(f"no base model in {directory}: run --mode=collect first")
+  rows, stacked = store.load_zoo(directory)
+  return jax.tree_util.tree_map(lambda leaf: leaf[0], stacked), rows[0]
+
+
+def build_zoo_inputs(config: Any, workdir: str | None = None, *, train_base: bool = False):
+  """(target, dataset, tasks, {task: 'seen'|'unseen'}) from the zoo sections of a config.
+
+  A LoRA zoo (`adapter` section) needs `workdir` (its base model lives there); with
+  `train_base` the base is trained if it is missing.
+  """
   dataset = data_lib.load(config.data.name, seed=config.data.seed,
                           image_size=config.data.image_size or None)
   t = config.tasks
@@ -81,12 +127,23 @@ def build_zoo_inputs(config: Any):
   chosen = {task.name for task in seen + unseen}
   tasks = [task for task in tasks if task.name in chosen]
   splits = {task.name: "seen" for task in seen} | {task.name: "unseen" for task in unseen}
-  target = make_target(config.model.name, tasks[0].num_outputs, **dict(config.model.options))
+  options = dict(config.model.options)
+  adapter = config.get("adapter")
+  if adapter is None:
+    return make_target(config.model.name, tasks[0].num_outputs, **options), dataset, tasks, splits
+  if workdir is None:
+    raise ValueError("a LoRA zoo needs the workdir that holds its base model")
+  base_variables, base_row = _base_variables(config, workdir, dataset, train_base)
+  adapted = make_target(config.model.name, tasks[0].num_outputs, lora_rank=adapter.rank,
+                        lora_alpha=adapter.alpha, lora_targets=tuple(adapter.targets), **options)
+  if train_base:
+    print(f"LoRA base model: test accuracy {base_row['test_acc']:.2f}% on the full task")
+  target = lora.adapter_target(adapted, base_variables, jax.numpy.asarray(dataset.x_train[:1]))
   return target, dataset, tasks, splits
 
 
 def collect(config: Any, workdir: str) -> None:
-  target, dataset, tasks, splits = build_zoo_inputs(config)
+  target, dataset, tasks, splits = build_zoo_inputs(config, workdir, train_base=True)
   directory = zoo_dir(workdir)
   store.write_info(directory, {"target": target.name, "model": config.model.to_dict(),
                                "data": config.data.to_dict(), "tasks": config.tasks.to_dict(),
@@ -105,15 +162,24 @@ def sample(config: Any, workdir: str) -> None:
 
 
 def report_on_zoo(config: Any, workdir: str, method: str,
-                  generated: Mapping[str, Any] | None = None) -> dict:
-  """Evaluates the zoo (and `generated` models per task) and writes the report files."""
+                  generated: Mapping[str, Any] | None = None, *,
+                  select_split: str | None = None) -> dict:
+  """Evaluates the zoo (and `generated` models per task) and writes the report files.
+
+  With `select_split`, the report also has COND P-DIFF's protocol ('selection'): per task,
+  the generated and the original model that are best on that split, reported on test.
+  """
   started = time.perf_counter()
-  target, dataset, tasks, _ = build_zoo_inputs(config)
+  target, dataset, tasks, _ = build_zoo_inputs(config, workdir)
+  by_name = {t.name: t for t in tasks}
   rows, stacked = store.load_zoo(zoo_dir(workdir))
-  report = evaluate_zoo(target, dataset, {t.name: t for t in tasks}, rows, stacked,
+  report = evaluate_zoo(target, dataset, by_name, rows, stacked,
                         noise_sigmas=config.eval.noise_sigmas,
                         noise_per_sigma=config.eval.noise_per_sigma, seed=config.eval.seed,
                         generated=generated)
+  if select_split and generated:
+    report["selection"] = selection_protocol(target, dataset, by_name, rows, stacked, generated,
+                                             select_split, report["_generated_test"])
   timing_path = os.path.join(workdir, "timing.json")
   timing = json.load(open(timing_path)) if os.path.exists(timing_path) else {}
   timing = {stage: timing.get(stage) for stage in ("collect", "train", "sample")}

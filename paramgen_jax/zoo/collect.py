@@ -132,9 +132,9 @@ def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids
 
 def evaluate_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], stacked: Any,
                   per_task: int) -> dict[str, np.ndarray]:
-  """Val and test accuracy (percent) of every checkpoint of a unit (task-major order)."""
+  """Train, val and test accuracy (percent) of every checkpoint of a unit (task-major order)."""
   out = {}
-  for split in ("val", "test"):
+  for split in ("train", "val", "test"):
     x, y = dataset.split(split)
     labels, used = (np.repeat(np.stack(a), per_task, axis=0)
                     for a in zip(*(t.relabel(y) for t in tasks)))
@@ -162,7 +162,8 @@ def collect_zoo(zoo_dir: str, target: Target, dataset: Dataset, tasks: Sequence[
     acc = evaluate_unit(target, dataset, unit_tasks, stacked, spec.checkpoints)
     rows = [{"id": f"{unit}/{i}", "task": task.name, "split": splits[task.name],
              "condition": task.condition, "seed": int(seed), "step": int(steps[k]),
-             "val_acc": float(acc["val"][i]), "test_acc": float(acc["test"][i])}
+             "train_acc": float(acc["train"][i]), "val_acc": float(acc["val"][i]),
+             "test_acc": float(acc["test"][i])}
             for i, (task, k) in enumerate((t, k) for t in unit_tasks
                                           for k in range(spec.checkpoints))]
     store.write_unit(zoo_dir, unit, stacked, rows)

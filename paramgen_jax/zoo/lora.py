@@ -6,13 +6,25 @@ With rank 0 it is a plain Dense. B starts at zero, so a fresh adapter leaves the
 model's outputs unchanged. `lora_mask` marks the adapter leaves (for optax.masked /
 multi_transform), and `ParamLayout.from_template(..., keep_constant=BASE_PATTERNS)` makes a
 layout whose generated vector holds only the adapters.
+
+`AdapterTarget` is a target model whose *variables are only its trainable part* (the
+adapters and a fresh task head) with the frozen base weights bound in. Zoo collection,
+storage, evaluation and every generator then see just the adapters, exactly as they see
+whole small networks:
+
+    target = adapter_target(make_target("vit_tiny", 2, lora_rank=4), base_variables)
+    adapters = target.init(key, x)           # {'params': {... lora_a, lora_b, head ...}}
+    logits = target.apply(adapters, x)       # base + adapters
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import re
+from typing import Any, Sequence
 
 import flax.linen as nn
+from flax import traverse_util
 import jax
 import jax.numpy as jnp
 
@@ -54,3 +66,75 @@ def lora_delta(params: Any, alpha: float, rank: int) -> dict[str, jax.Array]:
       layer = path[:-len("/lora_a")]
       deltas[layer] = (alpha / rank) * a @ flat[layer + "/lora_b"]
   return deltas
+
+
+# Trainable leaves of a LoRA-adapted ViTTiny: the adapters and the classification head
+# (a new task has its own label set, so the head is trained with the adapters, as PEFT's
+# `modules_to_save` does for sequence classification).
+ADAPTER_PATTERNS = (r"/lora_[ab]$", r"^params/Dense_0/")
+
+
+def _flat(variables: Any) -> dict[str, Any]:
+  return traverse_util.flatten_dict(dict(variables), sep="/")
+
+
+def _unflat(flat: dict[str, Any]) -> dict:
+  return traverse_util.unflatten_dict(flat, sep="/")
+
+
+def select_variables(variables: Any, patterns: Sequence[str], keep: bool = True) -> dict:
+  """The leaves of `variables` whose 'collection/module/.../name' path matches one of the
+  regexes (`keep=True`) or matches none of them (`keep=False`), as a nested dict."""
+  hit = lambda path: any(re.search(p, path) for p in patterns)
+  return _unflat({k: v for k, v in _flat(variables).items() if hit(k) == keep})
+
+
+def merge_variables(a: Any, b: Any) -> dict:
+  """Union of two variable trees with disjoint leaves."""
+  flat_a, flat_b = _flat(a), _flat(b)
+  overlap = sorted(set(flat_a) & set(flat_b))
+  if overlap:
+    raise ValueError(f"variable trees overlap at {overlap[:3]}")
+  return _unflat({**flat_a, **flat_b})
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AdapterTarget:
+  """A target (same interface as `models.Target`) whose variables are the trainable leaves
+  only; `frozen` holds every other leaf (the base model without its head)."""
+  name: str
+  module: nn.Module
+  frozen: dict
+  trainable: tuple[str, ...] = ADAPTER_PATTERNS
+
+  def init(self, key: jax.Array, x: jax.Array) -> dict:
+    return select_variables(self.module.init(key, x, train=False), self.trainable)
+
+  def apply(self, variables: Any, x: jax.Array) -> jax.Array:
+    return self.module.apply(merge_variables(self.frozen, variables), x, train=False)
+
+  def apply_train(self, params: Any, model_state: Any, x: jax.Array,
+                  rng: jax.Array) -> tuple[jax.Array, Any]:
+    del rng, model_state  # no dropout; adapted targets keep no running statistics
+    return self.apply({"params": params}, x), {}
+
+
+def adapter_target(target: Any, base_variables: Any, x: jax.Array,
+                   trainable: Sequence[str] = ADAPTER_PATTERNS) -> AdapterTarget:
+  """Binds `base_variables` (a trained model of the same architecture, any head width, rank 0
+  or not) as the frozen part of `target` (a `models.Target` with LoRA).
+
+  Raises ValueError when a frozen leaf of `target` is missing from the base or has another
+  shape (a different architecture).
+  """
+  shapes = jax.eval_shape(lambda k: target.module.init(k, x, train=False), jax.random.key(0))
+  needed = _flat(select_variables(shapes, trainable, keep=False))
+  given = _flat(select_variables(base_variables, trainable, keep=False))
+  for path, leaf in needed.items():
+    if path not in given:
+      raise ValueError(f"base variables lack {path!r}: not the architecture of {target.name}")
+    if tuple(given[path].shape) != tuple(leaf.shape):
+      raise ValueError(f"base variable {path!r} has shape {tuple(given[path].shape)}, the "
+                       f"adapted model needs {tuple(leaf.shape)}")
+  frozen = _unflat({path: jnp.asarray(given[path]) for path in needed})
+  return AdapterTarget(target.name + "_lora", target.module, frozen, tuple(trainable))

@@ -153,18 +153,24 @@ class ConvNeXtMini(nn.Module):
     return nn.Dense(self.num_classes)(x)
 
 
+LORA_TARGETS = ("query", "key", "value", "out", "mlp_in", "mlp_out")
+
+
 class EncoderBlock(nn.Module):
-  """Pre-LN transformer block; attention and MLP Dense layers take LoRA when rank > 0."""
+  """Pre-LN transformer block; the Dense layers named in `lora_targets` (of query, key, value,
+  out, mlp_in, mlp_out) take LoRA when rank > 0."""
   dim: int
   heads: int
   mlp_dim: int
   lora_rank: int = 0
   lora_alpha: float = 1.0
+  lora_targets: tuple[str, ...] = LORA_TARGETS
 
   @nn.compact
   def __call__(self, x):
-    dense = lambda features, name: LoRADense(features, rank=self.lora_rank,
-                                             alpha=self.lora_alpha, name=name)
+    dense = lambda features, name: LoRADense(
+        features, rank=self.lora_rank if name in self.lora_targets else 0,
+        alpha=self.lora_alpha, name=name)
     b, n, _ = x.shape
     head_dim = self.dim // self.heads
     y = nn.LayerNorm()(x)
@@ -188,9 +194,11 @@ class ViTTiny(nn.Module):
   mlp_dim: int = 128
   lora_rank: int = 0
   lora_alpha: float = 1.0
+  lora_targets: tuple[str, ...] = LORA_TARGETS
 
   @nn.compact
-  def __call__(self, x, train: bool = False):
+  def __call__(self, x, train: bool = False, features: bool = False):
+    """Logits (B, num_classes), or with `features` the normalized class token (B, dim)."""
     x = nn.Conv(self.dim, (self.patch, self.patch), self.patch)(x)
     b, h, w, _ = x.shape
     x = x.reshape(b, h * w, self.dim)
@@ -198,8 +206,10 @@ class ViTTiny(nn.Module):
     x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, self.dim)), x], axis=1)
     x = x + self.param("pos", nn.initializers.normal(0.02), (1, h * w + 1, self.dim))
     for _ in range(self.depth):
-      x = EncoderBlock(self.dim, self.heads, self.mlp_dim, self.lora_rank, self.lora_alpha)(x)
-    return nn.Dense(self.num_classes)(nn.LayerNorm()(x[:, 0]))
+      x = EncoderBlock(self.dim, self.heads, self.mlp_dim, self.lora_rank, self.lora_alpha,
+                       tuple(self.lora_targets))(x)
+    pooled = nn.LayerNorm()(x[:, 0])
+    return pooled if features else nn.Dense(self.num_classes)(pooled)
 
 
 MODELS: dict[str, Callable[..., nn.Module]] = {

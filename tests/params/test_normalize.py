@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from paramgen_jax import params as P
 
@@ -78,3 +79,25 @@ def test_task_stats_are_per_coordinate_and_per_task():
     np.testing.assert_allclose(np.asarray(z)[np.asarray(tasks) == k].mean(0), 0.0, atol=1e-5)
   back = jax.vmap(lambda v, t: P.denormalize_task(v, t, stats))(z, tasks)
   np.testing.assert_allclose(back, vectors, rtol=1e-5, atol=1e-5)
+
+
+def test_coordinate_normalizations():
+  rng = np.random.default_rng(3)
+  vectors = jnp.asarray(rng.normal(2.0, 3.0, (9, 5)), jnp.float32)
+  task_ids = jnp.asarray([0, 0, 0, 1, 1, 1, 2, 2, 2])
+  per_task = P.fit_coordinate_stats("task", vectors, task_ids, 3)
+  reference = P.fit_task_stats(vectors, task_ids, 3)
+  np.testing.assert_array_equal(per_task.mean, reference.mean)
+  batch = P.fit_coordinate_stats("batch", vectors, task_ids, 3)
+  assert batch.mean.shape == (3, 5)
+  np.testing.assert_allclose(batch.mean[1], np.asarray(vectors).mean(0), rtol=1e-5)
+  np.testing.assert_allclose(batch.std[2], np.asarray(vectors).std(0), rtol=1e-5)
+  none = P.fit_coordinate_stats("none", vectors, task_ids, 3)
+  np.testing.assert_array_equal(P.normalize_task(vectors[4], jnp.int32(1), none), vectors[4])
+  z = jax.vmap(P.normalize_task, in_axes=(0, 0, None))(vectors, task_ids, batch)
+  np.testing.assert_allclose(np.asarray(z).mean(0), 0.0, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(z).std(0), 1.0, rtol=1e-4)
+  back = P.denormalize_task(z[7], jnp.int32(2), batch)
+  np.testing.assert_allclose(back, vectors[7], rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="normalization must be one of"):
+    P.fit_coordinate_stats("layer", vectors, task_ids, 3)

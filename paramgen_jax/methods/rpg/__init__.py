@@ -19,7 +19,6 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
 from paramgen_jax import configlib as C
 from paramgen_jax import params as P
@@ -199,21 +198,11 @@ def sample(config: Any, workdir: str) -> None:
   bar = progress_bar(len(targets), 0, f"generate {config.generate.num_models} models per task")
   try:
     for i, (task, condition) in enumerate(targets.items()):
-      stacked = jax.tree_util.tree_map(np.asarray, run(params, condition,
-                                                       jax.random.fold_in(key, i)))
-      path = os.path.join(os.path.abspath(workdir), "generated", task)
-      with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(path, stacked, force=True)
-        checkpointer.wait_until_finished()
+      common.save_generated(workdir, task, run(params, condition, jax.random.fold_in(key, i)))
       bar.update(1)
   finally:
     bar.close()
 
 
 def evaluate(config: Any, workdir: str) -> None:
-  generated_dir = os.path.join(os.path.abspath(workdir), "generated")
-  generated = {}
-  if os.path.isdir(generated_dir):
-    for task in sorted(os.listdir(generated_dir)):
-      generated[task] = store.load_unit(workdir, os.path.join("generated", task))
-  zoo_method.report_on_zoo(config, workdir, "rpg", generated=generated)
+  zoo_method.report_on_zoo(config, workdir, "rpg", generated=common.load_generated(workdir))

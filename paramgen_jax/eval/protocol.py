@@ -1,0 +1,97 @@
+"""COND P-DIFF's selection protocol: pick a model on the training split, report it on test.
+
+Per task:
+  generated  the best (training-split accuracy) of the task's generated models, its test
+             accuracy; also the mean test accuracy of all of them
+  original   the best (training-split accuracy) of the task's zoo checkpoints, its test
+             accuracy (the "original (best)" baseline)
+  soup       the test accuracy of the average of the task's checkpoints
+Aggregates are means over the seen and over the unseen tasks. Zoo rows carry their
+training accuracy (`train_acc`, written at collection); it is computed when missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import jax
+import numpy as np
+
+from paramgen_jax.data import Dataset
+from paramgen_jax.eval import baselines
+from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many
+
+
+def split_accuracy(apply_fn, stacked: Any, dataset: Dataset, task: Any, split: str) -> np.ndarray:
+  """(S,) percent accuracy of every model of `stacked` on `task` over a split."""
+  x, y = dataset.split(split)
+  labels, used = task.relabel(y)
+  return accuracy(correct_matrix(predict_many(apply_fn, stacked, x), labels, used), used)
+
+
+def _take(stacked: Any, index: np.ndarray) -> Any:
+  return jax.tree_util.tree_map(lambda a: np.asarray(a)[index], stacked)
+
+
+def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
+                       rows: Sequence[dict], stacked: Any, generated: Mapping[str, Any],
+                       select_split: str = "train",
+                       generated_test: Mapping[str, np.ndarray] | None = None) -> dict:
+  """{"select_on", "tasks": [per-task row], "seen": means, "unseen": means} (percent).
+
+  Args:
+    target: the zoo's target (`target.apply`); dataset: its data.
+    tasks: task name -> Task; rows, stacked: the zoo manifest and its variables.
+    generated: task name -> stacked generated variables (tasks without any are skipped).
+    select_split: the split models are picked on.
+    generated_test: task name -> (S,) test accuracies of its generated models when already
+      computed (`evaluate_zoo` does); computed here otherwise.
+  """
+  generated_test = generated_test or {}
+  per_task = []
+  for name, gen in generated.items():
+    idx = np.flatnonzero([r["task"] == name for r in rows])
+    if idx.size == 0:
+      continue
+    task = tasks[name]
+    key = f"{select_split}_acc"
+    if all(key in rows[i] for i in idx):
+      orig_select = np.asarray([rows[i][key] for i in idx])
+    else:
+      orig_select = split_accuracy(target.apply, _take(stacked, idx), dataset, task, select_split)
+    orig_test = np.asarray([rows[i]["test_acc"] for i in idx])
+    gen_select = split_accuracy(target.apply, gen, dataset, task, select_split)
+    gen_test = (np.asarray(generated_test[name]) if name in generated_test
+                else split_accuracy(target.apply, gen, dataset, task, "test"))
+    soup_test = split_accuracy(target.apply, baselines.soup(_take(stacked, idx)), dataset, task,
+                               "test")
+    per_task.append({
+        "task": name, "split": rows[idx[0]]["split"],
+        "generated_selected": float(gen_test[np.argmax(gen_select)]),
+        "generated_mean": float(gen_test.mean()), "generated_best_test": float(gen_test.max()),
+        "original_selected": float(orig_test[np.argmax(orig_select)]),
+        "original_mean": float(orig_test.mean()), "soup": float(soup_test[0]),
+        "num_generated": int(gen_test.size), "num_original": int(idx.size)})
+  out = {"select_on": select_split, "tasks": per_task}
+  fields = ("generated_selected", "generated_mean", "generated_best_test", "original_selected",
+            "original_mean", "soup")
+  for split in ("seen", "unseen"):
+    mine = [r for r in per_task if r["split"] == split]
+    out[split] = ({f: float(np.mean([r[f] for r in mine])) for f in fields} | {"tasks": len(mine)}
+                  if mine else {})
+  return out
+
+
+def protocol_markdown(protocol: dict) -> list[str]:
+  """Lines of report.md for a protocol result."""
+  lines = [f"## Selected on the {protocol['select_on']} split, reported on test "
+           "(mean over tasks, %)", "",
+           "| tasks | n | generated (selected) | generated (mean of all) | original (selected) "
+           "| original (mean) | soup |", "|---|---|---|---|---|---|---|"]
+  for split in ("seen", "unseen"):
+    s = protocol[split]
+    if s:
+      lines.append(f"| {split} | {s['tasks']} | {s['generated_selected']:.2f} | "
+                   f"{s['generated_mean']:.2f} | {s['original_selected']:.2f} | "
+                   f"{s['original_mean']:.2f} | {s['soup']:.2f} |")
+  return lines + [""]

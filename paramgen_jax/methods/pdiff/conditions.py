@@ -1,0 +1,124 @@
+"""COND P-DIFF's task conditions: what the latent denoiser is told about the task.
+
+Kinds (the paper's Table 4b, plus its image-feature condition):
+  'onehot'            the task's one-hot vector over the seen tasks (fixed)
+  'learned'           a learnable vector per seen task (an embedding table; the model holds it)
+  'text_description'  MiniLM embedding of the task description ("task info")
+  'text'              MiniLM embedding of the description plus two examples (the default:
+                      "task info + few-shot"); the examples are one positive and one negative
+                      digit for a binary task, chosen with a seed per task
+  'data'              a frozen encoder's features averaged over the task's training images,
+                      one mean per task label, concatenated (the LoRA base model's class token)
+Only 'text_description', 'text' and 'data' describe a task the generator has not seen.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from paramgen_jax.zoo.tasks import DIGIT_NAMES, Task
+
+CONDITIONS = ("none", "onehot", "learned", "text_description", "text", "data")
+DESCRIBING = ("text_description", "text", "data")  # conditions that carry to unseen tasks
+
+
+def few_shot_examples(task: Task, seed: int, shots: int = 2) -> list[tuple[int, int]]:
+  """`shots` (digit, task label) pairs with distinct labels where possible, seeded per task."""
+  rng = np.random.default_rng([seed, zlib.crc32(task.name.encode())])
+  by_label: dict[int, list[int]] = {}
+  for digit, label in enumerate(task.label_map):
+    if label >= 0:
+      by_label.setdefault(label, []).append(digit)
+  labels = sorted(by_label)
+  picked = []
+  for i in range(shots):
+    label = labels[i % len(labels)]
+    picked.append((int(rng.choice(by_label[label])), label))
+  return picked
+
+
+def _answer(task: Task, label: int) -> str:
+  if task.kind == "binary":
+    return "yes" if label == 1 else "no"
+  return f"class {label}"
+
+
+def task_prompt(task: Task, *, with_examples: bool, seed: int = 0) -> str:
+  """The text a task is conditioned on: its first description, then (optionally) examples."""
+  text = task.descriptions[0]
+  if not with_examples:
+    return text
+  shots = "; ".join(f"a handwritten {DIGIT_NAMES[d]} ({d}) -> {_answer(task, label)}"
+                    for d, label in few_shot_examples(task, seed))
+  return f"{text} Examples: {shots}."
+
+
+def text_conditions(tasks: Sequence[Task], *, with_examples: bool, seed: int = 0,
+                    encoder: Any = None) -> np.ndarray:
+  """(len(tasks), 384) unit MiniLM embeddings of the task prompts."""
+  if encoder is None:
+    from paramgen_jax.text import TextEncoder  # loads MiniLM only when text is asked for
+    encoder = TextEncoder()
+  return np.asarray(encoder([task_prompt(t, with_examples=with_examples, seed=seed)
+                             for t in tasks]), np.float32)
+
+
+def data_conditions(tasks: Sequence[Task], features_fn: Callable[[jax.Array], jax.Array],
+                    x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> np.ndarray:
+  """(len(tasks), num_outputs * F): per task label, the mean feature of its images.
+
+  features_fn: frozen encoder, images (B, ...) -> features (B, F); x, y: images and original
+  labels (the training split).
+  """
+  feats = np.concatenate([np.asarray(features_fn(jnp.asarray(x[i:i + batch_size])))
+                          for i in range(0, len(x), batch_size)])
+  out = []
+  for task in tasks:
+    labels, used = task.relabel(y)
+    out.append(np.concatenate([feats[used & (labels == k)].mean(0)
+                               for k in range(task.num_outputs)]))
+  return np.stack(out).astype(np.float32)
+
+
+def condition_vectors(kind: str, tasks: Sequence[Task], seen: Sequence[str], *, seed: int = 0,
+                      features_fn: Callable | None = None, data: Any = None) -> dict[str, Any]:
+  """Task name -> what the denoiser receives for `kind`: a vector, or for 'learned' the
+  task's index among `seen` (an int). Tasks outside `seen` are left out for 'onehot' and
+  'learned' (they cannot describe a new task)."""
+  if kind == "none":
+    return {t.name: None for t in tasks}
+  if kind in ("onehot", "learned"):
+    index = {name: i for i, name in enumerate(seen)}
+    return {t.name: (np.int32(index[t.name]) if kind == "learned" else
+                     np.eye(len(seen), dtype=np.float32)[index[t.name]])
+            for t in tasks if t.name in index}
+  if kind in ("text", "text_description"):
+    vectors = text_conditions(tasks, with_examples=kind == "text", seed=seed)
+  elif kind == "data":
+    if features_fn is None or data is None:
+      raise ValueError("the 'data' condition needs a frozen encoder and the training images")
+    vectors = data_conditions(tasks, features_fn, *data)
+  else:
+    raise ValueError(f"condition must be one of {CONDITIONS}, got {kind!r}")
+  return dict(zip((t.name for t in tasks), vectors))
+
+
+def nearest_seen(conditions: Mapping[str, np.ndarray], seen: Sequence[str]) -> dict[str, str]:
+  """For every task, the seen task with the most similar condition (cosine); seen tasks map
+  to themselves. Used to pick per-task normalization statistics for unseen tasks."""
+  names = list(conditions)
+  table = np.stack([conditions[n] for n in seen]).astype(np.float64)
+  table /= np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
+  out = {}
+  for name in names:
+    if name in seen:
+      out[name] = name
+      continue
+    v = np.asarray(conditions[name], np.float64)
+    out[name] = seen[int(np.argmax(table @ (v / max(np.linalg.norm(v), 1e-12))))]
+  return out

@@ -1,0 +1,41 @@
+"""p-diff / COND P-DIFF end to end through the launcher at smoke size."""
+
+import json
+import os
+
+import pytest
+
+from tests.launch.test_main import launch
+
+
+@pytest.mark.slow
+def test_pdiff_unconditional_smoke(tmp_path):
+  result = launch("--config=configs/pdiff_digits.py:smoke", f"--workdir={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  report = json.load(open(tmp_path / "report.json"))
+  assert report["method"] == "pdiff" and report["target"] == "mlp"
+  assert report["seen"][0]["generated"]["n"] == 4
+  selection = report["selection"]
+  assert selection["seen"]["tasks"] == 1 and selection["unseen"] == {}
+  for name in ("autoencoder", "diffusion"):
+    assert os.path.isdir(tmp_path / name / "checkpoints")
+  assert os.path.exists(tmp_path / "latents.npz")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset, unseen", [("smoke", 1), ("onehot", 0)])
+def test_cond_pdiff_lora_smoke(tmp_path, preset, unseen):
+  args = ["--config=configs/cond_pdiff_lora.py:smoke", f"--workdir={tmp_path}"]
+  if preset == "onehot":
+    args.append("--config.generator.condition=onehot")
+  result = launch(*args)
+  assert result.returncode == 0, result.stderr
+  report = json.load(open(tmp_path / "report.json"))
+  assert report["target"] == "vit_tiny_lora"
+  assert os.path.isdir(tmp_path / "base" / "units")
+  selection = report["selection"]
+  assert selection["seen"]["tasks"] == 4
+  assert (selection["unseen"] or {}).get("tasks", 0) == unseen  # one-hot cannot describe new tasks
+  rows = [json.loads(line) for line in open(tmp_path / "zoo" / "manifest.jsonl")]
+  assert all("train_acc" in r and r["condition"]["descriptions"] for r in rows)
+  assert "Selected on the train split" in open(tmp_path / "report.md").read()
