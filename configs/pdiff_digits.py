@@ -14,25 +14,19 @@ checkpoint after every one of its 200 steps. p-diff generates a subset of a trai
 p-diff's issues #13/#20 (samples at chance) that latent standardization addresses.
 """
 
-import ml_collections
-
-from configs import cond_pdiff_lora
+from configs import cond_pdiff_lora, zoo_digits_convnext
 from paramgen_jax.configlib import preset
 
 
 def get_config(arg=None):
   name = preset(arg, ("smoke", "default", "paper"))
   smoke = name == "smoke"
-  c = ml_collections.ConfigDict()
+  c = zoo_digits_convnext.get_config("smoke" if smoke else None)  # data, full task, mesh
   c.method = "pdiff"
-  c.data = dict(name="digits", seed=0, image_size=0)
   c.model = dict(name="mlp", options=dict(hidden=(8,) if smoke else (32,)))
-  c.tasks = dict(kind="full", num_unseen=0, split_seed=0, limit=0, subset_k=5, subset_count=20)
-  c.collect = dict(seeds=(0,), tasks_per_unit=1, epochs=2 if smoke else 40, batch_size=64,
-                   lr=3e-3, save_lr=1e-3, warmup_steps=20, weight_decay=0.01, clip_norm=1.0,
-                   checkpoints=10 if smoke else 200, augment_shift=0, label_smoothing=0.0,
-                   shared_init=False)
-  c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=5 if smoke else 50, seed=0)
+  c.collect.update(dict(epochs=2 if smoke else 40, lr=3e-3, save_lr=1e-3, warmup_steps=20,
+                        weight_decay=0.01, checkpoints=10 if smoke else 200, augment_shift=0))
+  c.eval.noise_per_sigma = 5 if smoke else 50
   c.generator = dict(normalization="task", condition="none", embed_dim=64, prompt_seed=0,
                      unet_encoder=(8, 16) if smoke else (32, 64, 128),
                      unet_decoder=(8,) if smoke else (64, 32), zoo_size=0)

@@ -16,27 +16,19 @@ Smoke size (tests):
 Task descriptions (five paraphrase templates per task) come with every manifest row.
 """
 
-import ml_collections
-
-from configs import zoo_digits_binary
+from configs import zoo_digits_binary, zoo_digits_vit
 from paramgen_jax.configlib import preset
 
 
 def get_config(arg=None):
   smoke = preset(arg) == "smoke"
-  c = ml_collections.ConfigDict()
-  c.method = "zoo"
-  c.data = dict(name="digits", seed=0, image_size=0)
-  c.model = dict(name="vit_tiny",
-                 options=dict(dim=16, depth=1, heads=2, mlp_dim=32) if smoke else dict())
+  c = zoo_digits_vit.get_config(arg)  # data, model (the zoo issue's ViT-tiny), eval, mesh
   c.tasks = zoo_digits_binary.get_config().tasks.to_dict()
   c.tasks.limit = 4 if smoke else 16
   c.adapter = dict(rank=2, alpha=4.0, targets=("query", "value"),
                    base_epochs=2 if smoke else 60, base_lr=1e-3, base_seed=0)
-  c.collect = dict(seeds=(0,), tasks_per_unit=20, epochs=1 if smoke else 6, batch_size=64,
-                   lr=3e-3, save_lr=1e-3, warmup_steps=10, weight_decay=0.0, clip_norm=1.0,
-                   checkpoints=4 if smoke else 10, augment_shift=1, label_smoothing=0.0,
-                   shared_init=True)
+  c.collect.update(dict(tasks_per_unit=20, epochs=1 if smoke else 6, lr=3e-3, save_lr=1e-3,
+                        warmup_steps=10, weight_decay=0.0, checkpoints=4 if smoke else 10,
+                        shared_init=True))
   c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0)
-  c.mesh = dict(data=-1)
   return c

@@ -6,6 +6,10 @@ Per task:
   original   the best (training-split accuracy) of the task's zoo checkpoints, its test
              accuracy (the "original (best)" baseline)
   soup       the test accuracy of the average of the task's checkpoints
+  neighbour  (unseen tasks, when `neighbours` is given) the checkpoints of the seen task a
+             conditional generator considers nearest, scored on the unseen task: the
+             best of them on training data, its test accuracy. A generator that beats this
+             has learned more than to copy the closest task it knows.
 Aggregates are means over the seen and over the unseen tasks. Zoo rows carry their
 training accuracy (`train_acc`, written at collection); it is computed when missing.
 """
@@ -36,7 +40,8 @@ def _take(stacked: Any, index: np.ndarray) -> Any:
 def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
                        rows: Sequence[dict], stacked: Any, generated: Mapping[str, Any],
                        select_split: str = "train",
-                       generated_test: Mapping[str, np.ndarray] | None = None) -> dict:
+                       generated_test: Mapping[str, np.ndarray] | None = None,
+                       neighbours: Mapping[str, str] | None = None) -> dict:
   """{"select_on", "tasks": [per-task row], "seen": means, "unseen": means} (percent).
 
   Args:
@@ -46,8 +51,9 @@ def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
     select_split: the split models are picked on.
     generated_test: task name -> (S,) test accuracies of its generated models when already
       computed (`evaluate_zoo` does); computed here otherwise.
+    neighbours: unseen task name -> seen task name, for the neighbour baseline.
   """
-  generated_test = generated_test or {}
+  generated_test, neighbours = generated_test or {}, neighbours or {}
   per_task = []
   for name, gen in generated.items():
     idx = np.flatnonzero([r["task"] == name for r in rows])
@@ -65,7 +71,15 @@ def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
                 else split_accuracy(target.apply, gen, dataset, task, "test"))
     soup_test = split_accuracy(target.apply, baselines.soup(_take(stacked, idx)), dataset, task,
                                "test")
-    per_task.append({
+    extra = {}
+    near = neighbours.get(name)
+    if near is not None and near != name:
+      near_idx = np.flatnonzero([r["task"] == near for r in rows])
+      near_models = _take(stacked, near_idx)
+      near_select = split_accuracy(target.apply, near_models, dataset, task, select_split)
+      near_test = split_accuracy(target.apply, near_models, dataset, task, "test")
+      extra = {"neighbour": near, "neighbour_selected": float(near_test[np.argmax(near_select)])}
+    per_task.append({**extra,
         "task": name, "split": rows[idx[0]]["split"],
         "generated_selected": float(gen_test[np.argmax(gen_select)]),
         "generated_mean": float(gen_test.mean()), "generated_best_test": float(gen_test.max()),
@@ -79,6 +93,8 @@ def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
     mine = [r for r in per_task if r["split"] == split]
     out[split] = ({f: float(np.mean([r[f] for r in mine])) for f in fields} | {"tasks": len(mine)}
                   if mine else {})
+    if mine and all("neighbour_selected" in r for r in mine):
+      out[split]["neighbour_selected"] = float(np.mean([r["neighbour_selected"] for r in mine]))
   return out
 
 
@@ -94,4 +110,8 @@ def protocol_markdown(protocol: dict) -> list[str]:
       lines.append(f"| {split} | {s['tasks']} | {s['generated_selected']:.2f} | "
                    f"{s['generated_mean']:.2f} | {s['original_selected']:.2f} | "
                    f"{s['original_mean']:.2f} | {s['soup']:.2f} |")
+  near = protocol["unseen"].get("neighbour_selected") if protocol["unseen"] else None
+  if near is not None:
+    lines += ["", f"Unseen tasks, neighbour baseline (the checkpoints of the nearest seen task, "
+                  f"picked on {protocol['select_on']}): {near:.2f}%."]
   return lines + [""]

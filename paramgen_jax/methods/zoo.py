@@ -163,11 +163,13 @@ def sample(config: Any, workdir: str) -> None:
 
 def report_on_zoo(config: Any, workdir: str, method: str,
                   generated: Mapping[str, Any] | None = None, *,
-                  select_split: str | None = None) -> dict:
+                  select_split: str | None = None,
+                  neighbours: Mapping[str, str] | None = None) -> dict:
   """Evaluates the zoo (and `generated` models per task) and writes the report files.
 
   With `select_split`, the report also has COND P-DIFF's protocol ('selection'): per task,
-  the generated and the original model that are best on that split, reported on test.
+  the generated and the original model that are best on that split, reported on test
+  (`neighbours`: unseen task -> the seen task whose checkpoints are the neighbour baseline).
   """
   started = time.perf_counter()
   target, dataset, tasks, _ = build_zoo_inputs(config, workdir)
@@ -179,7 +181,8 @@ def report_on_zoo(config: Any, workdir: str, method: str,
                         generated=generated)
   if select_split and generated:
     report["selection"] = selection_protocol(target, dataset, by_name, rows, stacked, generated,
-                                             select_split, report["_generated_test"])
+                                             select_split, report["_generated_test"],
+                                             neighbours)
   timing_path = os.path.join(workdir, "timing.json")
   timing = json.load(open(timing_path)) if os.path.exists(timing_path) else {}
   timing = {stage: timing.get(stage) for stage in ("collect", "train", "sample")}

@@ -54,3 +54,20 @@ def test_selection_picks_on_train_and_reports_test():
                              generated_test=given)
   assert again["tasks"][0]["generated_selected"] == 2.0
   assert again["tasks"][0]["original_selected"] == test(5.0)
+
+
+def test_neighbour_baseline_scores_the_nearest_seen_task_on_the_unseen_one():
+  data = _dataset(1)
+  seen, unseen = T.binary_task(0b1111100000), T.binary_task(0b1111000000)  # >= 5 vs >= 6
+  thresholds = (4.0, 5.0, 6.0)
+  rows = ([{"task": seen.name, "split": "seen", "test_acc": 0.0, "train_acc": 0.0}] * 3
+          + [{"task": unseen.name, "split": "unseen", "test_acc": 0.0, "train_acc": 0.0}])
+  stacked = {"t": np.asarray(thresholds + (7.0,), np.float32)}
+  generated = {unseen.name: {"t": np.asarray([9.0], np.float32)}}
+  out = selection_protocol(Threshold(), data, {t.name: t for t in (seen, unseen)}, rows, stacked,
+                           generated, neighbours={unseen.name: seen.name})
+  (row,) = out["tasks"]
+  train = [_accuracy(t, data.x_train, data.y_train, unseen) for t in thresholds]
+  expected = _accuracy(thresholds[int(np.argmax(train))], data.x_test, data.y_test, unseen)
+  assert row["neighbour"] == seen.name and row["neighbour_selected"] == expected
+  assert out["unseen"]["neighbour_selected"] == expected

@@ -17,12 +17,15 @@ def _paths(tree):
   return sorted(P.path_to_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0])
 
 
-def test_lora_targets_limit_the_adapted_layers():
-  target = make_target("vit_tiny", 2, lora_rank=2, lora_targets=("query", "value"), **SMALL)
+@pytest.mark.parametrize("rank", [1, 8])
+def test_lora_targets_limit_the_adapted_layers(rank):
+  target = make_target("vit_tiny", 2, lora_rank=rank, lora_targets=("query", "value"), **SMALL)
   variables = target.init(jax.random.key(1), X)
   adapters = [p for p in _paths(variables) if p.endswith(("lora_a", "lora_b"))]
   assert len(adapters) == 2 * 2 * 2  # A and B, query and value, 2 blocks
   assert all("/query/" in p or "/value/" in p for p in adapters)
+  a = variables["params"]["EncoderBlock_0"]["query"]["lora_a"]
+  assert a.shape == (16, rank)
 
 
 def test_adapter_target_holds_only_adapters_and_head_and_matches_the_full_model():

@@ -276,12 +276,18 @@ def sample(config: Any, workdir: str) -> None:
 
 def evaluate(config: Any, workdir: str) -> None:
   generated = common.load_generated(workdir)
+  neighbours = None
+  if config.generator.condition in cond_lib.DESCRIBING:  # the seen task whose stats it borrows
+    neighbours = Prepared(config, workdir).stats_of
   report = zoo_method.report_on_zoo(config, workdir, "pdiff", generated=generated,
-                                    select_split=config.generate.select_split)
+                                    select_split=config.generate.select_split,
+                                    neighbours=neighbours)
   selection = report.get("selection", {})
   for split in ("seen", "unseen"):
     s = selection.get(split)
     if s:
       print(f"{split} ({s['tasks']} tasks): generated {s['generated_selected']:.2f}% "
             f"(selected on {config.generate.select_split}), original "
-            f"{s['original_selected']:.2f}%, soup {s['soup']:.2f}%")
+            f"{s['original_selected']:.2f}%, soup {s['soup']:.2f}%"
+            + (f", nearest seen task's checkpoints {s['neighbour_selected']:.2f}%"
+               if "neighbour_selected" in s else ""))
