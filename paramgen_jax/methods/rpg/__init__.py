@@ -13,7 +13,6 @@ The generator itself is in `model.py`.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping
 
 import jax
