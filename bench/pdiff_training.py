@@ -89,7 +89,8 @@ def main():
   z = jnp.asarray(np.random.default_rng(1).normal(size=(batch_size, dim)), jnp.float32)
   den_rate = steps_per_second(
       lambda p, b, r: latent_diffusion_loss(den, p, b["z"], b.get("cond"), r, schedule, "eps"),
-      den.init(jax.random.key(0), z[:1], jnp.zeros(1, jnp.int32), None if cond is None else cond[:1]),
+      den.init(jax.random.key(0), z[:1], jnp.zeros(1, jnp.int32),
+               None if cond is None else cond[:1]),
       {"z": z} if cond is None else {"z": z, "cond": cond}, config.train, args.steps)
   print(json.dumps({"bench": "pdiff_training", "device": jax.devices()[0].device_kind,
                     "preset": args.preset, "adapter_params": num_params, "ae_length": length,

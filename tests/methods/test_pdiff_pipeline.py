@@ -23,11 +23,10 @@ def test_pdiff_unconditional_smoke(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset, unseen", [("smoke", 1), ("onehot", 0)])
-def test_cond_pdiff_lora_smoke(tmp_path, preset, unseen):
-  args = ["--config=configs/cond_pdiff_lora.py:smoke", f"--workdir={tmp_path}"]
-  if preset == "onehot":
-    args.append("--config.generator.condition=onehot")
+@pytest.mark.parametrize("condition, unseen", [("text", 1), ("onehot", 0), ("data", 1)])
+def test_cond_pdiff_lora_smoke(tmp_path, condition, unseen):
+  args = ["--config=configs/cond_pdiff_lora.py:smoke", f"--workdir={tmp_path}",
+          f"--config.generator.condition={condition}"]
   result = launch(*args)
   assert result.returncode == 0, result.stderr
   report = json.load(open(tmp_path / "report.json"))
@@ -39,3 +38,7 @@ def test_cond_pdiff_lora_smoke(tmp_path, preset, unseen):
   rows = [json.loads(line) for line in open(tmp_path / "zoo" / "manifest.jsonl")]
   assert all("train_acc" in r and r["condition"]["descriptions"] for r in rows)
   assert "Selected on the train split" in open(tmp_path / "report.md").read()
+  cached = os.path.exists(tmp_path / f"conditions_{condition}_seed0.npz")
+  assert cached == (condition != "onehot")  # describing conditions are computed once
+  if unseen:
+    assert "neighbour_selected" in selection["unseen"]

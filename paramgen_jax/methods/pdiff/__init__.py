@@ -110,11 +110,12 @@ class Prepared:
     if g.condition == "data":
       features_fn = _frozen_features(config, workdir, self.dataset)
       data = (self.dataset.x_train, self.dataset.y_train)
-    self.conditions = _cached_conditions(
-        os.path.join(workdir, f"conditions_{g.condition}_seed{g.prompt_seed}.npz"), names,
-        lambda: cond_lib.condition_vectors(g.condition, [by_name[n] for n in names], self.seen,
-                                           seed=g.prompt_seed, features_fn=features_fn,
-                                           data=data))
+    compute = lambda: cond_lib.condition_vectors(
+        g.condition, [by_name[n] for n in names], self.seen, seed=g.prompt_seed,
+        features_fn=features_fn, data=data)
+    self.conditions = (_cached_conditions(os.path.join(
+        workdir, f"conditions_{g.condition}_seed{g.prompt_seed}.npz"), names, compute)
+                       if g.condition in cond_lib.DESCRIBING else compute())
     self.stats_of = ({n: n for n in self.conditions} if g.condition in ("none", "onehot",
                                                                         "learned")
                      else cond_lib.nearest_seen(self.conditions, self.seen))
@@ -144,17 +145,15 @@ class Prepared:
     return lambda key: model.init(key, jnp.zeros((1, dim)), jnp.zeros((1,), jnp.int32), cond)
 
 
-def _cached_conditions(path: str, names: list[str], compute) -> dict[str, Any]:
-  """Text and data conditions are computed once per workdir (MiniLM is loaded once, and the
-  train and sample stages see identical vectors); index conditions are not cached."""
+def _cached_conditions(path: str, names: list[str], compute) -> dict[str, np.ndarray]:
+  """Text and data conditions, computed once per workdir: MiniLM is loaded once, and the
+  train and sample stages see identical vectors."""
   if os.path.exists(path):
     saved = np.load(path)
     if list(saved["names"]) == names:
       return dict(zip(names, saved["vectors"]))
   conditions = compute()
-  values = list(conditions.values())
-  if values and isinstance(values[0], np.ndarray) and values[0].ndim == 1 and len(values) == len(names):
-    np.savez(path, names=np.asarray(names), vectors=np.stack([conditions[n] for n in names]))
+  np.savez(path, names=np.asarray(names), vectors=np.stack([conditions[n] for n in names]))
   return conditions
 
 
