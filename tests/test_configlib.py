@@ -108,23 +108,18 @@ def test_optional_sections_are_checked_only_when_present():
     C.check_config({"a": 1, "extra": {"rank": 0}}, schema)
 
 
-def test_lora_zoo_checks():
-  config = load_config("zoo_digits_lora", "smoke")
-  config.adapter.targets = ("query", "ffn")
-  with pytest.raises(C.ConfigError, match=r"^config\.adapter\.targets: must be a non-empty"):
-    check(config)
-  config = load_config("zoo_digits_lora", "smoke")
-  config.model.name = "mlp"
-  with pytest.raises(C.ConfigError, match=r"^config\.adapter: LoRA adapters need"):
-    check(config)
-
-
-def test_pdiff_checks():
-  config = load_config("pdiff_digits", "smoke")
-  config.generator.condition = "data"
-  with pytest.raises(C.ConfigError, match=r"^config\.generator\.condition: 'data' uses"):
-    check(config)
-  config = load_config("cond_pdiff_lora", "smoke")
-  config.generator.condition = "none"
-  with pytest.raises(C.ConfigError, match=r"^config\.generator\.condition: an unconditional"):
+@pytest.mark.parametrize("name, mutate, message", [
+    ("zoo_digits_lora", lambda c: c.adapter.update(targets=("query", "ffn")),
+     r"^config\.adapter\.targets: must be a non-empty"),
+    ("zoo_digits_lora", lambda c: c.model.update(name="mlp"),
+     r"^config\.adapter: LoRA adapters need"),
+    ("pdiff_digits", lambda c: c.generator.update(condition="data"),
+     r"^config\.generator\.condition: 'data' uses"),
+    ("cond_pdiff_lora", lambda c: c.generator.update(condition="none"),
+     r"^config\.generator\.condition: an unconditional"),
+])
+def test_lora_zoo_and_pdiff_checks(name, mutate, message):
+  config = load_config(name, "smoke")
+  mutate(config)
+  with pytest.raises(C.ConfigError, match=message):
     check(config)

@@ -23,6 +23,11 @@ def _predictor(apply_fn: ApplyFn):
   return jax.jit(jax.vmap(lambda p, x: jnp.argmax(apply_fn(p, x), -1), in_axes=(0, None)))
 
 
+def take_sets(stacked: Any, index) -> Any:
+  """The sets at `index` (an int or an index array) of a stacked pytree, as NumPy arrays."""
+  return jax.tree_util.tree_map(lambda a: np.asarray(a)[np.asarray(index)], stacked)
+
+
 def predict_many(apply_fn: ApplyFn, stacked: Any, x: np.ndarray, *, chunk: int = 256) -> np.ndarray:
   """Predicted classes of every set: stacked pytree with leading axis S, x (N, ...) -> (S, N)."""
   predict = _predictor(apply_fn)

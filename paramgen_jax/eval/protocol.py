@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-import jax
 import numpy as np
 
 from paramgen_jax.data import Dataset
 from paramgen_jax.eval import baselines
-from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many
+from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many, take_sets
 
 
 def split_accuracy(apply_fn, stacked: Any, dataset: Dataset, task: Any, split: str) -> np.ndarray:
@@ -31,10 +30,6 @@ def split_accuracy(apply_fn, stacked: Any, dataset: Dataset, task: Any, split: s
   x, y = dataset.split(split)
   labels, used = task.relabel(y)
   return accuracy(correct_matrix(predict_many(apply_fn, stacked, x), labels, used), used)
-
-
-def _take(stacked: Any, index: np.ndarray) -> Any:
-  return jax.tree_util.tree_map(lambda a: np.asarray(a)[index], stacked)
 
 
 def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
@@ -64,18 +59,18 @@ def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
     if all(key in rows[i] for i in idx):
       orig_select = np.asarray([rows[i][key] for i in idx])
     else:
-      orig_select = split_accuracy(target.apply, _take(stacked, idx), dataset, task, select_split)
+      orig_select = split_accuracy(target.apply, take_sets(stacked, idx), dataset, task, select_split)
     orig_test = np.asarray([rows[i]["test_acc"] for i in idx])
     gen_select = split_accuracy(target.apply, gen, dataset, task, select_split)
     gen_test = (np.asarray(generated_test[name]) if name in generated_test
                 else split_accuracy(target.apply, gen, dataset, task, "test"))
-    soup_test = split_accuracy(target.apply, baselines.soup(_take(stacked, idx)), dataset, task,
+    soup_test = split_accuracy(target.apply, baselines.soup(take_sets(stacked, idx)), dataset, task,
                                "test")
     extra = {}
     near = neighbours.get(name)
     if near is not None and near != name:
       near_idx = np.flatnonzero([r["task"] == near for r in rows])
-      near_models = _take(stacked, near_idx)
+      near_models = take_sets(stacked, near_idx)
       near_select = split_accuracy(target.apply, near_models, dataset, task, select_split)
       near_test = split_accuracy(target.apply, near_models, dataset, task, "test")
       extra = {"neighbour": near, "neighbour_selected": float(near_test[np.argmax(near_select)])}

@@ -28,13 +28,10 @@ import numpy as np
 from paramgen_jax import params as P
 from paramgen_jax.data import Dataset
 from paramgen_jax.eval import baselines, similarity
-from paramgen_jax.eval.accuracy import accuracy, correct_matrix, num_sets, predict_many
+from paramgen_jax.eval.accuracy import (accuracy, correct_matrix, num_sets, predict_many,
+                                        take_sets)
 from paramgen_jax.eval.protocol import protocol_markdown
 from paramgen_jax.eval.stats import summary
-
-
-def _take(stacked: Any, index) -> Any:
-  return jax.tree_util.tree_map(lambda a: np.asarray(a)[np.asarray(index)], stacked)
 
 
 def _concat(stacks: Sequence[Any]) -> Any:
@@ -75,7 +72,7 @@ def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: 
   """
   generated = dict(generated or {})
   score = _Scorer(target.apply, dataset, tasks)
-  layout = P.ParamLayout.from_template(_take(stacked, 0))
+  layout = P.ParamLayout.from_template(take_sets(stacked, 0))
   vectors = baselines.stacked_vectors(stacked, layout)
   stats = P.fit_layer_stats(vectors, layout)
   names = list(dict.fromkeys(r["task"] for r in rows))
@@ -83,12 +80,12 @@ def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: 
   members = {t: np.flatnonzero([r["task"] == t for r in rows]) for t in names}
 
   orig_acc, orig_wrong = score(stacked, [r["task"] for r in rows])
-  soup_acc, _ = score(_concat([baselines.soup(_take(stacked, members[t])) for t in names]), names)
+  soup_acc, _ = score(_concat([baselines.soup(take_sets(stacked, members[t])) for t in names]), names)
   key = jax.random.key(seed)
   noise = {}
   for k, sigma in enumerate(noise_sigmas):
     source = np.concatenate([np.resize(members[t], noise_per_sigma) for t in names])
-    noisy = baselines.noised(_take(stacked, source), layout, stats, sigma,
+    noisy = baselines.noised(take_sets(stacked, source), layout, stats, sigma,
                              jax.random.fold_in(key, k))
     task_of = [rows[i]["task"] for i in source]
     acc, wrong = score(noisy, task_of)

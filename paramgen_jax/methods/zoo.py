@@ -89,7 +89,7 @@ def base_dir(workdir: str) -> str:
   return os.path.join(workdir, "base")
 
 
-def _base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
+def base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
   """The trained base model of a LoRA zoo (trained here when `train_base` and missing)."""
   a, directory = config.adapter, base_dir(workdir)
   base = make_target(config.model.name, dataset.num_classes, **dict(config.model.options))
@@ -133,12 +133,12 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *, train_base: boo
     return make_target(config.model.name, tasks[0].num_outputs, **options), dataset, tasks, splits
   if workdir is None:
     raise ValueError("a LoRA zoo needs the workdir that holds its base model")
-  base_variables, base_row = _base_variables(config, workdir, dataset, train_base)
+  base, base_row = base_variables(config, workdir, dataset, train_base)
   adapted = make_target(config.model.name, tasks[0].num_outputs, lora_rank=adapter.rank,
                         lora_alpha=adapter.alpha, lora_targets=tuple(adapter.targets), **options)
   if train_base:
     print(f"LoRA base model: test accuracy {base_row['test_acc']:.2f}% on the full task")
-  target = lora.adapter_target(adapted, base_variables, jax.numpy.asarray(dataset.x_train[:1]))
+  target = lora.adapter_target(adapted, base, jax.numpy.asarray(dataset.x_train[:1]))
   return target, dataset, tasks, splits
 
 

@@ -6,6 +6,7 @@
              latents.npz   the training latents and their standardization (`LatentScale`)
              diffusion/    the latent denoiser, conditioned on the task (or not)
   sample  -> generated/<task>/   `generate.num_models` models per task
+             generated_stats_of.json   the seen task whose statistics each task used
   eval    -> report.json, report.md, similarity.png, with COND P-DIFF's protocol: the best
              generated model on the training split, reported on test, against the best
              original and the model soup
@@ -18,6 +19,7 @@ nearest (cosine), so only describing conditions (text, data) generate for unseen
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -27,6 +29,7 @@ import numpy as np
 
 from paramgen_jax import configlib as C
 from paramgen_jax import params as P
+from paramgen_jax.eval.accuracy import take_sets
 from paramgen_jax.methods import common
 from paramgen_jax.methods import zoo as zoo_method
 from paramgen_jax.methods.pdiff import conditions as cond_lib
@@ -60,6 +63,9 @@ SCHEMA = {
 }
 
 
+STATS_OF = "generated_stats_of.json"  # task -> the seen task whose statistics sampling used
+
+
 def validate(config: Any) -> None:
   zoo_method.validate(config)
   g = config.generator
@@ -76,9 +82,9 @@ def _last_checkpoints(rows: list[dict], stacked: Any, per_task: int) -> tuple[li
   keep = []
   for task in dict.fromkeys(r["task"] for r in rows):
     mine = [i for i, r in enumerate(rows) if r["task"] == task]
-    keep += sorted(sorted(mine, key=lambda i: rows[i]["step"])[-per_task:])
+    keep += sorted(mine, key=lambda i: rows[i]["step"])[-per_task:]
   keep = np.asarray(sorted(keep))
-  return [rows[i] for i in keep], jax.tree_util.tree_map(lambda a: a[keep], stacked)
+  return [rows[i] for i in keep], take_sets(stacked, keep)
 
 
 class Prepared:
@@ -93,7 +99,7 @@ class Prepared:
     if g.condition == "none" and len(self.seen) != 1:
       raise ValueError(f"unconditional p-diff needs one seen task, the zoo has {len(self.seen)}")
     self.task_ids = np.asarray([self.seen.index(r["task"]) for r in self.rows], np.int32)
-    self.layout = P.ParamLayout.from_template(jax.tree_util.tree_map(lambda a: a[0], stacked))
+    self.layout = P.ParamLayout.from_template(take_sets(stacked, 0))
     vectors = jax.vmap(self.layout.to_vector)(stacked)
     self.stats = P.fit_coordinate_stats(g.normalization, vectors, self.task_ids, len(self.seen))
     normalized = jax.vmap(P.normalize_task, in_axes=(0, 0, None))(
@@ -116,9 +122,8 @@ class Prepared:
     self.conditions = (_cached_conditions(os.path.join(
         workdir, f"conditions_{g.condition}_seed{g.prompt_seed}.npz"), names, compute)
                        if g.condition in cond_lib.DESCRIBING else compute())
-    self.stats_of = ({n: n for n in self.conditions} if g.condition in ("none", "onehot",
-                                                                        "learned")
-                     else cond_lib.nearest_seen(self.conditions, self.seen))
+    self.stats_of = (cond_lib.nearest_seen(self.conditions, self.seen)
+                     if g.condition in cond_lib.DESCRIBING else {n: n for n in self.conditions})
     self.split_of = {r["task"]: r["split"] for r in manifest}
 
   def autoencoder(self) -> ParamAutoencoder:
@@ -159,7 +164,7 @@ def _cached_conditions(path: str, names: list[str], compute) -> dict[str, np.nda
 
 def _frozen_features(config: Any, workdir: str, dataset) -> Any:
   """The LoRA base model's class-token features, images (B, ...) -> (B, dim)."""
-  variables, _ = zoo_method._base_variables(config, workdir, dataset, train_base=False)
+  variables, _ = zoo_method.base_variables(config, workdir, dataset, train_base=False)
   base = make_target(config.model.name, dataset.num_classes, **dict(config.model.options))
   return jax.jit(lambda x: base.module.apply(variables, x, features=True))
 
@@ -262,6 +267,10 @@ def sample(config: Any, workdir: str) -> None:
   run = jax.jit(lambda c, s, k: generate(prep, ae_params, den_params, scale, c, s, k))
   key = jax.random.key(config.sample.seed)
   names = target_tasks(prep)
+  # Which seen task's statistics each task was denormalized with: the report's neighbour
+  # baseline for unseen tasks (an unseen task's generated adapters sit near that task's).
+  with open(os.path.join(workdir, STATS_OF), "w") as f:
+    json.dump({name: prep.stats_of[name] for name in names}, f, indent=1)
   bar = progress_bar(len(names), 0, f"generate {config.generate.num_models} models per task")
   try:
     for i, name in enumerate(names):
@@ -275,9 +284,8 @@ def sample(config: Any, workdir: str) -> None:
 
 def evaluate(config: Any, workdir: str) -> None:
   generated = common.load_generated(workdir)
-  neighbours = None
-  if config.generator.condition in cond_lib.DESCRIBING:  # the seen task whose stats it borrows
-    neighbours = Prepared(config, workdir).stats_of
+  stats_of = os.path.join(workdir, STATS_OF)
+  neighbours = json.load(open(stats_of)) if os.path.exists(stats_of) else None
   report = zoo_method.report_on_zoo(config, workdir, "pdiff", generated=generated,
                                     select_split=config.generate.select_split,
                                     neighbours=neighbours)
