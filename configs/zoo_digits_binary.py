@@ -29,5 +29,7 @@ def get_config(arg=None):
                    checkpoints=3, augment_shift=0, label_smoothing=0.0,
                    shared_init=True)
   c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0)
+  # Temporary memory (GiB) one chunk of evaluation, generation or collection may take.
+  c.memory = dict(budget_gb=2.0)
   c.mesh = dict(data=-1)
   return c

@@ -28,5 +28,7 @@ def get_config(arg=None):
                    checkpoints=5 if smoke else 50, augment_shift=1, label_smoothing=0.0,
                    shared_init=False)
   c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=5 if smoke else 25, seed=0)
+  # Temporary memory (GiB) one chunk of evaluation, generation or collection may take.
+  c.memory = dict(budget_gb=2.0)
   c.mesh = dict(data=-1)
   return c

@@ -4,20 +4,25 @@
   python launch/main.py --config=configs/toy_gmm.py:smoke --config.train.steps=100
 
 --mode picks one stage (collect, train, sample, eval) or all of them in order. A wrong
-config ends with one line naming the key (exit status 2).
+config ends with one line naming the key (exit status 2); any other failure with one line
+naming the file, unit or key (exit status 1), its traceback in <workdir>/paramgen.log
+(--verbose: on the console too); an interrupt (Ctrl-C, SIGTERM) with exit status 130.
 """
 
 import importlib.util
 import os
 import signal
 import sys
+import time
+import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from paramgen_jax import configlib, pipeline  # noqa: E402
+from paramgen_jax import configlib, pipeline, rundir  # noqa: E402
+from paramgen_jax.errors import RunError  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, optionally with a preset: configs/x.py:smoke.",
@@ -25,6 +30,9 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for data, checkpoints and reports "
                                "(default: runs/<config name>[_<preset>]).")
 _MODE = flags.DEFINE_enum("mode", "all", list(pipeline.MODES), "Stage to run.")
+_VERBOSE = flags.DEFINE_bool(
+    "verbose", False, "On an error, print the full traceback on the console too (it always "
+    "goes to <workdir>/paramgen.log).")
 _DETERMINISTIC = flags.DEFINE_bool(
     "deterministic", False, "Bit-reproducible GPU runs (XLA's deterministic ops, no autotuning); "
     "slower. CPU runs are reproducible without it.")
@@ -40,12 +48,40 @@ def _default_workdir(config_arg: str) -> str:
   return os.path.join("runs", f"{name}_{preset}" if preset else name)
 
 
-def _one_line(error: Exception) -> str:
+def _expected(error: BaseException) -> bool:
+  """Errors whose message already says what is wrong and where (no traceback needed)."""
+  return isinstance(error, (configlib.ConfigError, RunError, FileNotFoundError))
+
+
+def _one_line(error: BaseException) -> str:
   lines = [line.strip() for line in str(error).splitlines() if line.strip()]
   if not lines:
     return type(error).__name__
   # A config file that raised: its own last line says why; the traceback is noise.
-  return lines[-1] if any(line.startswith("Traceback") for line in lines) else lines[0]
+  line = lines[-1] if any(line.startswith("Traceback") for line in lines) else lines[0]
+  return line if _expected(error) else f"{type(error).__name__}: {line}"
+
+
+def _log_traceback(workdir: str) -> str | None:
+  """Appends the current exception's traceback to the workdir's log; its path, or None."""
+  path = rundir.log_path(workdir)
+  try:
+    with open(path, "a") as f:
+      f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(sys.argv)}\n")
+      traceback.print_exc(file=f)
+    return path
+  except OSError:  # the workdir itself may be what is wrong
+    return None
+
+
+def _fail(error: BaseException, workdir: str, code: int) -> None:
+  logged = _log_traceback(workdir)
+  if _VERBOSE.value:
+    traceback.print_exc()
+  show_log = logged and not _VERBOSE.value and not _expected(error)
+  where = f" (traceback: {logged})" if show_log else ""
+  print(f"error: {_one_line(error)}{where}", file=sys.stderr)
+  sys.exit(code)
 
 
 def _check_override_key(config, dotted: str) -> None:
@@ -95,22 +131,21 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   if _DETERMINISTIC.value:  # before JAX starts its backend
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {DETERMINISTIC_XLA_FLAGS}".strip()
-  from paramgen_jax.train.loop import NonFiniteLossError  # imports JAX: after flag checks
   workdir = _WORKDIR.value or _default_workdir(
       config_flags.get_config_filename(flags.FLAGS["config"]))
   # SIGTERM (a scheduler's kill) takes the Ctrl-C path, which checkpoints before exiting.
   signal.signal(signal.SIGTERM, signal.default_int_handler)
+  # Every failure ends as one line naming what is wrong (exit status 2 for a config, 1 for
+  # anything else); the traceback goes to the workdir's log, and with --verbose to the console.
   try:
     pipeline.run(_CONFIG.value, workdir, _MODE.value)
-  except configlib.ConfigError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  except (NonFiniteLossError, FileNotFoundError) as e:  # e.g. eval before collect
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
   except KeyboardInterrupt:
     print(f"interrupted: run the same command again to resume from {workdir}", file=sys.stderr)
     sys.exit(130)
+  except configlib.ConfigError as e:
+    _fail(e, workdir, 2)
+  except Exception as e:  # noqa: BLE001 - the last line of defence: one line, never a dump
+    _fail(e, workdir, 1)
   print(f"done: {_MODE.value} in {workdir}")
 
 

@@ -13,6 +13,7 @@ This module imports no JAX, so config files and the launcher can use it cheaply.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Mapping
 
 class ConfigError(ValueError):
@@ -83,11 +84,14 @@ def string() -> Field:
   return Field((str,))
 
 
-def sequence(of: type, min_len: int = 0) -> Field:
+def sequence(of: type, min_len: int = 0, minimum: float | None = None) -> Field:
+  """A list of `of` with at least `min_len` entries, each >= `minimum` when given."""
   def check(v):
-    return len(v) >= min_len and all(_type_ok(x, (of,)) for x in v)
+    return len(v) >= min_len and all(_type_ok(x, (of,)) and (minimum is None or x >= minimum)
+                                     for x in v)
+  each = "" if minimum is None else f", each >= {minimum}"
   return Field((tuple, list), check, f"must be a list of {of.__name__} with at least "
-                                     f"{min_len} entries")
+                                     f"{min_len} entries{each}")
 
 
 def mapping_of(value_type: type) -> Field:
@@ -104,8 +108,23 @@ def _as_mapping(value: Any) -> Mapping | None:
   return to_dict() if callable(to_dict) else None
 
 
+def check_finite(value: Any, name: str = "config") -> None:
+  """Raises ConfigError naming the first NaN or infinite number anywhere in `value`."""
+  if isinstance(value, float) and not math.isfinite(value):
+    raise ConfigError(f"{name}: must be a finite number, got {value!r}")
+  mapping = _as_mapping(value) if not isinstance(value, (str, bytes)) else None
+  if mapping is not None:
+    for key, item in mapping.items():
+      check_finite(item, f"{name}.{key}")
+  elif isinstance(value, (tuple, list)):
+    for i, item in enumerate(value):
+      check_finite(item, f"{name}[{i}]")
+
+
 def check_config(config: Any, schema: Mapping[str, Any], prefix: str = "config") -> None:
   """Raises ConfigError on the first unknown key, missing key, wrong type or bad value."""
+  if prefix == "config":
+    check_finite(config)
   values = _as_mapping(config)
   if values is None:
     raise ConfigError(f"{prefix}: must be a section (dict), got {type(config).__name__}")
@@ -157,7 +176,7 @@ def require(condition: bool, key: str, message: str) -> None:
 TRAIN_SCHEMA = {
     "steps": integer(1),
     "batch_size": integer(1),
-    "lr": real(0.0),
+    "lr": real(0.0, exclusive_min=True),
     "warmup_steps": integer(0),
     "final_lr_ratio": real(0.0, 1.0),
     "weight_decay": real(0.0),
@@ -190,6 +209,10 @@ SAMPLE_SCHEMA = {
 }
 
 MESH_FIELD = mapping_of(int)
+
+# The most temporary memory (GiB, XLA's plan) one chunk of work may take: predictions,
+# generation and collection steps are cut into chunks that fit (`paramgen_jax.memory`).
+MEMORY_SCHEMA = {"budget_gb": real(0.0, exclusive_min=True)}
 
 
 def check_shared_sections(config: Any, num_devices: int | None = None) -> None:

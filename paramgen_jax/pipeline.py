@@ -3,18 +3,19 @@
 A method is a module with `SCHEMA` (its config schema), `validate(config)` for cross-field
 checks, and one function per stage: `collect`, `train`, `sample`, `evaluate`, each
 `(config, workdir) -> None`. Stages communicate only through files in the workdir, so
-any stage can be re-run alone and a killed run resumes.
+any stage can be re-run alone and a killed run resumes. A run holds its workdir's lock
+(`rundir.hold`): a second run on the same workdir is refused at once.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import time
 from typing import Any
 
-from paramgen_jax import configlib
+from paramgen_jax import configlib, rundir
+from paramgen_jax.integrity import atomic_write_json, atomic_write_text, read_json
 
 METHODS = {
     "toy_gmm": "paramgen_jax.methods.toy_gmm",
@@ -46,13 +47,9 @@ def validate(config: Any, num_devices: int | None = None):
 
 def _record_timing(workdir: str, stage: str, seconds: float) -> None:
   path = os.path.join(workdir, "timing.json")
-  timing = {}
-  if os.path.exists(path):
-    with open(path) as f:
-      timing = json.load(f)
+  timing = read_json(path, "timing file") if os.path.exists(path) else {}
   timing[stage] = round(seconds, 3)
-  with open(path, "w") as f:
-    json.dump(timing, f, indent=2)
+  atomic_write_json(path, timing)
 
 
 def run(config: Any, workdir: str, mode: str = "all") -> None:
@@ -62,10 +59,10 @@ def run(config: Any, workdir: str, mode: str = "all") -> None:
   if mode not in MODES:
     raise configlib.ConfigError(f"--mode: must be one of {', '.join(MODES)}, got {mode!r}")
   module = validate(config, jax.device_count())
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-  for stage in STAGES if mode == "all" else (mode,):
-    start = time.perf_counter()
-    getattr(module, "evaluate" if stage == "eval" else stage)(config, workdir)
-    _record_timing(workdir, stage, time.perf_counter() - start)
+  with rundir.hold(workdir):
+    atomic_write_text(os.path.join(workdir, "config.json"),
+                      config.to_json_best_effort(indent=2, sort_keys=True))
+    for stage in STAGES if mode == "all" else (mode,):
+      start = time.perf_counter()
+      getattr(module, "evaluate" if stage == "eval" else stage)(config, workdir)
+      _record_timing(workdir, stage, time.perf_counter() - start)

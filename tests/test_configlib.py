@@ -32,7 +32,7 @@ def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
                    ("cond_pdiff_lora", "zoo_digits_lora")):
     for arg in ("smoke", None):
       a, b = load_config(rpg, arg), load_config(zoo, arg)
-      for section in ("data", "model", "tasks", "collect"):
+      for section in ("data", "model", "tasks", "collect", "memory"):
         assert a[section].to_dict() == b[section].to_dict(), (rpg, arg, section)
 
 
@@ -48,7 +48,7 @@ def test_every_config_file_is_checked():
 @pytest.mark.parametrize("mutate, message", [
     (lambda c: c.train.update(stepz=3), r"^config\.train\.stepz: unknown key \(known: b1, b2,"),
     (lambda c: c.train.update(steps=0), r"^config\.train\.steps: must be >= 1, got 0$"),
-    (lambda c: c.train.update(lr=-1.0), r"^config\.train\.lr: must be >= 0\.0, got -1\.0$"),
+    (lambda c: c.train.update(lr=-1.0), r"^config\.train\.lr: must be > 0\.0, got -1\.0$"),
     (lambda c: c.train.update(warmup_steps=10**9), r"^config\.train\.warmup_steps: must be <="),
     (lambda c: c.sample.update(sampler="euler"), r"^config\.sample\.sampler: must be one of"),
     (lambda c: c.diffusion.update(beta_start=0.5), r"^config\.diffusion\.beta_start: must be <"),
@@ -106,6 +106,20 @@ def test_optional_sections_are_checked_only_when_present():
   C.check_config({"a": 1, "extra": {"rank": 2}}, schema)
   with pytest.raises(C.ConfigError, match=r"^config\.extra\.rank: must be >= 1, got 0$"):
     C.check_config({"a": 1, "extra": {"rank": 0}}, schema)
+
+
+@pytest.mark.parametrize("name", ["zoo_digits_convnext", "zoo_digits_binary", "rpg_convnext",
+                                  "rpg_vit_tiny", "rpg_unseen_binary", "zoo_digits_vit",
+                                  "zoo_digits_lora", "pdiff_digits", "cond_pdiff_lora"])
+def test_zoo_configs_have_a_memory_budget(name):
+  config = load_config(name)
+  assert config.memory.budget_gb == 2.0
+  config.memory.budget_gb = 0.0
+  with pytest.raises(C.ConfigError, match=r"^config\.memory\.budget_gb: must be > 0\.0, got 0\.0$"):
+    check(config)
+  del config.memory
+  with pytest.raises(C.ConfigError, match=r"^config\.memory: missing$"):
+    check(config)
 
 
 @pytest.mark.parametrize("name, mutate, message", [

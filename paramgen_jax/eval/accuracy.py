@@ -1,4 +1,9 @@
-"""Accuracy of many parameter sets at once: `vmap` over sets, chunked to bound memory."""
+"""Accuracy of many parameter sets at once: `vmap` over sets, chunked to bound memory.
+
+`predict_many` cuts the work into chunks of sets and of examples, each as large as XLA's
+planned temporary memory allows within a byte budget (`paramgen_jax.memory`): all 1295
+training images through 50 ConvNeXt-mini at once would need 27.7 GB.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from paramgen_jax import memory
 
 ApplyFn = Callable[[Any, jax.Array], jax.Array]
 
@@ -28,15 +35,45 @@ def take_sets(stacked: Any, index) -> Any:
   return jax.tree_util.tree_map(lambda a: np.asarray(a)[np.asarray(index)], stacked)
 
 
-def predict_many(apply_fn: ApplyFn, stacked: Any, x: np.ndarray, *, chunk: int = 256) -> np.ndarray:
-  """Predicted classes of every set: stacked pytree with leading axis S, x (N, ...) -> (S, N)."""
+def _padded_range(start: int, size: int, total: int) -> np.ndarray:
+  """Indices start .. start + size - 1, those past the end repeating the last one (padding)."""
+  return np.minimum(np.arange(start, start + size), total - 1)
+
+
+def predict_many(apply_fn: ApplyFn, stacked: Any, x: np.ndarray, *,
+                 budget_bytes: int = memory.DEFAULT_BUDGET_BYTES) -> np.ndarray:
+  """Predicted classes of every set, in chunks of sets and examples that fit the budget.
+
+  Args:
+    apply_fn: (variables, x (B, ...)) -> logits (B, classes).
+    stacked: a pytree of variables with leading axis S (the sets).
+    x: (N, ...) examples.
+    budget_bytes: the most temporary memory XLA may plan for one chunk.
+
+  Returns:
+    (S, N) int32 predictions; the same as one `vmap` over all sets and examples.
+
+  Raises:
+    MemoryBudgetError: one set on one example is already over the budget.
+  """
+  total, n = num_sets(stacked), int(np.shape(x)[0])
+  if total == 0 or n == 0:
+    return np.zeros((total, n), np.int32)
+  stacked, x = jax.tree_util.tree_map(memory.host, stacked), memory.host(x)
   predict = _predictor(apply_fn)
-  total = num_sets(stacked)
-  out = []
-  for start in range(0, total, chunk):
-    part = jax.tree_util.tree_map(lambda a: a[start:start + chunk], stacked)
-    out.append(np.asarray(predict(part, x)))
-  return np.concatenate(out) if out else np.zeros((0, x.shape[0]), np.int32)
+  sig = memory.signature((stacked, x), (0, 1))
+  sizes = memory.plan_chunks(predict, sig, (total, n), int(budget_bytes),
+                             what="prediction (models x examples)")
+  run = memory.compiled(predict, sig, sizes)
+  # Every chunk has the planned shape (the last ones padded): one executable serves all.
+  out = np.zeros((total, n), np.int32)
+  for start in range(0, total, sizes[0]):
+    part = take_sets(stacked, _padded_range(start, sizes[0], total))
+    for first in range(0, n, sizes[1]):
+      block = out[start:start + sizes[0], first:first + sizes[1]]
+      pred = np.asarray(run(part, x[_padded_range(first, sizes[1], n)]))
+      block[...] = pred[:block.shape[0], :block.shape[1]]
+  return out
 
 
 def correct_matrix(predictions: np.ndarray, labels: np.ndarray,

@@ -16,27 +16,32 @@ training accuracy (`train_acc`, written at collection); it is computed when miss
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from paramgen_jax import memory
 from paramgen_jax.data import Dataset
 from paramgen_jax.eval import baselines
 from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many, take_sets
 
 
-def split_accuracy(apply_fn, stacked: Any, dataset: Dataset, task: Any, split: str) -> np.ndarray:
+def split_accuracy(apply_fn, stacked: Any, dataset: Dataset, task: Any, split: str, *,
+                   budget_bytes: int = memory.DEFAULT_BUDGET_BYTES) -> np.ndarray:
   """(S,) percent accuracy of every model of `stacked` on `task` over a split."""
   x, y = dataset.split(split)
   labels, used = task.relabel(y)
-  return accuracy(correct_matrix(predict_many(apply_fn, stacked, x), labels, used), used)
+  predictions = predict_many(apply_fn, stacked, x, budget_bytes=budget_bytes)
+  return accuracy(correct_matrix(predictions, labels, used), used)
 
 
 def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
                        rows: Sequence[dict], stacked: Any, generated: Mapping[str, Any],
                        select_split: str = "train",
                        generated_test: Mapping[str, np.ndarray] | None = None,
-                       neighbours: Mapping[str, str] | None = None) -> dict:
+                       neighbours: Mapping[str, str] | None = None, *,
+                       budget_bytes: int = memory.DEFAULT_BUDGET_BYTES) -> dict:
   """{"select_on", "tasks": [per-task row], "seen": means, "unseen": means} (percent).
 
   Args:
@@ -47,8 +52,10 @@ def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
     generated_test: task name -> (S,) test accuracies of its generated models when already
       computed (`evaluate_zoo` does); computed here otherwise.
     neighbours: unseen task name -> seen task name, for the neighbour baseline.
+    budget_bytes: the temporary memory one chunk of predictions may take (`predict_many`).
   """
   generated_test, neighbours = generated_test or {}, neighbours or {}
+  score = functools.partial(split_accuracy, budget_bytes=budget_bytes)
   per_task = []
   for name, gen in generated.items():
     idx = np.flatnonzero([r["task"] == name for r in rows])
@@ -59,20 +66,19 @@ def selection_protocol(target: Any, dataset: Dataset, tasks: Mapping[str, Any],
     if all(key in rows[i] for i in idx):
       orig_select = np.asarray([rows[i][key] for i in idx])
     else:
-      orig_select = split_accuracy(target.apply, take_sets(stacked, idx), dataset, task, select_split)
+      orig_select = score(target.apply, take_sets(stacked, idx), dataset, task, select_split)
     orig_test = np.asarray([rows[i]["test_acc"] for i in idx])
-    gen_select = split_accuracy(target.apply, gen, dataset, task, select_split)
+    gen_select = score(target.apply, gen, dataset, task, select_split)
     gen_test = (np.asarray(generated_test[name]) if name in generated_test
-                else split_accuracy(target.apply, gen, dataset, task, "test"))
-    soup_test = split_accuracy(target.apply, baselines.soup(take_sets(stacked, idx)), dataset, task,
-                               "test")
+                else score(target.apply, gen, dataset, task, "test"))
+    soup_test = score(target.apply, baselines.soup(take_sets(stacked, idx)), dataset, task, "test")
     extra = {}
     near = neighbours.get(name)
     if near is not None and near != name:
       near_idx = np.flatnonzero([r["task"] == near for r in rows])
       near_models = take_sets(stacked, near_idx)
-      near_select = split_accuracy(target.apply, near_models, dataset, task, select_split)
-      near_test = split_accuracy(target.apply, near_models, dataset, task, "test")
+      near_select = score(target.apply, near_models, dataset, task, select_split)
+      near_test = score(target.apply, near_models, dataset, task, "test")
       extra = {"neighbour": near, "neighbour_selected": float(near_test[np.argmax(near_select)])}
     per_task.append({**extra,
         "task": name, "split": rows[idx[0]]["split"],

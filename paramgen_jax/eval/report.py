@@ -9,9 +9,11 @@
 `write_report` writes report.json (schema below), report.md and similarity.png.
 
 report.json: {"method", "target", "config", "seen": [row], "unseen": [row],
-  "baselines": {name: stats}, "similarity": {...}, "timing_s": {...}, ["selection"]}, a row being
-  {"task", "original": stats, "generated": stats} and stats {"best", "mean", "median",
-  "min", "std", "n"} in percent ({} where there is nothing, e.g. no generated models).
+  "baselines": {name: stats}, "similarity": {...}, "timing_s": {...}, ["selection"],
+  "nonfinite_generated": count}, a row being {"task", "original": stats, "generated": stats}
+  and stats {"best", "mean", "median", "min", "std", "n"} in percent ({} where there is
+  nothing, e.g. no generated models; generated stats also count the task's models left out
+  for non-finite parameters as "nonfinite").
 Baselines aggregate over the seen tasks: 'original' over all their checkpoints, 'soup' over
 the per-task soups, 'noise_<σ>' over all noised models.
 """
@@ -25,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
+from paramgen_jax import memory
 from paramgen_jax import params as P
 from paramgen_jax.data import Dataset
 from paramgen_jax.eval import baselines, similarity
@@ -41,8 +44,8 @@ def _concat(stacks: Sequence[Any]) -> Any:
 class _Scorer:
   """Test-split correctness of stacks of models, each model with its task's labels."""
 
-  def __init__(self, apply_fn, dataset: Dataset, tasks: Mapping[str, Any]):
-    self.apply_fn = apply_fn
+  def __init__(self, apply_fn, dataset: Dataset, tasks: Mapping[str, Any], budget_bytes: int):
+    self.apply_fn, self.budget_bytes = apply_fn, budget_bytes
     self.x, y = dataset.x_test, dataset.y_test
     self.labels = {name: task.relabel(y) for name, task in tasks.items()}
 
@@ -52,13 +55,15 @@ class _Scorer:
       return np.zeros(0), np.zeros((0, len(self.x)), bool)
     labels = np.stack([self.labels[t][0] for t in task_names])
     used = np.stack([self.labels[t][1] for t in task_names])
-    correct = correct_matrix(predict_many(self.apply_fn, stacked, self.x), labels, used)
+    predictions = predict_many(self.apply_fn, stacked, self.x, budget_bytes=self.budget_bytes)
+    correct = correct_matrix(predictions, labels, used)
     return accuracy(correct, used), used & ~correct
 
 
 def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: Sequence[dict],
                  stacked: Any, *, noise_sigmas: Sequence[float], noise_per_sigma: int,
-                 seed: int = 0, generated: Mapping[str, Any] | None = None) -> dict:
+                 seed: int = 0, generated: Mapping[str, Any] | None = None,
+                 budget_bytes: int = memory.DEFAULT_BUDGET_BYTES) -> dict:
   """The 'seen', 'unseen', 'baselines' and 'similarity' parts of a report (see module doc).
 
   Args:
@@ -69,9 +74,10 @@ def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: 
     noise_sigmas, noise_per_sigma: the noise baseline.
     seed: seeds the noise.
     generated: task name -> stacked generated variables, for the tasks a method generated.
+    budget_bytes: the temporary memory one chunk of predictions may take (`predict_many`).
   """
   generated = dict(generated or {})
-  score = _Scorer(target.apply, dataset, tasks)
+  score = _Scorer(target.apply, dataset, tasks, budget_bytes)
   layout = P.ParamLayout.from_template(take_sets(stacked, 0))
   vectors = baselines.stacked_vectors(stacked, layout)
   stats = P.fit_layer_stats(vectors, layout)
@@ -150,6 +156,10 @@ def write_report(workdir: str, report: dict) -> dict:
     json.dump(report, f, indent=1)
   _plot(points, os.path.join(workdir, "similarity.png"))
   lines = [f"# {report['method']} on {report['target']}", ""]
+  if report.get("nonfinite_generated"):
+    lines += [f"**{report['nonfinite_generated']} generated model(s) had non-finite parameters "
+              "and are left out of every figure below** (per task: `generated.nonfinite` in "
+              "report.json).", ""]
   for split in ("seen", "unseen"):
     rows = report[split]
     if not rows:

@@ -20,11 +20,16 @@ import time
 from typing import Any, Mapping
 
 import jax
+import numpy as np
 
 from paramgen_jax import configlib as C
 from paramgen_jax import data as data_lib
+from paramgen_jax import memory
+from paramgen_jax.errors import NonFiniteError, ZooMismatchError
 from paramgen_jax.eval import evaluate_zoo, write_report
+from paramgen_jax.eval.accuracy import take_sets
 from paramgen_jax.eval.protocol import selection_protocol
+from paramgen_jax.integrity import nonfinite_sets
 from paramgen_jax.zoo import store
 from paramgen_jax.zoo.collect import collect_zoo
 from paramgen_jax.zoo import lora
@@ -53,12 +58,12 @@ ZOO_SCHEMA = {
         "subset_count": C.integer(1),
     },
     "collect": {
-        "seeds": C.sequence(int, 1),
+        "seeds": C.sequence(int, 1, minimum=0),
         "tasks_per_unit": C.integer(1),
         "epochs": C.integer(1),
         "batch_size": C.integer(1),
-        "lr": C.real(0.0),
-        "save_lr": C.real(0.0),
+        "lr": C.real(0.0, exclusive_min=True),
+        "save_lr": C.real(0.0, exclusive_min=True),
         "warmup_steps": C.integer(0),
         "weight_decay": C.real(0.0),
         "clip_norm": C.real(0.0),
@@ -68,7 +73,8 @@ ZOO_SCHEMA = {
         "shared_init": C.boolean(),
     },
     "adapter": C.optional_section(ADAPTER_SCHEMA),
-    "eval": {"noise_sigmas": C.sequence(float, 0), "noise_per_sigma": C.integer(1),
+    "memory": C.MEMORY_SCHEMA,
+    "eval": {"noise_sigmas": C.sequence(float, 0, minimum=0.0), "noise_per_sigma": C.integer(1),
              "seed": C.integer(0)},
 }
 SCHEMA = {"method": C.one_of("zoo"), **ZOO_SCHEMA, "mesh": C.MESH_FIELD}
@@ -85,6 +91,49 @@ def zoo_dir(workdir: str) -> str:
   return os.path.join(workdir, "zoo")
 
 
+# What a zoo is *of*: a zoo collected with other values here cannot serve this config.
+IDENTITY_KEYS = ("target", "model", "data", "tasks", "adapter")
+
+
+def zoo_identity(config: Any, target: Any) -> dict:
+  """The zoo.json entries a zoo collected for `config` has (JSON-normalized)."""
+  adapter = config.get("adapter")
+  return json.loads(json.dumps({
+      "target": target.name, "model": config.model.to_dict(), "data": config.data.to_dict(),
+      "tasks": config.tasks.to_dict(), "adapter": None if adapter is None else adapter.to_dict()}))
+
+
+def check_zoo_info(config: Any, directory: str, target: Any) -> None:
+  """Raises ZooMismatchError (one line) unless `directory/zoo.json` fits `config`."""
+  info = store.read_info(directory)
+  if info is None:
+    raise ZooMismatchError(f"zoo {directory} has no zoo.json, so it cannot be checked against "
+                           "the config: run --mode=collect, or use another --workdir")
+  expected = zoo_identity(config, target)
+  for key in IDENTITY_KEYS:
+    if info.get(key) != expected[key]:
+      raise ZooMismatchError(
+          f"zoo {directory} was collected for {key} = {json.dumps(info.get(key))}, the config "
+          f"has {json.dumps(expected[key])}: use another --workdir, or remove {directory}")
+
+
+def model_template(target: Any, dataset: Any) -> Any:
+  """ShapeDtypeStructs of one model's variables: the layout every zoo checkpoint must have."""
+  return jax.eval_shape(target.init, jax.random.key(0), jax.numpy.asarray(dataset.x_train[:1]))
+
+
+def load_checked_zoo(config: Any, workdir: str, *, split: str | None = None,
+                     inputs: tuple | None = None) -> tuple[list[dict], Any]:
+  """The zoo's (rows, stacked variables) after checking zoo.json against `config` and every
+  checkpoint against the target's layout (`inputs`: `build_zoo_inputs`' result, if at hand)."""
+  target, dataset, _, _ = inputs or build_zoo_inputs(config, workdir)
+  directory = zoo_dir(workdir)
+  if not store.read_manifest(directory):
+    raise FileNotFoundError(f"no zoo in {directory}: run --mode=collect first")
+  check_zoo_info(config, directory, target)
+  return store.load_zoo(directory, split=split, template=model_template(target, dataset))
+
+
 def base_dir(workdir: str) -> str:
   return os.path.join(workdir, "base")
 
@@ -99,10 +148,11 @@ def base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
                      lr=a.base_lr, checkpoints=1, shared_init=False))
     task = tasks_lib.full_task(dataset.num_classes)
     store.write_info(directory, {"target": base.name, "role": "LoRA base model"})
-    collect_zoo(directory, base, dataset, [task], {task.name: "seen"}, spec)
+    collect_zoo(directory, base, dataset, [task], {task.name: "seen"}, spec,
+                budget_bytes=memory.budget_bytes(config))
   if not store.completed_units(directory):
     raise FileNotFoundError(f"no base model in {directory}: run --mode=collect first")
-  rows, stacked = store.load_zoo(directory)
+  rows, stacked = store.load_zoo(directory, template=model_template(base, dataset))
   return jax.tree_util.tree_map(lambda leaf: leaf[0], stacked), rows[0]
 
 
@@ -145,10 +195,12 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *, train_base: boo
 def collect(config: Any, workdir: str) -> None:
   target, dataset, tasks, splits = build_zoo_inputs(config, workdir, train_base=True)
   directory = zoo_dir(workdir)
-  store.write_info(directory, {"target": target.name, "model": config.model.to_dict(),
-                               "data": config.data.to_dict(), "tasks": config.tasks.to_dict(),
-                               "num_tasks": len(tasks), "dataset": dataset.summary()})
-  figures = collect_zoo(directory, target, dataset, tasks, splits, config.collect)
+  if store.read_manifest(directory):  # never mix checkpoints of two configs in one zoo
+    check_zoo_info(config, directory, target)
+  store.write_info(directory, {**zoo_identity(config, target), "num_tasks": len(tasks),
+                               "dataset": dataset.summary()})
+  figures = collect_zoo(directory, target, dataset, tasks, splits, config.collect,
+                        budget_bytes=memory.budget_bytes(config))
   with open(os.path.join(directory, "collect_timing.json"), "w") as f:
     json.dump(figures, f, indent=2)
 
@@ -159,6 +211,25 @@ def train(config: Any, workdir: str) -> None:
 
 def sample(config: Any, workdir: str) -> None:
   print("zoo config: nothing to sample (collect and eval only)")
+
+
+def drop_nonfinite(generated: Mapping[str, Any], workdir: str) -> tuple[dict, dict[str, int]]:
+  """({task: its finite generated models}, {task: how many were dropped as non-finite}).
+
+  Raises NonFiniteError (one line) when some task has no finite model at all.
+  """
+  kept, dropped, empty = {}, {}, []
+  for task, stacked in generated.items():
+    bad = nonfinite_sets(stacked)
+    dropped[task] = int(bad.sum())
+    kept[task] = take_sets(stacked, np.flatnonzero(~bad))
+    if bad.all():
+      empty.append(task)
+  if empty:
+    raise NonFiniteError(
+        f"eval: every generated model of {len(empty)} task(s) has non-finite parameters "
+        f"(first: {os.path.join(workdir, 'generated', empty[0])}); nothing to report on")
+  return kept, dropped
 
 
 def report_on_zoo(config: Any, workdir: str, method: str,
@@ -172,21 +243,31 @@ def report_on_zoo(config: Any, workdir: str, method: str,
   (`neighbours`: unseen task -> the seen task whose checkpoints are the neighbour baseline).
   """
   started = time.perf_counter()
-  target, dataset, tasks, _ = build_zoo_inputs(config, workdir)
+  inputs = build_zoo_inputs(config, workdir)
+  target, dataset, tasks, _ = inputs
   by_name = {t.name: t for t in tasks}
-  rows, stacked = store.load_zoo(zoo_dir(workdir))
+  rows, stacked = load_checked_zoo(config, workdir, inputs=inputs)
+  template = model_template(target, dataset)
+  for task, models in (generated or {}).items():
+    store.check_layout(models, template, f"generated models {workdir}/generated/{task}")
+  generated, dropped = drop_nonfinite(generated or {}, workdir)
   report = evaluate_zoo(target, dataset, by_name, rows, stacked,
                         noise_sigmas=config.eval.noise_sigmas,
                         noise_per_sigma=config.eval.noise_per_sigma, seed=config.eval.seed,
-                        generated=generated)
+                        generated=generated, budget_bytes=memory.budget_bytes(config))
   if select_split and generated:
     report["selection"] = selection_protocol(target, dataset, by_name, rows, stacked, generated,
                                              select_split, report["_generated_test"],
-                                             neighbours)
+                                             neighbours, budget_bytes=memory.budget_bytes(config))
   timing_path = os.path.join(workdir, "timing.json")
   timing = json.load(open(timing_path)) if os.path.exists(timing_path) else {}
   timing = {stage: timing.get(stage) for stage in ("collect", "train", "sample")}
   timing["eval"] = round(time.perf_counter() - started, 3)
+  for split in ("seen", "unseen"):
+    for row in report[split]:
+      if row["task"] in dropped:
+        row["generated"]["nonfinite"] = dropped[row["task"]]
+  report["nonfinite_generated"] = sum(dropped.values())
   report = {"method": method, "target": target.name, "config": json.loads(
       config.to_json_best_effort()), **report, "timing_s": timing}
   return write_report(workdir, report)

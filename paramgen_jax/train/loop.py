@@ -8,12 +8,16 @@
   step-folded train key, a run killed at step k and resumed from its last checkpoint
   ends with exactly the parameters of an uninterrupted run.
 * Checkpoints go to `workdir/checkpoints` every `checkpoint_every` steps (keep
-  `keep_checkpoints`) and at the end; an existing checkpoint is resumed automatically.
-  Ctrl-C saves the current step before stopping.
+  `keep_checkpoints`) and at the end, each sealed by a checksum record. A run resumes
+  from the newest checkpoint that verifies; bad ones are named in a warning and set aside
+  in `workdir/checkpoints.corrupt`.
+* SIGINT (Ctrl-C) and SIGTERM only ask the loop to stop: it finishes the step under way,
+  logs and checkpoints it, then raises KeyboardInterrupt. A step is never cut half way
+  (the jitted step donates the old state, so a state read mid-step may already be gone).
 * Metrics go to `workdir/metrics.jsonl` (one row per step, written every `log_every`
   steps) and to a progress bar with ETA.
-* A NaN or infinite loss raises `NonFiniteLossError` naming the step and the last good
-  checkpoint; the bad state is never saved.
+* A NaN or infinite loss raises `NonFiniteLossError` naming the step and the last
+  verified checkpoint; the bad state is never saved.
 """
 
 from __future__ import annotations
@@ -22,14 +26,19 @@ import json
 import logging
 import math
 import os
+import signal
+import sys
+import threading
 from typing import Any, Callable, Sequence
 
 import jax
 
 from jax.sharding import Mesh
 
+from paramgen_jax.errors import RunError
 from paramgen_jax.train import mesh as mesh_lib
-from paramgen_jax.train.checkpoint import Checkpointer, abstract_like
+from paramgen_jax.integrity import ensure_writable
+from paramgen_jax.train.checkpoint import Checkpointer, CorruptCheckpointError, abstract_like
 from paramgen_jax.train.metrics import MetricsLog, format_metrics, progress_bar
 from paramgen_jax.train.optim import make_optimizer
 from paramgen_jax.train.state import PyTree, TrainState
@@ -38,14 +47,43 @@ from paramgen_jax.train.step import LossFn, jit_train_step, make_train_step
 Hook = Callable[[int, TrainState, dict], None]
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunError):
   """The loss became NaN or infinite."""
 
   def __init__(self, step: int, value: float, last_good: int | None, directory: str):
-    where = (f"step {last_good} in {directory}" if last_good is not None
+    where = (f"step {last_good} in {directory} (verified)" if last_good is not None
              else "none (no checkpoint was saved yet)")
     super().__init__(f"non-finite loss ({value}) at step {step}; last good checkpoint: {where}")
     self.step, self.value, self.last_good = step, value, last_good
+
+
+class _StopOnSignal:
+  """While active (main thread only), SIGINT and SIGTERM only set `requested`.
+
+  The loop polls it between steps, where the state is whole and no batch or Orbax write
+  is half done. Further signals while stopping are absorbed the same way, so a second
+  Ctrl-C cannot break the final checkpoint.
+  """
+
+  SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+  def __init__(self):
+    self.requested: str | None = None
+    self._previous: dict = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    self.requested = self.requested or signal.Signals(signum).name
+
+  def __enter__(self) -> "_StopOnSignal":
+    if threading.current_thread() is threading.main_thread():
+      for sig in self.SIGNALS:
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    for sig, handler in self._previous.items():
+      signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
 def _fingerprint(cfg: Any) -> str:
@@ -53,11 +91,79 @@ def _fingerprint(cfg: Any) -> str:
   return json.dumps(to_dict() if to_dict else dict(cfg), sort_keys=True, default=str)
 
 
+def _resume(ckpt: Checkpointer, abstract: PyTree) -> tuple[PyTree, dict, int | None]:
+  """(state, meta, step) of the newest checkpoint that verifies, or (None, {}, None).
+
+  Each bad newer one is set aside (so later saves of those steps work) and named in one
+  warning line on stderr.
+  """
+  bad: list[tuple[int, CorruptCheckpointError]] = []
+  state, meta, good = None, {}, None
+  for step in reversed(ckpt.all_steps()):
+    try:
+      state, meta = ckpt.restore(step, abstract)
+    except CorruptCheckpointError as e:
+      bad.append((step, e))
+      continue
+    good = step
+    break
+  then = f"resuming from step {good}" if good is not None else "starting from scratch"
+  for step, e in bad:
+    moved = ckpt.set_aside(step)
+    print(f"warning: checkpoint {e.path} is corrupt ({e.why}); {then} (moved to {moved})",
+          file=sys.stderr)
+  return state, meta, good
+
+
+def _is_whole(state: PyTree) -> bool:
+  """False when a leaf was donated to a step that did not return."""
+  return not any(getattr(x, "is_deleted", lambda: False)()
+                 for x in jax.tree_util.tree_leaves(state))
+
+
+class _Progress:
+  """What one `fit` call has done: its state, pending metrics and last verified step."""
+
+  def __init__(self, state: TrainState, last_good: int | None, ckpt: Checkpointer,
+               log: MetricsLog, bar: Any, meta: dict):
+    self.state, self.last_good = state, last_good
+    self.done = int(jax.device_get(state.step))
+    self.ckpt, self.log, self.bar, self.meta = ckpt, log, bar, meta
+    self.pending: list[tuple[int, dict]] = []
+
+  def flush(self) -> None:
+    """Writes the pending metric rows; raises NonFiniteLossError at a non-finite loss."""
+    rows = jax.device_get(self.pending)
+    self.pending.clear()
+    for step, metrics in rows:
+      loss = float(metrics["loss"])
+      if not math.isfinite(loss):
+        raise NonFiniteLossError(step, loss, self.last_good, self.ckpt.directory)
+      self.log.write(step, metrics)
+    self.log.flush()
+    if rows:
+      self.bar.set_postfix_str(format_metrics(rows[-1][1]), refresh=False)
+
+  def save(self) -> None:
+    """Checkpoints the last completed step (after `flush`, so never a NaN state)."""
+    self.ckpt.save(self.done, self.state, self.meta, force=True)
+    self.last_good = self.done
+
+  def stop(self, start: int) -> None:
+    """On an interrupt: logs what is pending and checkpoints the last completed step."""
+    self.flush()
+    if self.done > start and self.done != self.last_good and _is_whole(self.state):
+      self.save()
+    kept = (f"step {self.last_good} is checkpointed in {self.ckpt.directory}"
+            if self.last_good is not None else "no checkpoint was saved yet")
+    self.bar.write(f"interrupted: {kept}")
+
+
 def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn,
         batch_fn: Callable[[int], PyTree], workdir: str, key: jax.Array,
         mesh: Mesh | None = None, hooks: Sequence[Hook] = (), desc: str = "train",
         progress: bool = True, stateful: bool = False) -> TrainState:
-  """Trains from scratch or from the latest checkpoint in `workdir`; returns the final state.
+  """Trains from scratch or from the newest good checkpoint in `workdir`; returns the state.
 
   Args:
     cfg: the `train` config section (steps, batch_size, lr, warmup_steps, final_lr_ratio,
@@ -74,11 +180,18 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
     desc: progress bar label.
     progress: show the progress bar.
     stateful: the model keeps state besides its parameters (BatchNorm statistics).
+
+  Raises:
+    KeyboardInterrupt: after SIGINT or SIGTERM, once the last completed step is saved.
+    NonFiniteLossError: at a NaN or infinite loss.
+    RunError: when `workdir/checkpoints` cannot be written.
   """
   mesh = mesh or mesh_lib.make_mesh()
   if cfg.batch_size % mesh_lib.data_parallel_size(mesh):
     raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by the "
                      f"{mesh_lib.data_parallel_size(mesh)} data-parallel devices")
+  directory = os.path.join(workdir, "checkpoints")
+  ensure_writable(directory, "checkpoint folder")
   tx, lr_schedule = make_optimizer(cfg)
   init_key, step_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
 
@@ -89,78 +202,88 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
   repl = mesh_lib.replicated(mesh)
   abstract = jax.eval_shape(init_state, init_key)
   state_sharding = jax.tree_util.tree_map(lambda _: repl, abstract)
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=cfg.keep_checkpoints)
-  last_good = ckpt.latest_step()
-  if last_good is None:
-    state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
-  else:
-    state, meta = ckpt.restore(last_good, abstract_like(abstract, state_sharding))
-    if meta.get("train_config") not in (None, _fingerprint(cfg)):
-      logging.warning("resuming %s from step %d with a changed train config", workdir, last_good)
-  start = int(jax.device_get(state.step))
-  meta = {"train_config": _fingerprint(cfg)}
-
   step_fn = jit_train_step(
       make_train_step(loss_fn, tx, ema_decay=cfg.ema_decay, compute_dtype=cfg.compute_dtype,
                       learning_rate=lr_schedule, stateful=stateful),
       state_sharding, mesh_lib.batch_sharding(mesh), repl)
-  log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start)
-  bar = progress_bar(cfg.steps, start, desc, progress)
-  pending: list[tuple[int, dict]] = []
+  with _StopOnSignal() as stop, Checkpointer(
+      directory, max_to_keep=cfg.keep_checkpoints) as ckpt:
+    state, meta, last_good = _resume(ckpt, abstract_like(abstract, state_sharding))
+    if state is None:
+      state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
+    elif meta.get("train_config") not in (None, _fingerprint(cfg)):
+      logging.warning("resuming %s from step %d with a changed train config", workdir, last_good)
+    start = int(jax.device_get(state.step))
+    log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start)
+    bar = progress_bar(cfg.steps, start, desc, progress)
+    run = _Progress(state, last_good, ckpt, log, bar, {"train_config": _fingerprint(cfg)})
+    try:
+      _loop(cfg, run, stop, hooks, lambda state, step: step_fn(
+          state, mesh_lib.put_batch(batch_fn(step), mesh), step_key))
+    finally:
+      bar.close()
+      log.close()
+  if stop.requested:  # came while the last checkpoint was being written: it is whole
+    raise KeyboardInterrupt(stop.requested)
+  return run.state
 
-  def flush():
-    rows = jax.device_get(pending)
-    pending.clear()
-    for step, metrics in rows:
-      loss = float(metrics["loss"])
-      if not math.isfinite(loss):
-        raise NonFiniteLossError(step, loss, last_good, ckpt.directory)
-      log.write(step, metrics)
-    log.flush()
-    if rows:
-      bar.set_postfix_str(format_metrics(rows[-1][1]), refresh=False)
 
-  def save(step):
-    nonlocal last_good
-    ckpt.save(step, state, meta, force=True)
-    last_good = step
+def _loop(cfg: Any, run: _Progress, stop: _StopOnSignal, hooks: Sequence[Hook],
+          train_step: Callable[[TrainState, int], tuple[TrainState, dict]]) -> None:
+  """Steps `run` to `cfg.steps`; on an interrupt saves the last completed step and re-raises.
 
+  `run.state` is replaced only once a step has returned, so it never holds the donated
+  input of a step that was cut short.
+  """
+  start = run.done
   try:
     for step in range(start, cfg.steps):
-      batch = mesh_lib.put_batch(batch_fn(step), mesh)
-      state, metrics = step_fn(state, batch, step_key)
-      done = step + 1
-      pending.append((done, metrics))
-      at_checkpoint = done % cfg.checkpoint_every == 0 or done == cfg.steps
-      if at_checkpoint or done % cfg.log_every == 0:
-        flush()
-      if at_checkpoint:
-        save(done)
-      for hook in hooks:
-        hook(done, state, metrics)
-      bar.update(1)
-  except KeyboardInterrupt:
-    # Keep what was trained: log what is pending, checkpoint the current step.
-    done = int(jax.device_get(state.step))
-    flush()
-    if done != last_good:
-      save(done)
-    bar.write(f"interrupted: saved step {done} to {ckpt.directory}")
+      if stop.requested:  # checked between steps only: see _StopOnSignal
+        raise KeyboardInterrupt(stop.requested)
+      run.state, metrics = train_step(run.state, step)
+      run.done = step + 1
+      run.pending.append((run.done, metrics))
+      _after_step(cfg, run, hooks, metrics)
+    if stop.requested:
+      raise KeyboardInterrupt(stop.requested)
+  except KeyboardInterrupt:  # from the flag, or raised by a hook or batch_fn
+    run.stop(start)
     raise
-  finally:
-    bar.close()
-    log.close()
-    ckpt.close()
-  return state
+
+
+def _after_step(cfg: Any, run: _Progress, hooks: Sequence[Hook], metrics: dict) -> None:
+  """Logs every `log_every` steps, checkpoints every `checkpoint_every`, calls the hooks."""
+  at_checkpoint = run.done % cfg.checkpoint_every == 0 or run.done == cfg.steps
+  if at_checkpoint or run.done % cfg.log_every == 0:
+    run.flush()
+  if at_checkpoint:
+    run.save()
+  for hook in hooks:
+    hook(run.done, run.state, metrics)
+  run.bar.update(1)
 
 
 def restore_latest(workdir: str, abstract_state: TrainState) -> tuple[TrainState, int]:
-  """Loads the latest checkpoint of a finished (or interrupted) run: (state, step)."""
-  with Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
+  """Loads and verifies the latest checkpoint of a finished (or interrupted) run.
+
+  There is no fallback to an older step here: samples from it would silently be another
+  result than the one asked for.
+
+  Returns:
+    (state, step).
+
+  Raises:
+    FileNotFoundError: no checkpoint.
+    CorruptDataError: the latest checkpoint fails verification (one line naming it).
+  """
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"no checkpoint in {os.path.abspath(directory)}: "
+                            "run --mode=train first")
+  with Checkpointer(directory) as ckpt:
     step = ckpt.latest_step()
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: run --mode=train first")
-    state, _ = ckpt.restore(step, abstract_like(abstract_state))
+    state, _ = ckpt.restore(step, abstract_like(abstract_state), advice=(
+        "run --mode=train again to redo it from the last good checkpoint"))
   return state, step
-
-

@@ -10,6 +10,8 @@ Everything is seeded: the same config gives the same zoo.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import Any, Sequence
 
@@ -19,8 +21,11 @@ import ml_collections
 import numpy as np
 import optax
 
+from paramgen_jax import memory
 from paramgen_jax.data import Dataset
+from paramgen_jax.errors import NonFiniteError
 from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many
+from paramgen_jax.integrity import nonfinite_sets
 from paramgen_jax.train import TrainState, make_optimizer, make_train_step
 from paramgen_jax.train.metrics import progress_bar
 from paramgen_jax.zoo import store
@@ -63,8 +68,8 @@ def optimizer_config(spec: Any, main_steps: int) -> ml_collections.ConfigDict:
 
 
 def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids: Sequence[int],
-               seed: int, spec: Any, *, progress: bool = True,
-               desc: str = "collect") -> tuple[Any, np.ndarray]:
+               seed: int, spec: Any, *, progress: bool = True, desc: str = "collect",
+               budget_bytes: int = memory.DEFAULT_BUDGET_BYTES) -> tuple[Any, np.ndarray]:
   """Trains `tasks` together (vmap) and returns their checkpoints.
 
   Args:
@@ -77,10 +82,17 @@ def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids
       weight_decay, clip_norm, checkpoints, augment_shift, label_smoothing, shared_init: every
       task of a seed starts from the same initial weights, so the weights of different tasks
       are comparable unit by unit, as when all tasks are fine-tuned from one base model).
+    budget_bytes: the temporary memory one vmapped step may take. When all tasks at once
+      would take more, they are trained in chunks of tasks one after another; every chunk
+      sees the same batches (the data order depends on the seed only), so each task gets the
+      checkpoints it gets in one vmap.
 
   Returns:
     (variables stacked as (len(tasks) * checkpoints, ...) in task-major order,
      the step of each checkpoint (checkpoints,)).
+
+  Raises:
+    MemoryBudgetError: one task alone does not fit the budget.
   """
   x, y = dataset.x_train, dataset.y_train
   n = len(y)
@@ -100,10 +112,53 @@ def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids
     return TrainState.create(params, tx, model_state=model_state)
 
   init_keys = (jnp.broadcast_to(base, task_keys.shape) if spec.shared_init else task_keys)
-  state = jax.jit(jax.vmap(init_state))(init_keys)
+  init = jax.jit(jax.vmap(init_state))
   step = make_train_step(classification_loss(target, spec.label_smoothing), tx, stateful=True)
   vstep = jax.jit(jax.vmap(step, in_axes=(0, (None, 0, 0), 0)), donate_argnums=(0,))
-  data_rng = np.random.default_rng([seed, 1])
+  batch = max(spec.batch_size, save_batch)
+  size, planned = _tasks_per_step(vstep, jax.eval_shape(init, init_keys), x, labels, used,
+                                  task_keys, batch, budget_bytes)
+
+  def run_step(state, arrays, keys):  # the executable the plan compiled, where it fits
+    fits = len(keys) == size and len(arrays[0]) == batch
+    return (planned if fits else vstep)(state, arrays, keys)
+
+  chunks = range(0, len(tasks), size)
+  bar = progress_bar(len(chunks) * (main_steps + spec.checkpoints), 0, desc, progress)
+  try:
+    parts = [_train_tasks(run_step, init(init_keys[c:c + size]), x, labels[c:c + size],
+                          used[c:c + size], task_keys[c:c + size], seed, spec, bar)
+             for c in chunks]
+  finally:
+    bar.close()
+  stacked = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
+  return stacked, main_steps + 1 + np.arange(spec.checkpoints)
+
+
+def _tasks_per_step(vstep, state: Any, x: np.ndarray, labels: np.ndarray, used: np.ndarray,
+                    task_keys: jax.Array, batch: int, budget: int) -> tuple[int, Any]:
+  """How many tasks one step may train at once (all when they fit), planned at the larger
+  of the two batch sizes a unit uses, and the step compiled for that many tasks and `batch`.
+
+  state: abstract, leading axis T; labels, used (T, n)."""
+  shapes = (state, (jax.ShapeDtypeStruct((batch,) + x.shape[1:], x.dtype),
+                    jax.ShapeDtypeStruct((len(labels), batch), labels.dtype),
+                    jax.ShapeDtypeStruct((len(used), batch), used.dtype)), task_keys)
+  sig = memory.signature(shapes, (0, (None, 0, 0), 0))
+  (size,) = memory.plan_chunks(vstep, sig, (len(labels),), int(budget),
+                               what="one training step of one task (collect)",
+                               key=f"{memory.BUDGET_KEY} or lower config.collect.batch_size")
+  return size, memory.compiled(vstep, sig, (size,))
+
+
+def _train_tasks(vstep, state: Any, x: np.ndarray, labels: np.ndarray, used: np.ndarray,
+                 task_keys: jax.Array, seed: int, spec: Any, bar) -> Any:
+  """Trains one chunk of a unit's tasks from `state` (leading axis T = len(labels)).
+
+  Returns the checkpoints stacked (T * checkpoints, ...), task-major.
+  """
+  n = len(x)
+  data_rng = np.random.default_rng([seed, 1])  # fresh per chunk: every chunk, the same batches
 
   def batches(batch_size, count):
     order = data_rng.permutation(n)
@@ -111,42 +166,55 @@ def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids
       idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
       yield (shift_images(x[idx], spec.augment_shift, data_rng), labels[:, idx], used[:, idx])
 
-  bar = progress_bar(main_steps + spec.checkpoints, 0, desc, progress)
-  try:
-    for _ in range(spec.epochs):
-      for batch in batches(spec.batch_size, steps_per_epoch):
-        state, metrics = vstep(state, batch, task_keys)
-        bar.update(1)
-      bar.set_postfix_str(f"loss={float(jnp.mean(metrics['loss'])):.3g}", refresh=False)
-    snapshots = []
-    for batch in batches(save_batch, spec.checkpoints):  # the final pass at save_lr
-      state, _ = vstep(state, batch, task_keys)
-      snapshots.append(jax.device_get({"params": state.params, **state.model_state}))
+  for _ in range(spec.epochs):
+    for batch in batches(spec.batch_size, n // spec.batch_size):
+      state, metrics = vstep(state, batch, task_keys)
       bar.update(1)
-  finally:
-    bar.close()
-  stacked = jax.tree_util.tree_map(
+    bar.set_postfix_str(f"loss={float(jnp.mean(metrics['loss'])):.3g}", refresh=False)
+  snapshots = []
+  for batch in batches(n // spec.checkpoints, spec.checkpoints):  # the final pass at save_lr
+    state, _ = vstep(state, batch, task_keys)
+    snapshots.append(jax.device_get({"params": state.params, **state.model_state}))
+    bar.update(1)
+  return jax.tree_util.tree_map(
       lambda *a: np.stack(a, axis=1).reshape((-1,) + a[0].shape[1:]), *snapshots)
-  return stacked, main_steps + 1 + np.arange(spec.checkpoints)
 
 
 def evaluate_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], stacked: Any,
-                  per_task: int) -> dict[str, np.ndarray]:
-  """Train, val and test accuracy (percent) of every checkpoint of a unit (task-major order)."""
+                  per_task: int, *,
+                  budget_bytes: int = memory.DEFAULT_BUDGET_BYTES) -> dict[str, np.ndarray]:
+  """Train, val and test accuracy (percent) of every checkpoint of a unit (task-major order).
+
+  budget_bytes: the temporary memory one chunk of predictions may take (`predict_many`).
+  """
   out = {}
   for split in ("train", "val", "test"):
     x, y = dataset.split(split)
     labels, used = (np.repeat(np.stack(a), per_task, axis=0)
                     for a in zip(*(t.relabel(y) for t in tasks)))
-    predictions = predict_many(target.apply, stacked, x)
+    predictions = predict_many(target.apply, stacked, x, budget_bytes=budget_bytes)
     out[split] = accuracy(correct_matrix(predictions, labels, used), used)
   return out
 
 
+def _refuse_nonfinite(stacked: Any, tasks: Sequence[Task], per_task: int, unit: str) -> None:
+  bad = np.flatnonzero(nonfinite_sets(stacked))
+  if bad.size:
+    raise NonFiniteError(
+        f"collect: unit {unit}, task {tasks[bad[0] // per_task].name} diverged (non-finite "
+        f"weights in {bad.size} checkpoint(s)); lower collect.lr or raise collect.clip_norm")
+
+
 def collect_zoo(zoo_dir: str, target: Target, dataset: Dataset, tasks: Sequence[Task],
-                splits: dict[str, str], spec: Any, *, progress: bool = True) -> dict:
-  """Collects every (seed, unit of tasks) not yet in `zoo_dir`; returns timing figures."""
-  done = store.completed_units(zoo_dir)
+                splits: dict[str, str], spec: Any, *, progress: bool = True,
+                budget_bytes: int = memory.DEFAULT_BUDGET_BYTES) -> dict:
+  """Collects every (seed, unit of tasks) not yet complete in `zoo_dir`; returns timings.
+
+  A unit on disk whose completion record is missing or does not match its rows or arrays is
+  collected again (with a one-line warning naming it).
+  """
+  done = store.completed_units(zoo_dir, verify_arrays=True)
+  present = set(store.rows_by_unit(store.read_manifest(zoo_dir)))
   units = [(seed, start) for seed in spec.seeds
            for start in range(0, len(tasks), spec.tasks_per_unit)]
   trained, seconds = 0, 0.0
@@ -154,12 +222,18 @@ def collect_zoo(zoo_dir: str, target: Target, dataset: Dataset, tasks: Sequence[
     unit = f"seed{seed}_tasks{start:05d}"
     if unit in done:
       continue
+    if unit in present:
+      print(f"warning: zoo unit {os.path.join(zoo_dir, store.UNITS, unit)} is incomplete or "
+            "altered; collecting it again", file=sys.stderr)
     unit_tasks = tasks[start:start + spec.tasks_per_unit]
     began = time.perf_counter()
     stacked, steps = train_unit(target, dataset, unit_tasks,
                                 range(start, start + len(unit_tasks)), seed, spec,
-                                progress=progress, desc=f"collect {number + 1}/{len(units)}")
-    acc = evaluate_unit(target, dataset, unit_tasks, stacked, spec.checkpoints)
+                                progress=progress, desc=f"collect {number + 1}/{len(units)}",
+                                budget_bytes=budget_bytes)
+    _refuse_nonfinite(stacked, unit_tasks, spec.checkpoints, unit)
+    acc = evaluate_unit(target, dataset, unit_tasks, stacked, spec.checkpoints,
+                        budget_bytes=budget_bytes)
     rows = [{"id": f"{unit}/{i}", "task": task.name, "split": splits[task.name],
              "condition": task.condition, "seed": int(seed), "step": int(steps[k]),
              "train_acc": float(acc["train"][i]), "val_acc": float(acc["val"][i]),

@@ -73,10 +73,11 @@ def test_predict_many_chunks():
   target = make_target("mlp", 3, hidden=(4,))
   x = jax.random.normal(jax.random.key(0), (5, 8, 8, 1))
   stacked = jax.vmap(lambda k: target.init(k, x))(jax.random.split(jax.random.key(1), 7))
-  full = predict_many(target.apply, stacked, x, chunk=256)
-  np.testing.assert_array_equal(predict_many(target.apply, stacked, x, chunk=3), full)
+  full = predict_many(target.apply, stacked, x)
   one = jax.tree_util.tree_map(lambda a: a[4], stacked)
   np.testing.assert_array_equal(full[4], jnp.argmax(target.apply(one, x), -1))
+  # Chunks over models and examples (tests/test_memory_plan.py): the same predictions.
+  np.testing.assert_array_equal(predict_many(target.apply, stacked, x, budget_bytes=2000), full)
 
 
 def test_tiny_zoo_report(tmp_path):

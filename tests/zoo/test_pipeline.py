@@ -7,7 +7,7 @@ import pytest
 from tests.launch.test_main import launch
 
 REPORT_KEYS = {"method", "target", "config", "seen", "unseen", "baselines", "similarity",
-               "timing_s"}
+               "timing_s", "nonfinite_generated"}
 STAT_KEYS = {"best", "mean", "median", "min", "std", "n"}
 
 

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import configlib as C
+from paramgen_jax import memory
 from paramgen_jax import params as P
 from paramgen_jax.eval.accuracy import take_sets
 from paramgen_jax.methods import common
@@ -44,7 +45,7 @@ from paramgen_jax.zoo.models import make_target
 SCHEMA = {
     "method": C.one_of("pdiff"),
     **zoo_method.ZOO_SCHEMA,
-    "autoencoder": {"channels": C.sequence(int, 1), "latent_dim": C.integer(1),
+    "autoencoder": {"channels": C.sequence(int, 1, minimum=1), "latent_dim": C.integer(1),
                     "kernel": C.integer(1), "input_noise": C.real(0.0),
                     "latent_noise": C.real(0.0)},
     "autoencoder_train": C.TRAIN_SCHEMA,
@@ -52,7 +53,8 @@ SCHEMA = {
         "normalization": C.one_of(*P.normalize.COORDINATE_NORMALIZATIONS),
         "condition": C.one_of(*cond_lib.CONDITIONS),
         "embed_dim": C.integer(1), "prompt_seed": C.integer(0),
-        "unet_encoder": C.sequence(int, 1), "unet_decoder": C.sequence(int, 0),
+        "unet_encoder": C.sequence(int, 1, minimum=1),
+        "unet_decoder": C.sequence(int, 0, minimum=1),
         "zoo_size": C.integer(0),
     },
     "diffusion": C.DIFFUSION_SCHEMA,
@@ -92,8 +94,9 @@ class Prepared:
 
   def __init__(self, config: Any, workdir: str):
     self.config, g = config, config.generator
-    target, self.dataset, tasks, _ = zoo_method.build_zoo_inputs(config, workdir)
-    rows, stacked = store.load_zoo(zoo_method.zoo_dir(workdir), split="seen")
+    inputs = zoo_method.build_zoo_inputs(config, workdir)
+    target, self.dataset, tasks, _ = inputs
+    rows, stacked = zoo_method.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
     self.rows, stacked = _last_checkpoints(rows, stacked, g.zoo_size)
     self.seen = list(dict.fromkeys(r["task"] for r in self.rows))
     if g.condition == "none" and len(self.seen) != 1:
@@ -239,10 +242,13 @@ def load_generator(config: Any, workdir: str, prep: Prepared):
 
 
 def generate(prep: Prepared, ae_params: Any, den_params: Any, scale: LatentScale,
-             condition: Any, stats_task: jax.Array, key: jax.Array) -> Any:
-  """`generate.num_models` parameter sets (num_models, ...) for one condition. Traceable."""
+             condition: Any, stats_task: jax.Array, key: jax.Array, *,
+             num_models: int | None = None) -> Any:
+  """`num_models` parameter sets (num_models, ...) for one condition (default
+  `generate.num_models`). Traceable."""
   config = prep.config
-  z = sample_latents(prep.denoiser(), den_params, condition, config.generate.num_models,
+  n = config.generate.num_models if num_models is None else num_models
+  z = sample_latents(prep.denoiser(), den_params, condition, n,
                      config.autoencoder.latent_dim, key,
                      common.schedule_from_config(config.diffusion),
                      **common.sampler_kwargs(config))
@@ -261,22 +267,56 @@ def target_tasks(prep: Prepared) -> list[str]:
   return names
 
 
+def generation_plan(prep: Prepared, ae_params: Any, den_params: Any, scale: LatentScale,
+                    condition: Any, stats_task: jax.Array, key: jax.Array) -> tuple[int, Any]:
+  """(models per call, compiled `generate` of that many): as many models as fit the config's
+  memory budget (XLA's planned temporary memory), all of them when they fit.
+
+  The compiled function takes (ae_params, den_params, scale, condition, stats_task, key);
+  the parameters may be abstract (`jax.ShapeDtypeStruct`s) for planning alone.
+  """
+  runs = {}
+
+  def run(m):  # one jitted function per size, so that planning and calling share its compile
+    if m not in runs:
+      runs[m] = jax.jit(lambda a, d, s, c, t, k: generate(prep, a, d, s, c, t, k, num_models=m))
+    return runs[m]
+
+  args = (ae_params, den_params, scale, condition, stats_task, key)
+  (size,) = memory.plan_sizes(
+      lambda sizes: memory.planned_bytes(run(sizes[0]), *args)["temp"],
+      (prep.config.generate.num_models,), memory.budget_bytes(prep.config),
+      what="p-diff generation of one model (generate.num_models)")
+  return size, memory.compiled(run(size), memory.signature(args))
+
+
 def sample(config: Any, workdir: str) -> None:
   prep = Prepared(config, workdir)
-  ae_params, den_params, scale = load_generator(config, workdir, prep)
-  run = jax.jit(lambda c, s, k: generate(prep, ae_params, den_params, scale, c, s, k))
+  generator = load_generator(config, workdir, prep)
   key = jax.random.key(config.sample.seed)
   names = target_tasks(prep)
   # Which seen task's statistics each task was denormalized with: the report's neighbour
   # baseline for unseen tasks (an unseen task's generated adapters sit near that task's).
   with open(os.path.join(workdir, STATS_OF), "w") as f:
     json.dump({name: prep.stats_of[name] for name in names}, f, indent=1)
-  bar = progress_bar(len(names), 0, f"generate {config.generate.num_models} models per task")
+  if not names:
+    return
+  n = config.generate.num_models
+  stats_of = lambda name: jnp.int32(prep.seen.index(prep.stats_of[name]))
+  size, run = generation_plan(prep, *generator, prep.conditions[names[0]], stats_of(names[0]),
+                              key)
+  chunks = range(0, n, size)
+  bar = progress_bar(len(names), 0, f"generate {n} models per task"
+                     + (f", {size} at a time (memory.budget_gb)" if size < n else ""))
   try:
     for i, name in enumerate(names):
-      stats_task = jnp.int32(prep.seen.index(prep.stats_of[name]))
-      common.save_generated(workdir, name, run(prep.conditions[name], stats_task,
-                                               jax.random.fold_in(key, i)))
+      task_key = jax.random.fold_in(key, i)
+      # One chunk draws from the task's key; several draw chunk c from fold_in(task key, c).
+      keys = ([task_key] if len(chunks) == 1
+              else [jax.random.fold_in(task_key, c) for c in range(len(chunks))])
+      parts = [run(*generator, prep.conditions[name], stats_of(name), k) for k in keys]
+      common.save_generated(workdir, name, jax.tree_util.tree_map(
+          lambda *a: jnp.concatenate(a)[:n], *parts))
       bar.update(1)
   finally:
     bar.close()

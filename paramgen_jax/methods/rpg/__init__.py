@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import configlib as C
+from paramgen_jax import memory
 from paramgen_jax import params as P
 from paramgen_jax.methods import common
 from paramgen_jax.methods import zoo as zoo_method
@@ -40,7 +41,8 @@ SCHEMA = {
         "position": C.one_of(*POSITION_KINDS),
         "permutation": C.one_of("checkpoint", "seed", "none"),
         "condition": C.one_of("none", "bits", "text"),
-        "unet_encoder": C.sequence(int, 1), "unet_decoder": C.sequence(int, 0),
+        "unet_encoder": C.sequence(int, 1, minimum=1),
+        "unet_decoder": C.sequence(int, 0, minimum=1),
         "diffusion_batch": C.integer(1),
     },
     "diffusion": C.DIFFUSION_SCHEMA,
@@ -78,7 +80,7 @@ class Prepared:
 
   def __init__(self, config: Any, workdir: str):
     self.config = config
-    rows, stacked = store.load_zoo(zoo_method.zoo_dir(workdir), split="seen")
+    rows, stacked = zoo_method.load_checked_zoo(config, workdir, split="seen")
     self.rows = rows
     template = jax.tree_util.tree_map(lambda a: a[0], stacked)
     self.layout = P.ParamLayout.from_template(template)
@@ -168,36 +170,76 @@ def _target_tasks(prep: Prepared, workdir: str) -> dict[str, np.ndarray | None]:
   return task_conditions(unseen, prep.config.generator.condition)
 
 
-def generate(prep: Prepared, params: Any, condition: np.ndarray | None, key: jax.Array) -> Any:
-  """`generate.num_models` parameter sets, stacked (num_models, ...). Traceable (jit it)."""
+def generate(prep: Prepared, params: Any, condition: np.ndarray | None, key: jax.Array, *,
+             num_models: int | None = None, first: int | jax.Array = 0) -> Any:
+  """Models first .. first + num_models - 1 of a task's `generate.num_models` (default: all),
+  stacked (num_models, ...).
+
+  Model m is the same whichever chunk makes it: its permutation state and token keys depend
+  on `key` and m only. Traceable (jit it; `first` may be traced). Models past the last one
+  are well defined; `sample` drops them.
+  """
   config, model = prep.config, prep.model()
-  n = config.generate.num_models
+  n = config.generate.num_models if num_models is None else num_models
   layer, token = prep.coordinates()
   perm_key, token_key = jax.random.split(key)
-  perm = (None if prep.permutation is None
-          else jax.random.randint(perm_key, (n,), 0, prep.num_permutations))
+  perm = (None if prep.permutation is None else jnp.take(
+      jax.random.randint(perm_key, (config.generate.num_models,), 0, prep.num_permutations),
+      first + jnp.arange(n), mode="clip"))
   cond = (None if condition is None
           else jnp.broadcast_to(jnp.asarray(condition), (n,) + condition.shape))
   proto = model.apply(params, layer, token, perm, cond, method=RPGGenerator.prototypes)
   tokens = sample_tokens(model, params, proto.reshape(-1, proto.shape[-1]), token_key,
                          common.schedule_from_config(config.diffusion), mode=config.generate.mode,
-                         chunk=config.generate.chunk, **common.sampler_kwargs(config))
+                         chunk=config.generate.chunk, first=first * prep.plan.num_tokens,
+                         **common.sampler_kwargs(config))
   tokens = tokens.reshape(n, prep.plan.num_tokens, config.tokens.size)
   vectors = jax.vmap(lambda t: P.denormalize_layers(P.detokenize(t, prep.plan), prep.stats,
                                                     prep.layout))(tokens)
   return jax.vmap(prep.layout.from_vector)(vectors)
 
 
+def generation_plan(prep: Prepared, params: Any, condition: np.ndarray | None,
+                    key: jax.Array) -> tuple[int, Any]:
+  """(models per call, compiled `generate` of that many): as many models as fit the config's
+  memory budget (XLA's planned temporary memory), all of them when they fit.
+
+  The compiled function takes (params, condition, key, first); params may be abstract
+  (`jax.ShapeDtypeStruct`s) for planning alone.
+  """
+  runs = {}
+
+  def run(m):  # one jitted function per size, so that planning and calling share its compile
+    if m not in runs:
+      runs[m] = jax.jit(lambda p, c, k, first: generate(prep, p, c, k, num_models=m,
+                                                        first=first))
+    return runs[m]
+
+  args = (params, condition, key, np.int32(0))
+  (size,) = memory.plan_sizes(
+      lambda sizes: memory.planned_bytes(run(sizes[0]), *args)["temp"],
+      (prep.config.generate.num_models,), memory.budget_bytes(prep.config),
+      what="RPG generation of one model (generate.num_models)")
+  return size, memory.compiled(run(size), memory.signature(args))
+
+
 def sample(config: Any, workdir: str) -> None:
   prep = Prepared(config, workdir)
   params, _ = common.load_trained_params(config, workdir, prep.init_fn())
   key = jax.random.key(config.sample.seed)
-  run = jax.jit(lambda p, c, k: generate(prep, p, c, k))  # traced once for all tasks
   targets = _target_tasks(prep, workdir)
-  bar = progress_bar(len(targets), 0, f"generate {config.generate.num_models} models per task")
+  if not targets:
+    return
+  n = config.generate.num_models
+  size, run = generation_plan(prep, params, next(iter(targets.values())), key)
+  bar = progress_bar(len(targets), 0, f"generate {n} models per task"
+                     + (f", {size} at a time (memory.budget_gb)" if size < n else ""))
   try:
     for i, (task, condition) in enumerate(targets.items()):
-      common.save_generated(workdir, task, run(params, condition, jax.random.fold_in(key, i)))
+      task_key = jax.random.fold_in(key, i)
+      parts = [run(params, condition, task_key, np.int32(first)) for first in range(0, n, size)]
+      common.save_generated(workdir, task, jax.tree_util.tree_map(
+          lambda *a: jnp.concatenate(a)[:n], *parts))
       bar.update(1)
   finally:
     bar.close()

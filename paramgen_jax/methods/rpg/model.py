@@ -130,18 +130,20 @@ def rpg_loss(model: RPGGenerator, params: Any, batch: dict, rng: jax.Array,
 
 def sample_tokens(model: RPGGenerator, params: Any, prototypes: jax.Array, key: jax.Array,
                   schedule: diffusion.Schedule, *, mode: str = "partial", chunk: int = 64,
-                  **sampler_kwargs) -> jax.Array:
-  """Generates tokens from prototypes (M, P) -> (M, T); token m uses fold_in(key, m).
+                  first: int | jax.Array = 0, **sampler_kwargs) -> jax.Array:
+  """Generates tokens from prototypes (M, P) -> (M, T); token m uses fold_in(key, first + m).
 
   Args:
     mode: 'sequential', 'partial' (`chunk` tokens at a time) or 'parallel'.
+    first: the index of the first token among all tokens generated with `key` (may be
+      traced): the tokens of a chunk of models are then those of the whole.
     sampler_kwargs: passed to `diffusion.sample` (sampler, steps, eta, prediction, clip_x0).
   """
   if mode not in INFERENCE_MODES:
     raise ValueError(f"inference mode must be one of {', '.join(INFERENCE_MODES)}, got {mode!r}")
   total = prototypes.shape[0]
   size = {"sequential": 1, "partial": min(chunk, total), "parallel": total}[mode]
-  keys = jax.vmap(lambda m: jax.random.fold_in(key, m))(jnp.arange(total))
+  keys = jax.vmap(lambda m: jax.random.fold_in(key, m))(first + jnp.arange(total))
 
   def denoise(x_t, time, cond):
     return model.apply(params, x_t, time, cond, method=RPGGenerator.denoise)

@@ -1,0 +1,257 @@
+"""Memory plans: every default config's evaluation and generation fit its budget (compiled,
+never run); chunked prediction and training equal one vmap; an impossible budget fails in
+one line."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from paramgen_jax import data, memory
+from paramgen_jax import params as P
+from paramgen_jax.errors import MemoryBudgetError
+from paramgen_jax.eval.accuracy import _predictor, predict_many
+from paramgen_jax.methods import pdiff, rpg
+from paramgen_jax.methods import zoo as zoo_method
+from paramgen_jax.methods.pdiff.model import LatentScale
+from paramgen_jax.nn.autoencoder1d import padded_length
+from paramgen_jax.zoo import collect
+from paramgen_jax.zoo.models import make_target
+from paramgen_jax.zoo.tasks import binary_task
+from tests.helpers import load_config
+
+GENERATORS = ("rpg_convnext", "rpg_vit_tiny", "rpg_unseen_binary", "cond_pdiff_lora",
+              "pdiff_digits")
+ZOOS = ("zoo_digits_convnext", "zoo_digits_binary", "zoo_digits_vit", "zoo_digits_lora")
+# Width of each kind of condition vector (MiniLM text: 384; 'bits': the 10-bit task code).
+CONDITION_DIMS = {"bits": 10, "text": 384, "text_description": 384}
+# One target object per architecture: plans are cached per apply function, and configs that
+# share a zoo then share their compiles (keeps this file fast).
+_TARGETS = {}
+
+
+def _shared(target):
+  return _TARGETS.setdefault((type(target).__name__, target.name, target.module), target)
+
+
+@pytest.fixture(scope="module")
+def digits():
+  return data.load_digits()
+
+
+def _mlp_zoo(num_models, num_classes=3, hidden=(16,)):
+  target = make_target("mlp", num_classes, hidden=hidden)
+  keys = jax.random.split(jax.random.key(1), num_models)
+  return target, jax.vmap(lambda k: target.init(k, jnp.zeros((1, 8, 8, 1))))(keys)
+
+
+def _predict_plan(apply_fn, stacked, x, totals, budget):
+  """(chunk sizes, their planned temporary bytes) of `predict_many`'s plan."""
+  predict, sig = _predictor(apply_fn), memory.signature((stacked, x), (0, 1))
+  sizes = memory.plan_chunks(predict, sig, totals, budget, what="prediction (models x examples)")
+  return sizes, memory.memory_of(memory.compiled(predict, sig, sizes))["temp"]
+
+
+def _temp(apply_fn, stacked, x, sizes):
+  sig = memory.signature((stacked, x), (0, 1))
+  return memory.memory_of(memory.compiled(_predictor(apply_fn), sig, sizes))["temp"]
+
+
+def test_chunked_predictions_equal_one_vmap():
+  target, stacked = _mlp_zoo(13)
+  x = np.asarray(jax.random.normal(jax.random.key(0), (37, 8, 8, 1)))
+  whole = np.asarray(jax.vmap(lambda p: jnp.argmax(target.apply(p, x), -1))(stacked))
+  np.testing.assert_array_equal(predict_many(target.apply, stacked, x), whole)
+  # Budgets that leave a few models on all examples, then one model on a few examples.
+  for sizes in ((4, 37), (1, 9)):
+    budget = _temp(target.apply, stacked, x, sizes)
+    planned, temp = _predict_plan(target.apply, stacked, x, (13, 37), budget)
+    assert temp <= budget and planned[0] <= sizes[0], planned
+    if sizes[0] == 1:
+      assert planned[0] == 1 and planned[1] < 37, planned  # chunks of examples too
+    np.testing.assert_array_equal(predict_many(target.apply, stacked, x, budget_bytes=budget),
+                                  whole)
+
+
+def test_plans_are_cached():
+  target, stacked = _mlp_zoo(5)
+  x = np.zeros((11, 8, 8, 1), np.float32)
+  budget = _temp(target.apply, stacked, x, (1, 4))
+  predict_many(target.apply, stacked, x, budget_bytes=budget)
+  compiles = memory.compiled.cache_info().misses
+  predict_many(target.apply, stacked, x, budget_bytes=budget)
+  assert memory.compiled.cache_info().misses == compiles
+
+
+def test_one_model_on_one_example_over_budget_is_one_line():
+  target, stacked = _mlp_zoo(3)
+  with pytest.raises(MemoryBudgetError) as info:
+    predict_many(target.apply, stacked, np.zeros((4, 8, 8, 1), np.float32), budget_bytes=16)
+  message = str(info.value)
+  assert "\n" not in message and message.endswith("raise config.memory.budget_gb")
+  assert "GiB of temporary memory" in message and "size 1x1" in message
+
+
+def test_budget_from_config():
+  assert memory.budget_bytes(ml_collections.ConfigDict({"memory": {"budget_gb": 0.5}})) == 2**29
+  assert memory.budget_bytes(ml_collections.ConfigDict({})) == memory.DEFAULT_BUDGET_BYTES == 2**31
+
+
+def test_training_in_chunks_of_tasks_equals_one_vmap(digits, monkeypatch):
+  spec = ml_collections.ConfigDict(dict(
+      seeds=(0,), tasks_per_unit=3, epochs=1, batch_size=256, lr=3e-3, save_lr=1e-5,
+      warmup_steps=1, weight_decay=0.0, clip_norm=1.0, checkpoints=2, augment_shift=1,
+      label_smoothing=0.0, shared_init=False))
+  target = make_target("mlp", 2, hidden=(64,))
+  tasks, ids = [binary_task(5), binary_task(300), binary_task(1000)], [0, 1, 2]
+  plans, real = [], memory.plan_chunks
+
+  def spy(fn, sig, totals, budget, **kwargs):
+    plans.append((fn, sig, real(fn, sig, totals, budget, **kwargs)))
+    return plans[-1][2]
+
+  monkeypatch.setattr(memory, "plan_chunks", spy)
+  whole, steps = collect.train_unit(target, digits, tasks, ids, 0, spec, progress=False)
+  fn, sig, sizes = plans[-1]
+  one, three = (memory.memory_of(memory.compiled(fn, sig, (k,)))["temp"] for k in (1, 3))
+  assert sizes == (3,) and one < three
+  chunked, steps_again = collect.train_unit(target, digits, tasks, ids, 0, spec,
+                                            progress=False, budget_bytes=one)
+  assert plans[-1][2] == (1,) and list(steps) == list(steps_again)
+  for a, b in zip(jax.tree_util.tree_leaves(whole), jax.tree_util.tree_leaves(chunked)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  with pytest.raises(MemoryBudgetError, match=r"or lower config\.collect\.batch_size$"):
+    collect.train_unit(target, digits, tasks, ids, 0, spec, progress=False, budget_bytes=64)
+
+
+# -- every default config, compiled without running ----------------------------------------
+
+def _zoo_inputs(config, monkeypatch):
+  """`build_zoo_inputs` without a workdir: a LoRA zoo's base model is zeros (init's shapes)."""
+  def zero_base(config, workdir, dataset, train_base):
+    base = make_target(config.model.name, dataset.num_classes, **dict(config.model.options))
+    shapes = jax.eval_shape(base.init, jax.random.key(0), jnp.zeros((1,) + dataset.image_shape))
+    return jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes), {}
+
+  monkeypatch.setattr(zoo_method, "base_variables", zero_base)
+  target, dataset, tasks, splits = zoo_method.build_zoo_inputs(config, "no-workdir")
+  target = _shared(target)
+  template = jax.eval_shape(target.init, jax.random.key(0), jnp.asarray(dataset.x_train[:1]))
+  seen = [t.name for t in tasks if splits[t.name] == "seen"]
+  return target, dataset, tasks, seen, template
+
+
+def _eval_workloads(config, dataset, num_tasks):
+  """(models, examples) of the largest predictions a run makes: a collected unit on the
+  training split, the whole zoo on test, the generated models of a task on train."""
+  c = config.collect
+  loads = {(min(c.tasks_per_unit, num_tasks) * c.checkpoints, len(dataset.y_train)),
+           (num_tasks * len(c.seeds) * c.checkpoints, len(dataset.y_test))}
+  if "generate" in config:
+    loads.add((config.generate.num_models, len(dataset.y_train)))
+  return sorted(loads)
+
+
+def _rpg_prep(config, template, seen):
+  """An RPG Prepared built from shapes (no zoo, no training), and a task's condition."""
+  prep = object.__new__(rpg.Prepared)
+  prep.config, g = config, config.generator
+  prep.layout = P.ParamLayout.from_template(template)
+  prep.plan = P.make_token_layout(prep.layout, config.tokens.size, config.tokens.granularity)
+  groups = len(prep.layout.groups)
+  prep.stats = P.LayerStats(jnp.zeros(groups), jnp.ones(groups), jnp.ones(groups))
+  rows = len(seen) * len(config.collect.seeds) * config.collect.checkpoints
+  prep.num_permutations = {"checkpoint": rows, "seed": len(config.collect.seeds),
+                           "none": 0}[g.permutation]
+  prep.permutation = np.zeros(rows, np.int32) if prep.num_permutations else None
+  dim = CONDITION_DIMS.get(g.condition)
+  prep.condition = None if dim is None else np.zeros((rows, dim), np.float32)
+  return prep, None if dim is None else np.zeros(dim, np.float32)
+
+
+def _rpg_plan(config, template, seen):
+  """RPG's generation plan on abstract generator parameters."""
+  prep, condition = _rpg_prep(config, template, seen)
+  params = jax.eval_shape(prep.init_fn(), jax.random.key(0))
+  return rpg.generation_plan(prep, params, condition, jax.random.key(1))
+
+
+def _pdiff_plan(config, template, seen):
+  """p-diff's generation plan with a Prepared built from shapes (no zoo, no training)."""
+  prep = object.__new__(pdiff.Prepared)
+  prep.config, prep.seen, g = config, seen, config.generator
+  prep.layout = P.ParamLayout.from_template(template)
+  prep.length = padded_length(prep.layout.num_params, len(config.autoencoder.channels))
+  shape = (len(seen), prep.layout.num_params)
+  prep.stats = P.TaskStats(jnp.zeros(shape), jnp.ones(shape))
+  dim = {"onehot": len(seen), **CONDITION_DIMS}.get(g.condition)
+  condition = (None if g.condition == "none" else np.int32(0) if g.condition == "learned"
+               else np.zeros(dim, np.float32))
+  key = jax.random.key(0)
+  ae = jax.eval_shape(prep.ae_init(), key)
+  batch = None if condition is None else np.asarray(condition)[None]
+  den = jax.eval_shape(lambda k: prep.denoiser().init(
+      k, jnp.zeros((1, config.autoencoder.latent_dim)), jnp.zeros((1,), jnp.int32), batch), key)
+  scalar = jax.ShapeDtypeStruct((), jnp.float32)
+  return pdiff.generation_plan(prep, ae, den, LatentScale(scalar, scalar), condition,
+                               np.int32(0), jax.random.key(1))
+
+
+@pytest.mark.parametrize("name", GENERATORS + ZOOS)
+def test_default_config_fits_its_budget(name, monkeypatch):
+  config = load_config(name)
+  budget = memory.budget_bytes(config)
+  target, dataset, tasks, seen, template = _zoo_inputs(config, monkeypatch)
+  x = jax.ShapeDtypeStruct(dataset.x_train.shape[1:], jnp.float32)
+  for models, examples in _eval_workloads(config, dataset, len(tasks)):
+    stacked = jax.tree_util.tree_map(
+        lambda s: jax.ShapeDtypeStruct((models,) + s.shape, s.dtype), template)
+    xs = jax.ShapeDtypeStruct((examples,) + x.shape, x.dtype)
+    sizes, temp = _predict_plan(target.apply, stacked, xs, (models, examples), budget)
+    print(f"{name}: eval {models} models x {examples} examples in chunks {sizes}: "
+          f"{temp / 2**20:.1f} MiB planned")
+    assert temp <= budget
+  if name in GENERATORS:
+    plan = _rpg_plan if config.method == "rpg" else _pdiff_plan
+    size, executable = plan(config, template, seen)
+    temp = memory.memory_of(executable)["temp"]
+    print(f"{name}: generate {config.generate.num_models} models, {size} per call: "
+          f"{temp / 2**20:.1f} MiB planned")
+    assert temp <= budget and size == config.generate.num_models  # defaults: one call
+
+
+def test_convnext_evaluate_unit_was_over_budget_and_now_fits(digits):
+  """The README's main command died here: 50 ConvNeXt-mini x 1295 training images at once."""
+  target = _shared(make_target("convnext_mini", 10))
+  template = jax.eval_shape(target.init, jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+  stacked = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct((50,) + s.shape, s.dtype),
+                                   template)
+  x = jax.ShapeDtypeStruct((1295, 8, 8, 1), jnp.float32)
+  old = memory.planned_bytes(_predictor(target.apply), stacked, x)["temp"]
+  sizes, new = _predict_plan(target.apply, stacked, x, (50, 1295), memory.DEFAULT_BUDGET_BYTES)
+  print(f"50 ConvNeXt-mini x 1295: unchunked {old / 1e9:.1f} GB planned; chunks {sizes}: "
+        f"{new / 1e9:.2f} GB")
+  assert old > 20e9 and new <= memory.DEFAULT_BUDGET_BYTES
+
+
+
+def test_rpg_models_do_not_depend_on_the_chunk_that_makes_them(monkeypatch):
+  config = load_config("rpg_convnext", "smoke")
+  config.generate.num_models = 3
+  template = jax.eval_shape(make_target("mlp", 2, hidden=(4,)).init, jax.random.key(0),
+                            jnp.zeros((1, 8, 8, 1)))
+  prep, _ = _rpg_prep(config, template, ["full"])
+  rng = np.random.default_rng(0)  # random weights without running init (slow to compile)
+  params = jax.tree_util.tree_map(lambda s: 0.3 * rng.standard_normal(s.shape, np.float32),
+                                  jax.eval_shape(prep.init_fn(), jax.random.key(0)))
+  key = jax.random.key(1)
+  whole = jax.jit(lambda p, k: rpg.generate(prep, p, None, k))(params, key)
+  # A plan of one model per call (the planner itself is tested above; this saves compiles).
+  monkeypatch.setattr(memory, "plan_sizes", lambda measure, totals, budget, **_: (1,))
+  size, run = rpg.generation_plan(prep, params, None, key)
+  parts = [run(params, None, key, np.int32(i)) for i in range(3)]
+  for a, *b in zip(jax.tree_util.tree_leaves(whole), *map(jax.tree_util.tree_leaves, parts)):
+    np.testing.assert_allclose(np.concatenate(b), a, rtol=1e-5, atol=1e-6)
+  kernel = np.asarray(jax.tree_util.tree_leaves(whole)[-1])
+  assert np.isfinite(kernel).all() and not np.allclose(kernel[0], kernel[1])  # models differ
