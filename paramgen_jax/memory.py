@@ -176,6 +176,26 @@ def plan_chunks(fn: Callable, sig: Signature, totals: tuple[int, ...], budget: i
   return plan_sizes(measure, totals, budget, what=what, key=key)
 
 
+def plan_count(make_fn: Callable[[int], Callable], args: tuple, total: int, budget: int, *,
+               what: str) -> tuple[int, Any]:
+  """(count per call, compiled `make_fn(count)(*args)`): the most items (e.g. generated
+  models) one call may make within `budget`, all `total` when they fit.
+
+  `make_fn(count)` returns a function of `args` that makes `count` items; one is jitted per
+  count, so planning and calling share its compile. `args` may be ShapeDtypeStructs.
+  """
+  jitted: dict[int, Callable] = {}
+
+  def fn(count: int) -> Callable:
+    if count not in jitted:
+      jitted[count] = jax.jit(make_fn(count))
+    return jitted[count]
+
+  (count,) = plan_sizes(lambda sizes: planned_bytes(fn(sizes[0]), *args)["temp"], (total,),
+                        budget, what=what)
+  return count, compiled(fn(count), signature(args))
+
+
 def host(a: Any) -> np.ndarray:
   """A NumPy copy of an array in JAX's canonical dtype (what `signature` records)."""
   a = np.asarray(a)

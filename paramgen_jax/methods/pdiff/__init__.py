@@ -275,19 +275,11 @@ def generation_plan(prep: Prepared, ae_params: Any, den_params: Any, scale: Late
   The compiled function takes (ae_params, den_params, scale, condition, stats_task, key);
   the parameters may be abstract (`jax.ShapeDtypeStruct`s) for planning alone.
   """
-  runs = {}
-
-  def run(m):  # one jitted function per size, so that planning and calling share its compile
-    if m not in runs:
-      runs[m] = jax.jit(lambda a, d, s, c, t, k: generate(prep, a, d, s, c, t, k, num_models=m))
-    return runs[m]
-
-  args = (ae_params, den_params, scale, condition, stats_task, key)
-  (size,) = memory.plan_sizes(
-      lambda sizes: memory.planned_bytes(run(sizes[0]), *args)["temp"],
-      (prep.config.generate.num_models,), memory.budget_bytes(prep.config),
+  return memory.plan_count(
+      lambda m: lambda a, d, s, c, t, k: generate(prep, a, d, s, c, t, k, num_models=m),
+      (ae_params, den_params, scale, condition, stats_task, key),
+      prep.config.generate.num_models, memory.budget_bytes(prep.config),
       what="p-diff generation of one model (generate.num_models)")
-  return size, memory.compiled(run(size), memory.signature(args))
 
 
 def sample(config: Any, workdir: str) -> None:

@@ -207,20 +207,10 @@ def generation_plan(prep: Prepared, params: Any, condition: np.ndarray | None,
   The compiled function takes (params, condition, key, first); params may be abstract
   (`jax.ShapeDtypeStruct`s) for planning alone.
   """
-  runs = {}
-
-  def run(m):  # one jitted function per size, so that planning and calling share its compile
-    if m not in runs:
-      runs[m] = jax.jit(lambda p, c, k, first: generate(prep, p, c, k, num_models=m,
-                                                        first=first))
-    return runs[m]
-
-  args = (params, condition, key, np.int32(0))
-  (size,) = memory.plan_sizes(
-      lambda sizes: memory.planned_bytes(run(sizes[0]), *args)["temp"],
-      (prep.config.generate.num_models,), memory.budget_bytes(prep.config),
-      what="RPG generation of one model (generate.num_models)")
-  return size, memory.compiled(run(size), memory.signature(args))
+  return memory.plan_count(
+      lambda m: lambda p, c, k, first: generate(prep, p, c, k, num_models=m, first=first),
+      (params, condition, key, np.int32(0)), prep.config.generate.num_models,
+      memory.budget_bytes(prep.config), what="RPG generation of one model (generate.num_models)")
 
 
 def sample(config: Any, workdir: str) -> None:
