@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 
 from paramgen_jax import diffusion  # noqa: E402
 from paramgen_jax.methods.pdiff.model import LatentDenoiser, latent_diffusion_loss  # noqa: E402
-from paramgen_jax.nn.autoencoder1d import (ParamAutoencoder, autoencoder_loss,  # noqa: E402
-                                           padded_length)
+from paramgen_jax.nn.autoencoder1d import ParamAutoencoder, autoencoder_loss  # noqa: E402
+from paramgen_jax.params import padded_length  # noqa: E402
 from paramgen_jax.train import TrainState, make_optimizer, make_train_step  # noqa: E402
 from paramgen_jax.zoo import lora  # noqa: E402
 from paramgen_jax.zoo.models import make_target  # noqa: E402
@@ -72,7 +72,7 @@ def main():
   args = parser.parse_args()
   config = load_config(None if args.preset == "default" else args.preset)
   ae_cfg, num_params = config.autoencoder, adapter_size(config)
-  length = padded_length(num_params, len(ae_cfg.channels))
+  length = padded_length(num_params, multiple=2 ** len(ae_cfg.channels))
   ae = ParamAutoencoder(length, tuple(ae_cfg.channels), ae_cfg.latent_dim, ae_cfg.kernel)
   x = np.random.default_rng(0).normal(size=(config.autoencoder_train.batch_size, length))
   ae_rate = steps_per_second(

@@ -32,7 +32,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from paramgen_jax import params as P  # noqa: E402
-from paramgen_jax.methods import common  # noqa: E402
+from paramgen_jax import stage_helpers as common  # noqa: E402
 from paramgen_jax.methods.rpg.model import (INFERENCE_MODES, RPGGenerator,  # noqa: E402
                                             sample_tokens)
 

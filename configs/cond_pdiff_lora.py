@@ -59,7 +59,8 @@ def shared_sections(c, name, *, ae_steps, steps):
       steps=steps, batch_size=batch, lr=lr, warmup_steps=5 if smoke else 100,
       final_lr_ratio=0.0, weight_decay=2e-6, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
       compute_dtype="float32", log_every=10 if smoke else 100,
-      checkpoint_every=10 if smoke else 1000, keep_checkpoints=2, seed=0)
+      checkpoint_every=10 if smoke else 1000, keep_checkpoints=2, seed=0,
+      fsdp_min_size=2**20)
   c.autoencoder_train = train(10 if smoke else (30_000 if paper else ae_steps), 1e-3,
                               8 if smoke else 32)
   c.diffusion = dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,

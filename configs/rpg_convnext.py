@@ -58,7 +58,8 @@ def shared_sections(c, name, *, steps, batch_size, lr):
       lr=lr, warmup_steps=5 if smoke else 50, final_lr_ratio=0.0,
       weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
       compute_dtype="bfloat16" if paper else "float32", log_every=10 if smoke else 50,
-      checkpoint_every=10 if smoke else 500, keep_checkpoints=2, seed=0)
+      checkpoint_every=10 if smoke else 500, keep_checkpoints=2, seed=0,
+      fsdp_min_size=2**20)
   c.sample = dict(sampler="ddim", steps=5 if smoke else 60, eta=0.05, num_samples=1, seed=1,
                   clip_x0=None)
   c.generate = dict(num_models=2 if smoke else 10, mode="partial", chunk=64 if smoke else 256)

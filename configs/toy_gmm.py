@@ -25,7 +25,8 @@ def get_config(arg=None):
       steps=200 if smoke else 3000, batch_size=256, lr=3e-3, warmup_steps=50,
       final_lr_ratio=0.05, weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0,
       ema_decay=0.0 if smoke else 0.99, compute_dtype="float32",
-      log_every=50, checkpoint_every=100 if smoke else 500, keep_checkpoints=2, seed=0)
+      log_every=50, checkpoint_every=100 if smoke else 500, keep_checkpoints=2, seed=0,
+      fsdp_min_size=2**20)
   c.sample = dict(sampler="ddim", steps=20 if smoke else 60, eta=0.0,
                   num_samples=1000 if smoke else 10_000, seed=1, clip_x0=None)
   c.mesh = dict(data=-1)

@@ -7,6 +7,10 @@
 config ends with one line naming the key (exit status 2); any other failure with one line
 naming the file, unit or key (exit status 1), its traceback in <workdir>/paramgen.log
 (--verbose: on the console too); an interrupt (Ctrl-C, SIGTERM) with exit status 130.
+
+On a multi-host slice run the same command once per host (e.g. `srun python launch/main.py
+...` under SLURM): when the environment says this process is one of several, JAX's
+distributed runtime is started before the pipeline, so the mesh spans every host's devices.
 """
 
 import importlib.util
@@ -40,6 +44,45 @@ _DETERMINISTIC = flags.DEFINE_bool(
 # XLA picks GPU kernels by timing them in each process and may use atomics in reductions, so
 # two GPU processes can differ in the last bits; these flags rule both out.
 DETERMINISTIC_XLA_FLAGS = "--xla_gpu_deterministic_ops=true --xla_gpu_autotune_level=0"
+
+
+# Launcher variables holding the number of processes of the job, first match wins. SLURM's
+# count is used only inside a job step (srun sets SLURM_STEP_NODELIST): a batch script
+# itself is one process even when the job has several tasks.
+_JAX_COUNT_VARS = ("JAX_NUM_PROCESSES", "JAX_PROCESS_COUNT")
+_PROCESS_COUNT_VARS = _JAX_COUNT_VARS + ("OMPI_COMM_WORLD_SIZE",)
+_SLURM_COUNT_VARS = ("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
+
+
+def _cluster_processes(environ) -> int:
+  """How many processes the launcher started for this job (1: this one runs alone).
+
+  Reads JAX's own variables (JAX_NUM_PROCESSES or JAX_PROCESS_COUNT, with
+  JAX_COORDINATOR_ADDRESS and JAX_PROCESS_ID), Open MPI's, SLURM's inside a job step, and
+  TPU pods' (hosts in TPU_WORKER_HOSTNAMES times MEGASCALE_NUM_SLICES).
+  """
+  names = _PROCESS_COUNT_VARS + (_SLURM_COUNT_VARS if "SLURM_STEP_NODELIST" in environ
+                                 else ())
+  for name in names:
+    if environ.get(name, "").strip().isdigit():
+      return int(environ[name])
+  hosts = [h for h in environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h.strip()]
+  slices = environ.get("MEGASCALE_NUM_SLICES", "").strip()
+  return max(len(hosts), 1) * (int(slices) if slices.isdigit() else 1)
+
+
+def _start_distributed(environ) -> None:
+  """jax.distributed.initialize() when this process is one of several; else nothing."""
+  if _cluster_processes(environ) <= 1:
+    return
+  import jax  # here, not at the top: config errors are reported before JAX starts
+
+  # JAX finds SLURM, Open MPI and TPU settings itself, but not a bare count and id.
+  explicit = {}
+  if "JAX_PROCESS_ID" in environ and any(name in environ for name in _JAX_COUNT_VARS):
+    explicit = dict(num_processes=_cluster_processes(environ),
+                    process_id=int(environ["JAX_PROCESS_ID"]))
+  jax.distributed.initialize(**explicit)
 
 
 def _default_workdir(config_arg: str) -> str:
@@ -138,6 +181,7 @@ def main(argv):
   # Every failure ends as one line naming what is wrong (exit status 2 for a config, 1 for
   # anything else); the traceback goes to the workdir's log, and with --verbose to the console.
   try:
+    _start_distributed(os.environ)  # before anything asks JAX for its devices
     pipeline.run(_CONFIG.value, workdir, _MODE.value)
   except KeyboardInterrupt:
     print(f"interrupted: run the same command again to resume from {workdir}", file=sys.stderr)

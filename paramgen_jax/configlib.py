@@ -189,6 +189,9 @@ TRAIN_SCHEMA = {
     "checkpoint_every": integer(1),
     "keep_checkpoints": integer(1),
     "seed": integer(0),
+    # Leaves of the train state with at least this many elements are split over the
+    # mesh's 'data' axis, smaller ones replicated (`paramgen_jax.train.sharding`).
+    "fsdp_min_size": integer(0),
 }
 
 DIFFUSION_SCHEMA = {

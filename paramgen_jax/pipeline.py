@@ -1,14 +1,16 @@
 """collect -> train -> sample -> eval, driven by a config (what `launch/main.py` calls).
 
-A method is a module with `SCHEMA` (its config schema), `validate(config)` for cross-field
-checks, and one function per stage: `collect`, `train`, `sample`, `evaluate`, each
-`(config, workdir) -> None`. Stages communicate only through files in the workdir, so
+A method is a folder `paramgen_jax/methods/<name>/` whose `stages.py` has `SCHEMA` (its config
+schema), `validate(config)` for cross-field checks, and one function per stage: `collect`,
+`train`, `sample`, `evaluate`, each `(config, workdir) -> None`; `config.method` names the
+folder, so adding a method edits no file here. Stages communicate only through files in the workdir, so
 any stage can be re-run alone and a killed run resumes. A run holds its workdir's lock
 (`rundir.hold`): a second run on the same workdir is refused at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import time
@@ -17,21 +19,23 @@ from typing import Any
 from paramgen_jax import configlib, rundir
 from paramgen_jax.integrity import atomic_write_json, atomic_write_text, read_json
 
-METHODS = {
-    "toy_gmm": "paramgen_jax.methods.toy_gmm",
-    "zoo": "paramgen_jax.methods.zoo",
-    "rpg": "paramgen_jax.methods.rpg",
-    "pdiff": "paramgen_jax.methods.pdiff",
-}
+METHODS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "methods")
 STAGES = ("collect", "train", "sample", "eval")
 MODES = STAGES + ("all",)
 
 
+def known_methods() -> list[str]:
+  """The methods: every folder under paramgen_jax/methods that has a stages.py."""
+  return sorted(name for name in os.listdir(METHODS_DIR)
+                if os.path.isfile(os.path.join(METHODS_DIR, name, "stages.py")))
+
+
 def method_module(name: str):
-  if name not in METHODS:
+  """The `stages` module of method `name` (ConfigError naming the known ones if none)."""
+  if name not in known_methods():
     raise configlib.ConfigError(
-        f"config.method: unknown method {name!r} (known: {', '.join(sorted(METHODS))})")
-  return importlib.import_module(METHODS[name])
+        f"config.method: unknown method {name!r} (known: {', '.join(known_methods())})")
+  return importlib.import_module(f"paramgen_jax.methods.{name}.stages")
 
 
 def validate(config: Any, num_devices: int | None = None):
@@ -59,7 +63,8 @@ def run(config: Any, workdir: str, mode: str = "all") -> None:
   if mode not in MODES:
     raise configlib.ConfigError(f"--mode: must be one of {', '.join(MODES)}, got {mode!r}")
   module = validate(config, jax.device_count())
-  with rundir.hold(workdir):
+  # One process of a multi-host run holds the workdir (a shared file system may honour flock).
+  with rundir.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
     atomic_write_text(os.path.join(workdir, "config.json"),
                       config.to_json_best_effort(indent=2, sort_keys=True))
     for stage in STAGES if mode == "all" else (mode,):

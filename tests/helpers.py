@@ -13,3 +13,44 @@ def load_config(name: str, arg: str | None = None):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
+
+
+def assert_generated_unchanged(workdir, run: str) -> None:
+  """Each task's generated models in `workdir` hash exactly as recorded in
+  tests/methods/smoke_generated_hashes.json for `run` (before issue 11's refactor)."""
+  import json
+
+  from paramgen_jax.integrity import tree_checksum
+  from paramgen_jax.stage_helpers import load_generated
+
+  path = os.path.join(REPO, "tests", "methods", "smoke_generated_hashes.json")
+  recorded = json.load(open(path))["runs"][run]["tasks"]
+  got = {task: tree_checksum(models) for task, models in load_generated(str(workdir)).items()}
+  assert got == recorded, f"generated models of {run} changed"
+
+
+def replace_unseen_checkpoints(workdir) -> int:
+  """Rewrites the zoo's units with every unseen task's checkpoints replaced by other values
+  (valid, verified units); returns how many checkpoints were replaced."""
+  import jax
+  import numpy as np
+
+  from paramgen_jax.zoo import store
+
+  zoo = os.path.join(str(workdir), "zoo")
+  replaced = 0
+  for unit, rows in store.rows_by_unit(store.read_manifest(zoo)).items():
+    rows = sorted(rows, key=lambda r: r["index"])
+    unseen = np.asarray([r["split"] == "unseen" for r in rows])
+    if not unseen.any():
+      continue
+    arrays = store.load_verified_unit(zoo, unit, rows)
+
+    def swap(leaf):
+      if not np.issubdtype(leaf.dtype, np.floating):
+        return leaf
+      return np.where(unseen.reshape((-1,) + (1,) * (leaf.ndim - 1)), leaf * 0.5 + 0.01, leaf)
+    store.write_unit(zoo, unit, jax.tree_util.tree_map(swap, arrays),
+                     [{k: v for k, v in r.items() if k not in ("location", "index")} for r in rows])
+    replaced += int(unseen.sum())
+  return replaced

@@ -50,6 +50,8 @@ def test_every_config_file_is_checked():
     (lambda c: c.train.update(steps=0), r"^config\.train\.steps: must be >= 1, got 0$"),
     (lambda c: c.train.update(lr=-1.0), r"^config\.train\.lr: must be > 0\.0, got -1\.0$"),
     (lambda c: c.train.update(warmup_steps=10**9), r"^config\.train\.warmup_steps: must be <="),
+    (lambda c: c.train.update(fsdp_min_size=-1),
+     r"^config\.train\.fsdp_min_size: must be >= 0, got -1$"),
     (lambda c: c.sample.update(sampler="euler"), r"^config\.sample\.sampler: must be one of"),
     (lambda c: c.diffusion.update(beta_start=0.5), r"^config\.diffusion\.beta_start: must be <"),
     (lambda c: c.sample.update(steps=5000), r"^config\.sample\.steps: must be <= diffusion"),
@@ -62,6 +64,23 @@ def test_bad_values_are_named(mutate, message):
   config.unlock()
   mutate(config)
   with pytest.raises(C.ConfigError, match=message):
+    check(config)
+
+
+@pytest.mark.parametrize("name, presets", [
+    ("toy_gmm", ("smoke", None)), ("rpg_convnext", ("smoke", None, "paper", "no_relation")),
+    ("rpg_vit_tiny", ("smoke", None, "paper")), ("rpg_unseen_binary", ("smoke", None, "paper")),
+    ("pdiff_digits", ("smoke", None, "paper")), ("cond_pdiff_lora", ("smoke", None, "paper"))])
+def test_train_sections_split_only_leaves_of_4_mib(name, presets):
+  """2**20 elements: every smoke and default generator stays replicated (see
+  paramgen_jax/train/sharding.py); a section without the key is refused."""
+  for arg in presets:
+    config = load_config(name, arg)
+    for section in ("train", "autoencoder_train"):
+      if section in config:
+        assert config[section].fsdp_min_size == 2**20, (name, arg, section)
+  del config.train.fsdp_min_size
+  with pytest.raises(C.ConfigError, match=r"^config\.train\.fsdp_min_size: missing$"):
     check(config)
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from tests.helpers import REPO, load_config
 from paramgen_jax import configlib, errors, integrity, pipeline, rundir
-from paramgen_jax.methods import zoo as zoo_method
+from paramgen_jax.eval.entry import drop_nonfinite
+from paramgen_jax.zoo import spec as zoo_method
 from paramgen_jax.zoo import store
 
 
@@ -152,12 +153,12 @@ def test_a_zoo_of_another_config_is_refused_before_training(tmp_path):
 def test_nonfinite_generated_models_are_counted_and_an_all_nan_task_refused(tmp_path):
   some = stack(4)
   some["params"]["Dense_0"]["kernel"][2] = np.inf
-  kept, dropped = zoo_method.drop_nonfinite({"t0": some, "t1": stack(2)}, str(tmp_path))
+  kept, dropped = drop_nonfinite({"t0": some, "t1": stack(2)}, str(tmp_path))
   assert dropped == {"t0": 1, "t1": 0}
   assert kept["t0"]["params"]["Dense_0"]["kernel"].shape[0] == 3
   allnan = jax.tree_util.tree_map(lambda a: np.full_like(a, np.nan), stack(2))
   with pytest.raises(errors.NonFiniteError, match="every generated model of 1 task"):
-    zoo_method.drop_nonfinite({"t0": some, "t2": allnan}, str(tmp_path))
+    drop_nonfinite({"t0": some, "t2": allnan}, str(tmp_path))
 
 
 # -- one run per workdir -------------------------------------------------------------------
@@ -248,7 +249,7 @@ def test_a_second_run_on_a_held_workdir_exits_at_once(tmp_path):
 
 
 def test_sampling_a_task_whose_models_are_all_nonfinite_ends_the_stage(tmp_path):
-  from paramgen_jax.methods import common
+  from paramgen_jax import stage_helpers as common
   some = stack(3)
   some["params"]["Dense_0"]["bias"][0] = np.nan
   common.save_generated(str(tmp_path), "t0", some)  # saved, counted later by the report

@@ -12,10 +12,11 @@ from paramgen_jax import data, memory
 from paramgen_jax import params as P
 from paramgen_jax.errors import MemoryBudgetError
 from paramgen_jax.eval.accuracy import _predictor, predict_many
-from paramgen_jax.methods import pdiff, rpg
-from paramgen_jax.methods import zoo as zoo_method
+from paramgen_jax.methods.pdiff import core as pdiff_core
+from paramgen_jax.methods.rpg import core as rpg_core
+from paramgen_jax.params.codec import FlatCodec, TokenCodec
+from paramgen_jax.zoo import spec as zoo_method
 from paramgen_jax.methods.pdiff.model import LatentScale
-from paramgen_jax.nn.autoencoder1d import padded_length
 from paramgen_jax.zoo import collect
 from paramgen_jax.zoo.models import make_target
 from paramgen_jax.zoo.tasks import binary_task
@@ -153,49 +154,49 @@ def _eval_workloads(config, dataset, num_tasks):
   return sorted(loads)
 
 
-def _rpg_prep(config, template, seen):
-  """An RPG Prepared built from shapes (no zoo, no training), and a task's condition."""
-  prep = object.__new__(rpg.Prepared)
-  prep.config, g = config, config.generator
-  prep.layout = P.ParamLayout.from_template(template)
-  prep.plan = P.make_token_layout(prep.layout, config.tokens.size, config.tokens.granularity)
-  groups = len(prep.layout.groups)
-  prep.stats = P.LayerStats(jnp.zeros(groups), jnp.ones(groups), jnp.ones(groups))
+def _rpg_generator(config, template, seen):
+  """An RPG generator whose codec and parameters are built from shapes (no zoo, no
+  training), and a task's condition."""
+  g = config.generator
+  layout = P.ParamLayout.from_template(template)
+  groups = len(layout.groups)
+  codec = TokenCodec(layout, P.make_token_layout(layout, config.tokens.size,
+                                                 config.tokens.granularity),
+                     P.LayerStats(jnp.zeros(groups), jnp.ones(groups), jnp.ones(groups)))
   rows = len(seen) * len(config.collect.seeds) * config.collect.checkpoints
-  prep.num_permutations = {"checkpoint": rows, "seed": len(config.collect.seeds),
-                           "none": 0}[g.permutation]
-  prep.permutation = np.zeros(rows, np.int32) if prep.num_permutations else None
+  permutations = {"checkpoint": rows, "seed": len(config.collect.seeds), "none": 0}[g.permutation]
   dim = CONDITION_DIMS.get(g.condition)
-  prep.condition = None if dim is None else np.zeros((rows, dim), np.float32)
-  return prep, None if dim is None else np.zeros(dim, np.float32)
+  params = jax.eval_shape(rpg_core.init_fn(config, codec, permutations, dim or 0),
+                          jax.random.key(0))
+  generator = rpg_core.Generator(params, codec, config, permutations, dim or 0)
+  return generator, None if dim is None else np.zeros(dim, np.float32)
 
 
 def _rpg_plan(config, template, seen):
   """RPG's generation plan on abstract generator parameters."""
-  prep, condition = _rpg_prep(config, template, seen)
-  params = jax.eval_shape(prep.init_fn(), jax.random.key(0))
-  return rpg.generation_plan(prep, params, condition, jax.random.key(1))
+  generator, condition = _rpg_generator(config, template, seen)
+  return rpg_core.generation_plan(generator, condition, jax.random.key(1))
 
 
 def _pdiff_plan(config, template, seen):
-  """p-diff's generation plan with a Prepared built from shapes (no zoo, no training)."""
-  prep = object.__new__(pdiff.Prepared)
-  prep.config, prep.seen, g = config, seen, config.generator
-  prep.layout = P.ParamLayout.from_template(template)
-  prep.length = padded_length(prep.layout.num_params, len(config.autoencoder.channels))
-  shape = (len(seen), prep.layout.num_params)
-  prep.stats = P.TaskStats(jnp.zeros(shape), jnp.ones(shape))
+  """p-diff's generation plan with a codec and parameters built from shapes (no zoo, no
+  training)."""
+  g = config.generator
+  layout = P.ParamLayout.from_template(template)
+  shape = (len(seen), layout.num_params)
+  codec = FlatCodec(layout, P.padded_length(layout.num_params,
+                                            multiple=2 ** len(config.autoencoder.channels)),
+                    P.TaskStats(jnp.zeros(shape), jnp.ones(shape)), tuple(seen), g.normalization)
   dim = {"onehot": len(seen), **CONDITION_DIMS}.get(g.condition)
   condition = (None if g.condition == "none" else np.int32(0) if g.condition == "learned"
                else np.zeros(dim, np.float32))
   key = jax.random.key(0)
-  ae = jax.eval_shape(prep.ae_init(), key)
   batch = None if condition is None else np.asarray(condition)[None]
-  den = jax.eval_shape(lambda k: prep.denoiser().init(
-      k, jnp.zeros((1, config.autoencoder.latent_dim)), jnp.zeros((1,), jnp.int32), batch), key)
+  ae = jax.eval_shape(pdiff_core.autoencoder_init(config, codec), key)
+  den = jax.eval_shape(pdiff_core.denoiser_init(config, codec, batch), key)
   scalar = jax.ShapeDtypeStruct((), jnp.float32)
-  return pdiff.generation_plan(prep, ae, den, LatentScale(scalar, scalar), condition,
-                               np.int32(0), jax.random.key(1))
+  generator = pdiff_core.Generator(ae, den, LatentScale(scalar, scalar), codec, config, batch)
+  return pdiff_core.generation_plan(generator, condition, np.int32(0), jax.random.key(1))
 
 
 @pytest.mark.parametrize("name", GENERATORS + ZOOS)
@@ -235,21 +236,20 @@ def test_convnext_evaluate_unit_was_over_budget_and_now_fits(digits):
   assert old > 20e9 and new <= memory.DEFAULT_BUDGET_BYTES
 
 
-
 def test_rpg_models_do_not_depend_on_the_chunk_that_makes_them(monkeypatch):
   config = load_config("rpg_convnext", "smoke")
   config.generate.num_models = 3
   template = jax.eval_shape(make_target("mlp", 2, hidden=(4,)).init, jax.random.key(0),
                             jnp.zeros((1, 8, 8, 1)))
-  prep, _ = _rpg_prep(config, template, ["full"])
+  generator, _ = _rpg_generator(config, template, ["full"])
   rng = np.random.default_rng(0)  # random weights without running init (slow to compile)
   params = jax.tree_util.tree_map(lambda s: 0.3 * rng.standard_normal(s.shape, np.float32),
-                                  jax.eval_shape(prep.init_fn(), jax.random.key(0)))
-  key = jax.random.key(1)
-  whole = jax.jit(lambda p, k: rpg.generate(prep, p, None, k))(params, key)
+                                  generator.params)
+  generator, key = generator._replace(params=params), jax.random.key(1)
+  whole = jax.jit(lambda p, k: rpg_core.generate(generator._replace(params=p), k))(params, key)
   # A plan of one model per call (the planner itself is tested above; this saves compiles).
   monkeypatch.setattr(memory, "plan_sizes", lambda measure, totals, budget, **_: (1,))
-  size, run = rpg.generation_plan(prep, params, None, key)
+  size, run = rpg_core.generation_plan(generator, None, key)
   parts = [run(params, None, key, np.int32(i)) for i in range(3)]
   for a, *b in zip(jax.tree_util.tree_leaves(whole), *map(jax.tree_util.tree_leaves, parts)):
     np.testing.assert_allclose(np.concatenate(b), a, rtol=1e-5, atol=1e-6)

@@ -15,14 +15,16 @@ report.json: {"method", "target", "config", "seen": [row], "unseen": [row],
   nothing, e.g. no generated models; generated stats also count the task's models left out
   for non-finite parameters as "nonfinite").
 Baselines aggregate over the seen tasks: 'original' over all their checkpoints, 'soup' over
-the per-task soups, 'noise_<σ>' over all noised models.
+the per-task soups, 'noise_<σ>' over all noised models. The noise is scaled by per-layer
+statistics of the seen tasks' checkpoints (what the generators are fitted on; the whole zoo
+when it has no seen task).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -35,6 +37,21 @@ from paramgen_jax.eval.accuracy import (accuracy, correct_matrix, num_sets, pred
                                         take_sets)
 from paramgen_jax.eval.protocol import protocol_markdown
 from paramgen_jax.eval.stats import summary
+
+
+class ZooEvaluation(NamedTuple):
+  """What `evaluate_zoo` finds (see the module docstring for the row and stats schema).
+
+  seen, unseen: report rows; baselines: {name: stats}; similarity: {models: {'accuracy',
+  'nn_wrong_iou', 'nn_l2': stats}}; points: {models: (accuracy (K,), NN wrong-IoU (K,))} for
+  the plot; generated_test: {task: test accuracy (S,) of each generated model}.
+  """
+  seen: list
+  unseen: list
+  baselines: dict
+  similarity: dict
+  points: dict
+  generated_test: dict
 
 
 def _concat(stacks: Sequence[Any]) -> Any:
@@ -63,7 +80,7 @@ class _Scorer:
 def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: Sequence[dict],
                  stacked: Any, *, noise_sigmas: Sequence[float], noise_per_sigma: int,
                  seed: int = 0, generated: Mapping[str, Any] | None = None,
-                 budget_bytes: int = memory.DEFAULT_BUDGET_BYTES) -> dict:
+                 budget_bytes: int = memory.DEFAULT_BUDGET_BYTES) -> ZooEvaluation:
   """The 'seen', 'unseen', 'baselines' and 'similarity' parts of a report (see module doc).
 
   Args:
@@ -80,9 +97,10 @@ def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: 
   score = _Scorer(target.apply, dataset, tasks, budget_bytes)
   layout = P.ParamLayout.from_template(take_sets(stacked, 0))
   vectors = baselines.stacked_vectors(stacked, layout)
-  stats = P.fit_layer_stats(vectors, layout)
   names = list(dict.fromkeys(r["task"] for r in rows))
   split_of = {r["task"]: r["split"] for r in rows}
+  fitted = [i for i, r in enumerate(rows) if r["split"] == "seen"] or list(range(len(rows)))
+  stats = P.fit_layer_stats(vectors[np.asarray(fitted)], layout)
   members = {t: np.flatnonzero([r["task"] == t for r in rows]) for t in names}
 
   orig_acc, orig_wrong = score(stacked, [r["task"] for r in rows])
@@ -137,20 +155,19 @@ def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: 
     report_baselines[name] = summary(acc[keep])
   report_similarity = {name: {"accuracy": summary(a), "nn_wrong_iou": summary(i),
                               "nn_l2": summary(d)} for name, (a, i, d) in sims.items()}
-  return {"seen": result_rows["seen"], "unseen": result_rows["unseen"],
-          "baselines": report_baselines, "similarity": report_similarity,
-          "_points": {name: (np.asarray(a), np.asarray(i)) for name, (a, i, _) in sims.items()},
-          "_generated_test": {t: acc for t, (acc, _, _) in gen.items()}}
+  return ZooEvaluation(
+      result_rows["seen"], result_rows["unseen"], report_baselines, report_similarity,
+      points={name: (np.asarray(a), np.asarray(i)) for name, (a, i, _) in sims.items()},
+      generated_test={t: acc for t, (acc, _, _) in gen.items()})
 
 
 def _fmt(stats: dict, key: str = "mean", spec: str = ".2f") -> str:
   return format(stats[key], spec) if stats else "–"
 
 
-def write_report(workdir: str, report: dict) -> dict:
-  """Writes report.json, report.md and similarity.png; returns the JSON-able report."""
-  points = report.pop("_points", {})
-  report.pop("_generated_test", None)
+def write_report(workdir: str, report: dict,
+                 points: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
+  """Writes report.json (`report`, JSON-able), report.md and similarity.png (`points`)."""
   report["similarity"]["plot"] = "similarity.png"
   with open(os.path.join(workdir, "report.json"), "w") as f:
     json.dump(report, f, indent=1)
@@ -195,7 +212,6 @@ def write_report(workdir: str, report: dict) -> dict:
   lines += ["", "![accuracy against nearest-neighbour similarity](similarity.png)", ""]
   with open(os.path.join(workdir, "report.md"), "w") as f:
     f.write("\n".join(lines))
-  return report
 
 
 def _plot(points: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str) -> None:

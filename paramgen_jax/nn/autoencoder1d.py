@@ -11,7 +11,7 @@ replaces the official BatchNorm so that a vector's code does not depend on the r
 batch. Each upsampling stage is a sub-pixel convolution (Shi et al. 2016): a stride-1 conv to
 2C channels whose outputs are interleaved into a map twice as long. It is a reparameterization
 of the official stride-2 transposed convolution (each output phase gets its own kernel), and
-its gradient is about 10x faster than XLA's transposed convolution on CPUs. `N` must be a multiple of 2^len(channels) (`padded_length` rounds up; pad with zeros
+its gradient is about 10x faster than XLA's transposed convolution on CPUs. `N` must be a multiple of 2^len(channels) (`params.padded_length` rounds up; pad with zeros
 and mask the padding out of the loss).
 
 Training (`autoencoder_loss`) follows p-diff: Gaussian noise on the input (σ 0.001) and on the
@@ -25,12 +25,6 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-
-def padded_length(num_params: int, num_stages: int) -> int:
-  """The smallest multiple of 2^num_stages that holds num_params entries."""
-  multiple = 2 ** num_stages
-  return -(-num_params // multiple) * multiple
 
 
 def _groups(width: int, max_groups: int = 8) -> int:
@@ -51,8 +45,8 @@ class ParamAutoencoder(nn.Module):
   def setup(self):
     stages = len(self.channels)
     if self.length % (2 ** stages):
-      raise ValueError(f"length {self.length} is not a multiple of 2^{stages}; use "
-                       f"padded_length() = {padded_length(self.length, stages)}")
+      raise ValueError(f"length {self.length} is not a multiple of 2^{stages}; pad it "
+                       f"(params.padded_length(n, multiple={2 ** stages}))")
     self.bottom = self.length // 2 ** stages
     self.down = [nn.Conv(c, (self.kernel,), strides=(2,), padding="SAME") for c in self.channels]
     self.down_norms = [nn.GroupNorm(num_groups=_groups(c)) for c in self.channels]

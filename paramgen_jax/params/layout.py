@@ -206,8 +206,10 @@ class ParamLayout:
   def constant_leaves(self) -> tuple[LeafSpec, ...]:
     return tuple(s for s in self.leaves if not s.generated)
 
-  def group_leaves(self, group: int) -> tuple[LeafSpec, ...]:
-    return tuple(s for s in self.leaves if s.group == group)
+  @property
+  def constants(self) -> tuple[np.ndarray | None, ...]:
+    """Per leaf, the template's value of a constant leaf (None for generated ones)."""
+    return self._constants
 
   def summary(self) -> str:
     """A human-readable table of layers and sizes."""

@@ -61,10 +61,6 @@ class TokenLayout:
   def max_tokens_per_layer(self) -> int:
     return int(self.token_in_layer.max()) + 1 if self.num_tokens else 0
 
-  def layer_tokens(self, layer: int) -> np.ndarray:
-    """Indices of the tokens that belong to `layer`."""
-    return np.nonzero(self.layer_index == layer)[0]
-
 
 def _pack(pieces: list[np.ndarray], token_size: int) -> np.ndarray:
   """Concatenates index pieces, each padded with -1 to whole tokens: -> (n, token_size)."""

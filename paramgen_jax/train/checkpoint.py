@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from paramgen_jax.errors import CorruptDataError
 from paramgen_jax.integrity import atomic_write_json, leaves_by_path, tree_checksum
@@ -50,6 +51,19 @@ def abstract_like(tree: PyTree, sharding: PyTree | None = None) -> PyTree:
     return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
   return jax.tree_util.tree_map(
       lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, sharding)
+
+
+def host_copy(tree: PyTree) -> PyTree:
+  """numpy copies of a tree's arrays, each whole (also when it is split over devices).
+
+  An array split over several hosts is not addressable from one: then the tree is
+  all-gathered, a collective that every process must reach at the same point (as they
+  all do in `save` and `restore`).
+  """
+  leaves = jax.tree_util.tree_leaves(tree)
+  if all(getattr(x, "is_fully_addressable", True) for x in leaves):
+    return jax.device_get(tree)
+  return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def first_non_finite(tree: PyTree) -> str | None:
@@ -179,9 +193,10 @@ class Checkpointer:
     if saved:
       # The arrays Orbax was given (still alive: the caller's state is not donated before
       # this returns), copied to the host; Orbax's files are never read back for this.
-      host = jax.device_get(state)
+      host = host_copy(state)
       self._manager.wait_until_finished()
-      write_record(self.step_dir(step), host, step=int(step))
+      if jax.process_index() == 0:  # one writer of the shared record
+        write_record(self.step_dir(step), host, step=int(step))
     return saved
 
   def restore(self, step: int, abstract_state: PyTree, *,
@@ -203,7 +218,7 @@ class Checkpointer:
         state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())))
     if why is not None:
       raise CorruptCheckpointError(path, why, advice)
-    host = jax.device_get(restored.state)
+    host = host_copy(restored.state)
     why = _shape_mismatch(host, abstract_state) or check_record(path, host)
     if why is None and (bad := first_non_finite(host)) is not None:
       why = f"non-finite values in {bad}"

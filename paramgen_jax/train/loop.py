@@ -7,6 +7,9 @@
   `fold_in(data_key, step)` or an epoch permutation from a seed): together with the
   step-folded train key, a run killed at step k and resumed from its last checkpoint
   ends with exactly the parameters of an uninterrupted run.
+* The batch is split over the mesh's 'data' axis; the state (params, optimizer state,
+  EMA) is split FSDP-style by `train.fsdp_min_size` (`paramgen_jax.train.sharding`):
+  leaves from that many elements are split over 'data', smaller ones replicated.
 * Checkpoints go to `workdir/checkpoints` every `checkpoint_every` steps (keep
   `keep_checkpoints`) and at the end, each sealed by a checksum record. A run resumes
   from the newest checkpoint that verifies; bad ones are named in a warning and set aside
@@ -18,10 +21,13 @@
   steps) and to a progress bar with ETA.
 * A NaN or infinite loss raises `NonFiniteLossError` naming the step and the last
   verified checkpoint; the bad state is never saved.
+* `workdir=None` trains in memory (library use): no checkpoint, no metrics file, no
+  resume, nothing written; the progress bar, NaN guard, hooks and interrupts stay.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -37,6 +43,7 @@ from jax.sharding import Mesh
 
 from paramgen_jax.errors import RunError
 from paramgen_jax.train import mesh as mesh_lib
+from paramgen_jax.train import sharding
 from paramgen_jax.integrity import ensure_writable
 from paramgen_jax.train.checkpoint import Checkpointer, CorruptCheckpointError, abstract_like
 from paramgen_jax.train.metrics import MetricsLog, format_metrics, progress_bar
@@ -48,13 +55,18 @@ Hook = Callable[[int, TrainState, dict], None]
 
 
 class NonFiniteLossError(RunError):
-  """The loss became NaN or infinite."""
+  """The loss became NaN or infinite; `directory` is None for a run trained in memory."""
 
-  def __init__(self, step: int, value: float, last_good: int | None, directory: str):
-    where = (f"step {last_good} in {directory} (verified)" if last_good is not None
-             else "none (no checkpoint was saved yet)")
+  def __init__(self, step: int, value: float, last_good: int | None,
+               directory: str | None):
+    if last_good is not None:
+      where = f"step {last_good} in {directory} (verified)"
+    elif directory is None:
+      where = "none (trained in memory, without checkpoints)"
+    else:
+      where = "none (no checkpoint was saved yet)"
     super().__init__(f"non-finite loss ({value}) at step {step}; last good checkpoint: {where}")
-    self.step, self.value, self.last_good = step, value, last_good
+    self.step, self.value, self.last_good, self.directory = step, value, last_good, directory
 
 
 class _StopOnSignal:
@@ -91,6 +103,11 @@ def _fingerprint(cfg: Any) -> str:
   return json.dumps(to_dict() if to_dict else dict(cfg), sort_keys=True, default=str)
 
 
+def _fsdp_min_size(cfg: Any) -> int:
+  """`cfg.fsdp_min_size`; library callers' own sections may leave it out."""
+  return int(getattr(cfg, "fsdp_min_size", sharding.DEFAULT_MIN_SIZE))
+
+
 def _resume(ckpt: Checkpointer, abstract: PyTree) -> tuple[PyTree, dict, int | None]:
   """(state, meta, step) of the newest checkpoint that verifies, or (None, {}, None).
 
@@ -115,6 +132,17 @@ def _resume(ckpt: Checkpointer, abstract: PyTree) -> tuple[PyTree, dict, int | N
   return state, meta, good
 
 
+def _start(ckpt: Checkpointer | None, abstract: PyTree, cfg: Any) -> tuple[PyTree, int | None]:
+  """(state, step) of the checkpoint to go on from, or (None, None): nothing to resume."""
+  if ckpt is None:
+    return None, None
+  state, meta, good = _resume(ckpt, abstract)
+  if state is not None and meta.get("train_config") not in (None, _fingerprint(cfg)):
+    logging.warning("resuming %s from step %d with a changed train config", ckpt.directory,
+                    good)
+  return state, good
+
+
 def _is_whole(state: PyTree) -> bool:
   """False when a leaf was donated to a step that did not return."""
   return not any(getattr(x, "is_deleted", lambda: False)()
@@ -122,10 +150,14 @@ def _is_whole(state: PyTree) -> bool:
 
 
 class _Progress:
-  """What one `fit` call has done: its state, pending metrics and last verified step."""
+  """What one `fit` call has done: its state, pending metrics and last verified step.
 
-  def __init__(self, state: TrainState, last_good: int | None, ckpt: Checkpointer,
-               log: MetricsLog, bar: Any, meta: dict):
+  `ckpt` and `log` are None for a run in memory (`log` also on processes other than the
+  first, which leave the shared metrics file to it): then nothing is written.
+  """
+
+  def __init__(self, state: TrainState, last_good: int | None, bar: Any, *,
+               ckpt: Checkpointer | None, log: MetricsLog | None, meta: dict):
     self.state, self.last_good = state, last_good
     self.done = int(jax.device_get(state.step))
     self.ckpt, self.log, self.bar, self.meta = ckpt, log, bar, meta
@@ -138,20 +170,27 @@ class _Progress:
     for step, metrics in rows:
       loss = float(metrics["loss"])
       if not math.isfinite(loss):
-        raise NonFiniteLossError(step, loss, self.last_good, self.ckpt.directory)
-      self.log.write(step, metrics)
-    self.log.flush()
+        raise NonFiniteLossError(step, loss, self.last_good,
+                                 self.ckpt.directory if self.ckpt else None)
+      if self.log is not None:
+        self.log.write(step, metrics)
+    if self.log is not None:
+      self.log.flush()
     if rows:
       self.bar.set_postfix_str(format_metrics(rows[-1][1]), refresh=False)
 
   def save(self) -> None:
     """Checkpoints the last completed step (after `flush`, so never a NaN state)."""
-    self.ckpt.save(self.done, self.state, self.meta, force=True)
-    self.last_good = self.done
+    if self.ckpt is not None:
+      self.ckpt.save(self.done, self.state, self.meta, force=True)
+      self.last_good = self.done
 
   def stop(self, start: int) -> None:
     """On an interrupt: logs what is pending and checkpoints the last completed step."""
     self.flush()
+    if self.ckpt is None:
+      self.bar.write("interrupted: nothing was saved (training in memory)")
+      return
     if self.done > start and self.done != self.last_good and _is_whole(self.state):
       self.save()
     kept = (f"step {self.last_good} is checkpointed in {self.ckpt.directory}"
@@ -159,8 +198,46 @@ class _Progress:
     self.bar.write(f"interrupted: {kept}")
 
 
+def _jitted(cfg: Any, init_params: Callable, loss_fn: LossFn, mesh: Mesh, stateful: bool,
+            init_key: jax.Array) -> tuple[Callable, Callable, PyTree]:
+  """(init: key -> state, step: (state, batch, key) -> (state, metrics), abstract state).
+
+  Both are jitted with the state split by `cfg.fsdp_min_size`; the abstract state's
+  ShapeDtypeStructs carry those shardings (the target of a restore).
+  """
+  tx, lr_schedule = make_optimizer(cfg)
+
+  def init_state(k):
+    params, model_state = init_params(k) if stateful else (init_params(k), {})
+    return TrainState.create(params, tx, use_ema=cfg.ema_decay > 0, model_state=model_state)
+
+  repl = mesh_lib.replicated(mesh)
+  abstract = jax.eval_shape(init_state, init_key)
+  state_sharding = sharding.state_shardings(abstract, mesh, _fsdp_min_size(cfg))
+  step_fn = jit_train_step(
+      make_train_step(loss_fn, tx, ema_decay=cfg.ema_decay, compute_dtype=cfg.compute_dtype,
+                      learning_rate=lr_schedule, stateful=stateful),
+      state_sharding, mesh_lib.batch_sharding(mesh), repl)
+  init = jax.jit(init_state, out_shardings=state_sharding)
+  return init, step_fn, abstract_like(abstract, state_sharding)
+
+
+def _checkpointer(workdir: str | None, cfg: Any) -> contextlib.AbstractContextManager:
+  """A Checkpointer on `workdir/checkpoints`, or a context giving None (in memory)."""
+  if workdir is None:
+    return contextlib.nullcontext()
+  return Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=cfg.keep_checkpoints)
+
+
+def _metrics_log(workdir: str | None, start: int) -> MetricsLog | None:
+  """`workdir/metrics.jsonl`, written by the first process only; None in memory."""
+  if workdir is None or jax.process_index() != 0:
+    return None
+  return MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start)
+
+
 def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn,
-        batch_fn: Callable[[int], PyTree], workdir: str, key: jax.Array,
+        batch_fn: Callable[[int], PyTree], workdir: str | None, key: jax.Array,
         mesh: Mesh | None = None, hooks: Sequence[Hook] = (), desc: str = "train",
         progress: bool = True, stateful: bool = False) -> TrainState:
   """Trains from scratch or from the newest good checkpoint in `workdir`; returns the state.
@@ -168,17 +245,18 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
   Args:
     cfg: the `train` config section (steps, batch_size, lr, warmup_steps, final_lr_ratio,
       weight_decay, b1, b2, clip_norm, ema_decay, compute_dtype, log_every,
-      checkpoint_every, keep_checkpoints).
+      checkpoint_every, keep_checkpoints, fsdp_min_size; the last defaults to 2**20).
     init_params: `key -> params`, or `key -> (params, model_state)` when `stateful`.
     loss_fn: `(params, batch, rng) -> (loss, metrics)`, or the stateful form of
       `make_train_step` when `stateful`.
     batch_fn: `step -> batch` (host arrays, leading axis = examples).
-    workdir: where checkpoints/ and metrics.jsonl live.
+    workdir: where checkpoints/ and metrics.jsonl live; None trains in memory (nothing
+      is written and nothing resumed).
     key: base key; init uses fold_in(key, 0), steps fold the step into fold_in(key, 1).
     mesh: devices to train on (default: all devices on a 'data' axis).
     hooks: called as hook(step, state, device_metrics) after every step.
     desc: progress bar label.
-    progress: show the progress bar.
+    progress: show the progress bar (on the first process).
     stateful: the model keeps state besides its parameters (BatchNorm statistics).
 
   Raises:
@@ -190,39 +268,25 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
   if cfg.batch_size % mesh_lib.data_parallel_size(mesh):
     raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by the "
                      f"{mesh_lib.data_parallel_size(mesh)} data-parallel devices")
-  directory = os.path.join(workdir, "checkpoints")
-  ensure_writable(directory, "checkpoint folder")
-  tx, lr_schedule = make_optimizer(cfg)
+  if workdir is not None:
+    ensure_writable(os.path.join(workdir, "checkpoints"), "checkpoint folder")
   init_key, step_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-
-  def init_state(k):
-    params, model_state = init_params(k) if stateful else (init_params(k), {})
-    return TrainState.create(params, tx, use_ema=cfg.ema_decay > 0, model_state=model_state)
-
-  repl = mesh_lib.replicated(mesh)
-  abstract = jax.eval_shape(init_state, init_key)
-  state_sharding = jax.tree_util.tree_map(lambda _: repl, abstract)
-  step_fn = jit_train_step(
-      make_train_step(loss_fn, tx, ema_decay=cfg.ema_decay, compute_dtype=cfg.compute_dtype,
-                      learning_rate=lr_schedule, stateful=stateful),
-      state_sharding, mesh_lib.batch_sharding(mesh), repl)
-  with _StopOnSignal() as stop, Checkpointer(
-      directory, max_to_keep=cfg.keep_checkpoints) as ckpt:
-    state, meta, last_good = _resume(ckpt, abstract_like(abstract, state_sharding))
-    if state is None:
-      state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
-    elif meta.get("train_config") not in (None, _fingerprint(cfg)):
-      logging.warning("resuming %s from step %d with a changed train config", workdir, last_good)
+  init, step_fn, abstract = _jitted(cfg, init_params, loss_fn, mesh, stateful, init_key)
+  with _StopOnSignal() as stop, _checkpointer(workdir, cfg) as ckpt:
+    state, last_good = _start(ckpt, abstract, cfg)
+    state = init(init_key) if state is None else state
     start = int(jax.device_get(state.step))
-    log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start)
-    bar = progress_bar(cfg.steps, start, desc, progress)
-    run = _Progress(state, last_good, ckpt, log, bar, {"train_config": _fingerprint(cfg)})
+    log = _metrics_log(workdir, start)
+    bar = progress_bar(cfg.steps, start, desc, progress and jax.process_index() == 0)
+    run = _Progress(state, last_good, bar, ckpt=ckpt, log=log,
+                    meta={"train_config": _fingerprint(cfg)})
     try:
       _loop(cfg, run, stop, hooks, lambda state, step: step_fn(
           state, mesh_lib.put_batch(batch_fn(step), mesh), step_key))
     finally:
       bar.close()
-      log.close()
+      if log is not None:
+        log.close()
   if stop.requested:  # came while the last checkpoint was being written: it is whole
     raise KeyboardInterrupt(stop.requested)
   return run.state

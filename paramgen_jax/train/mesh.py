@@ -1,4 +1,7 @@
-"""Device meshes and shardings from the config (data parallel over the 'data' axis)."""
+"""Device meshes and batch placement from the config (data parallel over the 'data' axis).
+
+How the train state is split over the mesh: `paramgen_jax.train.sharding`.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +41,16 @@ def data_parallel_size(mesh: Mesh) -> int:
 
 
 def put_batch(batch: Any, mesh: Mesh) -> Any:
-  """Places a host batch (leading axis = examples) on the mesh, split over 'data'."""
+  """Places a host batch (leading axis = examples) on the mesh, split over 'data'.
+
+  Every process passes the whole batch (`batch_fn` is a pure function of the step, so all
+  compute the same one) and fills only the shards of its own devices: the same call works
+  in one process and on a multi-host mesh, where `device_put` of a host array cannot
+  reach the other hosts' devices.
+  """
   sharding = batch_sharding(mesh)
-  return jax.tree_util.tree_map(lambda x: jax.device_put(x, sharding), batch)
+
+  def put(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+  return jax.tree_util.tree_map(put, batch)

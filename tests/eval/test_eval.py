@@ -1,5 +1,7 @@
 """Evaluation: known answers for IoU, distances, stats, soup, noise; a tiny zoo report."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -10,7 +12,7 @@ from paramgen_jax import data
 from paramgen_jax import params as P
 from paramgen_jax.eval import baselines, similarity
 from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many
-from paramgen_jax.eval.report import evaluate_zoo, write_report
+from paramgen_jax.eval.report import ZooEvaluation, evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary
 from paramgen_jax.zoo import collect
 from paramgen_jax.zoo.models import make_target
@@ -95,17 +97,32 @@ def test_tiny_zoo_report(tmp_path):
   copy_of_first = jax.tree_util.tree_map(lambda a: a[:3], stacked)
   report = evaluate_zoo(target, digits, by_name, rows, stacked, noise_sigmas=(0.0, 0.1),
                         noise_per_sigma=2, generated={tasks[0].name: copy_of_first})
-  assert [r["task"] for r in report["seen"]] == [tasks[0].name]
-  assert [r["task"] for r in report["unseen"]] == [tasks[1].name]
-  seen = report["seen"][0]
+  assert isinstance(report, ZooEvaluation)
+  assert [r["task"] for r in report.seen] == [tasks[0].name]
+  assert [r["task"] for r in report.unseen] == [tasks[1].name]
+  seen = report.seen[0]
   assert seen["generated"] == seen["original"]  # the 'generated' models are the originals
-  assert report["unseen"][0]["generated"] == {}
-  assert set(report["baselines"]) == {"original", "soup", "noise_0", "noise_0.1"}
-  assert report["baselines"]["noise_0"]["mean"] == pytest.approx(seen["original"]["mean"])
-  gen = report["similarity"]["generated"]
+  assert report.unseen[0]["generated"] == {}
+  assert set(report.baselines) == {"original", "soup", "noise_0", "noise_0.1"}
+  assert report.baselines["noise_0"]["mean"] == pytest.approx(seen["original"]["mean"])
+  gen = report.similarity["generated"]
   assert gen["nn_wrong_iou"]["min"] == 1.0 and gen["nn_l2"]["best"] < 1e-6
-  report.update(method="test", target="mlp", config={}, timing_s={})
-  written = write_report(str(tmp_path), report)
+  assert report.generated_test[tasks[0].name].shape == (3,)
+  content = dict(method="test", target="mlp", config={}, seen=report.seen, unseen=report.unseen,
+              baselines=report.baselines, similarity=report.similarity, timing_s={})
+  write_report(str(tmp_path), content, report.points)
+  written = json.load(open(tmp_path / "report.json"))
   assert written["similarity"]["plot"] == "similarity.png"
+  assert not [k for k in _all_keys(written) if k.startswith("_")]
   for name in ("report.json", "report.md", "similarity.png"):
     assert (tmp_path / name).stat().st_size > 0
+
+
+def _all_keys(tree):
+  if isinstance(tree, dict):
+    for key, value in tree.items():
+      yield key
+      yield from _all_keys(value)
+  elif isinstance(tree, list):
+    for value in tree:
+      yield from _all_keys(value)

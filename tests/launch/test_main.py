@@ -1,5 +1,6 @@
 """The command line: one-line config errors, and the smoke pipeline end to end."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -47,6 +48,36 @@ def test_missing_or_broken_config_file(tmp_path):
     result = launch(*args, f"--workdir={tmp_path}")
     assert result.returncode == 2 and key in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("environ, count", [
+    ({}, 1),
+    ({"SLURM_NTASKS": "4", "SLURM_STEP_NODELIST": "node[1-4]"}, 4),  # srun
+    ({"SLURM_NTASKS": "4", "SLURM_STEP_NUM_TASKS": "2", "SLURM_STEP_NODELIST": "n1"}, 2),
+    ({"SLURM_NTASKS": "4"}, 1),  # the batch script itself, outside srun
+    ({"OMPI_COMM_WORLD_SIZE": "2"}, 2),
+    ({"JAX_NUM_PROCESSES": "16", "JAX_PROCESS_ID": "3",
+      "JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234"}, 16),
+    ({"JAX_PROCESS_COUNT": "1"}, 1),
+    ({"TPU_WORKER_HOSTNAMES": "localhost"}, 1),  # one TPU VM
+    ({"TPU_WORKER_HOSTNAMES": "t0,t1,t2,t3"}, 4),  # a pod slice: one process per host
+    ({"TPU_WORKER_HOSTNAMES": "t0,t1", "MEGASCALE_NUM_SLICES": "2"}, 4),
+    ({"MEGASCALE_NUM_SLICES": "2"}, 2),
+])
+def test_cluster_processes_from_launcher_variables(environ, count):
+  assert importlib.import_module("launch.main")._cluster_processes(environ) == count
+
+
+def test_distributed_runtime_starts_only_for_several_processes(monkeypatch):
+  import jax
+  calls = []
+  monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+  start = importlib.import_module("launch.main")._start_distributed
+  start({"SLURM_NTASKS": "1", "SLURM_STEP_NODELIST": "n1"})
+  assert calls == []
+  start({"SLURM_NTASKS": "2", "SLURM_STEP_NODELIST": "n[1-2]"})  # JAX reads SLURM itself
+  start({"JAX_NUM_PROCESSES": "4", "JAX_PROCESS_ID": "1", "JAX_COORDINATOR_ADDRESS": "h:1"})
+  assert calls == [{}, {"num_processes": 4, "process_id": 1}]
 
 
 @pytest.mark.slow

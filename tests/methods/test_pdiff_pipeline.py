@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from tests.helpers import assert_generated_unchanged
 from tests.launch.test_main import launch
 
 
@@ -20,6 +21,7 @@ def test_pdiff_unconditional_smoke(tmp_path):
   for name in ("autoencoder", "diffusion"):
     assert os.path.isdir(tmp_path / name / "checkpoints")
   assert os.path.exists(tmp_path / "latents.npz")
+  assert_generated_unchanged(tmp_path, "pdiff_digits")
 
 
 @pytest.mark.slow
@@ -42,3 +44,4 @@ def test_cond_pdiff_lora_smoke(tmp_path, condition, unseen):
   assert cached == (condition != "onehot")  # describing conditions are computed once
   if unseen:
     assert "neighbour_selected" in selection["unseen"]
+  assert_generated_unchanged(tmp_path, f"cond_pdiff_lora_{condition}")

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from tests.helpers import assert_generated_unchanged, replace_unseen_checkpoints
 from tests.launch.test_main import launch
 
 
@@ -21,6 +22,8 @@ def test_rpg_smoke_pipeline(tmp_path, config, target):
   assert report["similarity"]["generated"]["nn_wrong_iou"]["n"] == 2
   assert os.path.isdir(tmp_path / "generated" / "full")
   assert all(v is not None for v in report["timing_s"].values())
+  if config == "rpg_convnext":
+    assert_generated_unchanged(tmp_path, config)
 
 
 def test_conditional_runs_need_binary_tasks(tmp_path):
@@ -38,14 +41,21 @@ def test_conditional_rpg_generates_for_unseen_tasks(tmp_path, condition):
   report = json.load(open(tmp_path / "report.json"))
   assert len(report["unseen"]) == 2 and all(r["generated"]["n"] == 2 for r in report["unseen"])
   assert all(r["generated"] == {} for r in report["seen"])  # generated only for unseen tasks
+  assert_generated_unchanged(tmp_path, f"rpg_unseen_binary_{condition}")
+  if condition == "bits":  # sample reads the saved codec, never the unseen checkpoints
+    assert replace_unseen_checkpoints(tmp_path) > 0
+    result = launch("--config=configs/rpg_unseen_binary.py:smoke", f"--workdir={tmp_path}",
+                    f"--config.generator.condition={condition}", "--mode=sample")
+    assert result.returncode == 0, result.stderr
+    assert_generated_unchanged(tmp_path, f"rpg_unseen_binary_{condition}")
 
 
-def test_task_conditions():
-  from paramgen_jax.methods.rpg import task_conditions
-  rows = [{"task": "a", "condition": {"bits": [1, 0], "descriptions": ["digits one"]}},
-          {"task": "a", "condition": {"bits": [1, 0], "descriptions": ["digits one"]}},
-          {"task": "b", "condition": {"bits": [0, 1], "descriptions": ["digits two"]}}]
-  bits = task_conditions(rows, "bits")
-  assert list(bits) == ["a", "b"] and bits["b"].tolist() == [0.0, 1.0]
-  text = task_conditions(rows, "text")
-  assert text["a"].shape == (384,) and abs(float(text["a"] @ text["b"])) < 0.999
+def test_task_conditions_follow_the_task_order():
+  from paramgen_jax.methods.rpg.stages import task_conditions
+  from paramgen_jax.zoo import tasks as T
+  tasks = [T.binary_task(1), T.binary_task(2)]
+  bits = task_conditions(tasks, "bits")
+  assert list(bits) == [t.name for t in tasks] and bits[tasks[1].name][:2].tolist() == [0, 1]
+  text = task_conditions(tasks, "text")
+  assert text[tasks[0].name].shape == (384,)
+  assert abs(float(text[tasks[0].name] @ text[tasks[1].name])) < 0.999

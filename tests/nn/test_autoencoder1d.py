@@ -6,11 +6,12 @@ import numpy as np
 import optax
 import pytest
 
-from paramgen_jax.nn.autoencoder1d import ParamAutoencoder, autoencoder_loss, padded_length
+from paramgen_jax.nn.autoencoder1d import ParamAutoencoder, autoencoder_loss
+from paramgen_jax.params import padded_length
 
 
 def test_padded_length():
-  assert padded_length(8578, 5) == 8608 and padded_length(64, 3) == 64
+  assert padded_length(8578, multiple=32) == 8608 and padded_length(64, multiple=8) == 64
 
 
 def test_shapes_and_length_check():

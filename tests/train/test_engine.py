@@ -17,7 +17,7 @@ def train_config(**overrides):
   cfg = dict(steps=20, batch_size=8, lr=1e-2, warmup_steps=3, final_lr_ratio=0.1,
              weight_decay=1e-4, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
              compute_dtype="float32", log_every=4, checkpoint_every=5, keep_checkpoints=2,
-             seed=0)
+             seed=0, fsdp_min_size=2**20)
   cfg.update(overrides)
   return ml_collections.ConfigDict(cfg)
 

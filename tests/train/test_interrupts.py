@@ -43,7 +43,7 @@ HELPER = textwrap.dedent('''
         steps=%(steps)d, batch_size=8, lr=1e-2, warmup_steps=10, final_lr_ratio=0.1,
         weight_decay=1e-4, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.9,
         compute_dtype="float32", log_every=5, keep_checkpoints=2,
-        seed=0, checkpoint_every=%(checkpoint_every)d))
+        seed=0, fsdp_min_size=2**20, checkpoint_every=%(checkpoint_every)d))
     LAST = {"done": None}  # the last step a hook saw completed
 
     def init_params(key):

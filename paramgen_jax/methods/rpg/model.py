@@ -78,9 +78,14 @@ class RPGGenerator(nn.Module):
 
   def prototypes(self, layer_index: jax.Array, token_in_layer: jax.Array,
                  permutation: jax.Array | None = None,
-                 condition: jax.Array | None = None) -> jax.Array:
-    """(S,), (S,), (B,) int, (B, C) -> (B, S, P) prototypes."""
-    batch = (permutation if permutation is not None else condition).shape[0]
+                 condition: jax.Array | None = None, batch: int = 1) -> jax.Array:
+    """(S,), (S,), (B,) int, (B, C) -> (B, S, P) prototypes.
+
+    `batch` gives B when there is neither a permutation state nor a condition (then every
+    model shares its prototypes, and only the denoiser's noise tells them apart).
+    """
+    if permutation is not None or condition is not None:
+      batch = (permutation if permutation is not None else condition).shape[0]
     x = jnp.broadcast_to(self.positions(layer_index, token_in_layer)[None],
                          (batch, layer_index.shape[0], self.d_model))
     if self.num_permutations:
@@ -113,7 +118,7 @@ def rpg_loss(model: RPGGenerator, params: Any, batch: dict, rng: jax.Array,
   tokens = batch["tokens"]
   b, s, t = tokens.shape
   proto = model.apply(params, batch["layer_index"], batch["token_in_layer"],
-                      batch.get("permutation"), batch.get("condition"),
+                      batch.get("permutation"), batch.get("condition"), b,
                       method=RPGGenerator.prototypes)
   pick_key, loss_key = jax.random.split(rng)
   picked = jax.random.choice(pick_key, b * s, (min(diffusion_batch, b * s),), replace=False)

@@ -1,20 +1,30 @@
-"""Helpers every method uses to turn its config sections into library calls."""
+"""What every method's stages share: config sections to library calls, training a generator
+with the engine, random-row batches, per-task generation with a progress bar, and the
+verified on-disk form of generated models.
+
+Methods (`paramgen_jax/methods/<name>/stages.py`) import this module; it imports no method.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
 from paramgen_jax import diffusion
 from paramgen_jax.errors import CorruptDataError, NonFiniteError
 from paramgen_jax.integrity import nonfinite_sets
-from paramgen_jax.train import TrainState, checkpoint, restore_latest, make_mesh, make_optimizer
+from paramgen_jax.train import TrainState, checkpoint, fit, make_mesh, make_optimizer
+from paramgen_jax.train import restore_latest
+from paramgen_jax.train.metrics import progress_bar
 from paramgen_jax.zoo import store
+
+PyTree = Any
 
 
 def schedule_from_config(cfg: Any) -> diffusion.Schedule:
@@ -31,7 +41,28 @@ def sampler_kwargs(config: Any) -> dict:
 
 
 def mesh_from_config(config: Any) -> jax.sharding.Mesh:
-  return make_mesh(dict(config.mesh))
+  """The `mesh` section (default: every device on the 'data' axis) -> Mesh."""
+  return make_mesh(dict(config.get("mesh") or {"data": -1}))
+
+
+def random_rows(seed: int, count: int, batch_size: int) -> Callable[[int], np.ndarray]:
+  """step -> (batch_size,) row indices drawn uniformly from [0, count), a pure function of
+  (seed, step), so a resumed run sees the batches an uninterrupted one would."""
+  key = jax.random.key(seed)
+  return lambda step: np.asarray(jax.random.randint(jax.random.fold_in(key, step),
+                                                    (batch_size,), 0, count))
+
+
+def train_generator(train_cfg: Any, config: Any, *, init_params: Callable, loss_fn: Callable,
+                    batch_fn: Callable[[int], PyTree], workdir: str | None,
+                    desc: str) -> TrainState:
+  """`train.fit` with the section's seed as base key and the config's mesh.
+
+  workdir None trains in memory (no checkpoints, nothing written).
+  """
+  return fit(train_cfg, init_params=init_params, loss_fn=loss_fn, batch_fn=batch_fn,
+             workdir=workdir, key=jax.random.key(train_cfg.seed),
+             mesh=mesh_from_config(config), desc=desc)
 
 
 def load_trained_params(config: Any, workdir: str, init_params: Callable[[jax.Array], Any],
@@ -50,6 +81,30 @@ def load_trained_params(config: Any, workdir: str, init_params: Callable[[jax.Ar
       jax.random.key(0))
   state, step = restore_latest(workdir, abstract)
   return state.eval_params(), step
+
+
+def concat_models(parts: Sequence[PyTree], count: int) -> PyTree:
+  """Stacked model chunks -> the first `count` models, stacked."""
+  return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:count], *parts)
+
+
+def generate_for_tasks(workdir: str, tasks: Sequence[str], num_models: int, per_call: int,
+                       make: Callable[[str, jax.Array, int], PyTree], key: jax.Array) -> None:
+  """Generates `num_models` models per task and saves each task's (`save_generated`).
+
+  make(task, task_key, first) returns models first .. first + per_call - 1 of the task,
+  stacked; task i draws from fold_in(key, i). A progress bar counts the tasks.
+  """
+  chunked = f", {per_call} at a time (memory.budget_gb)" if per_call < num_models else ""
+  bar = progress_bar(len(tasks), 0, f"generate {num_models} models per task{chunked}")
+  try:
+    for i, task in enumerate(tasks):
+      task_key = jax.random.fold_in(key, i)
+      parts = [make(task, task_key, first) for first in range(0, num_models, per_call)]
+      save_generated(workdir, task, concat_models(parts, num_models))
+      bar.update(1)
+  finally:
+    bar.close()
 
 
 def save_generated(workdir: str, task: str, stacked: Any) -> None:
@@ -99,3 +154,8 @@ def _load_verified(workdir: str, task: str) -> Any:
   if why is not None:
     raise CorruptDataError(f"generated models {path}: {why}; {advice}")
   return stacked
+
+
+def codec_dir(workdir: str) -> str:
+  """Where `train` saves the parameter codec that `sample` and eval load."""
+  return os.path.join(workdir, "codec")

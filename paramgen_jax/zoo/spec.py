@@ -1,13 +1,14 @@
-"""Zoo-only pipeline: collect a checkpoint zoo and report on it (no generator).
+"""The zoo sections of a config, as a library: schema, checks, inputs, loading, collection.
 
-  collect -> zoo/ (Orbax units + manifest.jsonl + zoo.json)
-  eval    -> report.json, report.md, similarity.png: originals and baselines, with empty
-             generated fields. `train` and `sample` have nothing to do here.
+    inputs = build_zoo_inputs(config, workdir)          # ZooInputs(target, dataset, tasks, splits)
+    rows, stacked = load_checked_zoo(config, workdir, split="seen", inputs=inputs)
+    collect_zoo_from_config(config, workdir)            # zoo/ (and base/ for LoRA zoos)
 
-The pieces (`build_zoo_inputs`, `zoo_dir`, `report_on_zoo`) are what generator methods use
-to get their training zoo and to evaluate what they generate.
+Every method that works on a digits zoo puts `ZOO_SCHEMA` in its schema and calls
+`validate_zoo`; `zoo_identity` / `check_zoo_info` keep a zoo collected for other sections
+from serving this config.
 
-LoRA zoos (an `adapter` section): `collect` first trains the base model on the full task
+LoRA zoos (an `adapter` section): collection first trains the base model on the full task
 (stored in workdir/base/, a one-checkpoint zoo, resumable like any zoo), then the zoo's
 checkpoints are only the adapters and task head of `model` with LoRA, on the frozen base.
 """
@@ -16,25 +17,21 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import jax
-import numpy as np
 
 from paramgen_jax import configlib as C
 from paramgen_jax import data as data_lib
 from paramgen_jax import memory
-from paramgen_jax.errors import NonFiniteError, ZooMismatchError
-from paramgen_jax.eval import evaluate_zoo, write_report
-from paramgen_jax.eval.accuracy import take_sets
-from paramgen_jax.eval.protocol import selection_protocol
-from paramgen_jax.integrity import nonfinite_sets
-from paramgen_jax.zoo import store
-from paramgen_jax.zoo.collect import collect_zoo
-from paramgen_jax.zoo import lora
-from paramgen_jax.zoo.models import LORA_TARGETS, MODELS, make_target
+from paramgen_jax.data import Dataset
+from paramgen_jax.errors import ZooMismatchError
+from paramgen_jax.integrity import atomic_write_json
+from paramgen_jax.zoo import lora, store
 from paramgen_jax.zoo import tasks as tasks_lib
+from paramgen_jax.zoo.collect import collect_zoo
+from paramgen_jax.zoo.models import LORA_TARGETS, MODELS, make_target
+from paramgen_jax.zoo.tasks import Task
 
 ADAPTER_SCHEMA = {
     "rank": C.integer(1),
@@ -77,10 +74,8 @@ ZOO_SCHEMA = {
     "eval": {"noise_sigmas": C.sequence(float, 0, minimum=0.0), "noise_per_sigma": C.integer(1),
              "seed": C.integer(0)},
 }
-SCHEMA = {"method": C.one_of("zoo"), **ZOO_SCHEMA, "mesh": C.MESH_FIELD}
-
-
-def validate(config: Any) -> None:
+def validate_zoo(config: Any) -> None:
+  """Cross-field checks of the zoo sections."""
   C.require(config.tasks.kind != "full" or config.tasks.num_unseen == 0, "tasks.num_unseen",
             "must be 0 for the single full task")
   C.require(config.get("adapter") is None or config.model.name == "vit_tiny", "adapter",
@@ -88,6 +83,7 @@ def validate(config: Any) -> None:
 
 
 def zoo_dir(workdir: str) -> str:
+  """Where a workdir's zoo lives."""
   return os.path.join(workdir, "zoo")
 
 
@@ -123,7 +119,7 @@ def model_template(target: Any, dataset: Any) -> Any:
 
 
 def load_checked_zoo(config: Any, workdir: str, *, split: str | None = None,
-                     inputs: tuple | None = None) -> tuple[list[dict], Any]:
+                     inputs: ZooInputs | None = None) -> tuple[list[dict], Any]:
   """The zoo's (rows, stacked variables) after checking zoo.json against `config` and every
   checkpoint against the target's layout (`inputs`: `build_zoo_inputs`' result, if at hand)."""
   target, dataset, _, _ = inputs or build_zoo_inputs(config, workdir)
@@ -135,6 +131,7 @@ def load_checked_zoo(config: Any, workdir: str, *, split: str | None = None,
 
 
 def base_dir(workdir: str) -> str:
+  """Where a LoRA zoo's base model lives."""
   return os.path.join(workdir, "base")
 
 
@@ -156,8 +153,22 @@ def base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
   return jax.tree_util.tree_map(lambda leaf: leaf[0], stacked), rows[0]
 
 
-def build_zoo_inputs(config: Any, workdir: str | None = None, *, train_base: bool = False):
-  """(target, dataset, tasks, {task: 'seen'|'unseen'}) from the zoo sections of a config.
+class ZooInputs(NamedTuple):
+  """What a zoo is collected from: the target model, its data, the tasks (in zoo order) and
+  each task's split ({name: 'seen' | 'unseen'})."""
+  target: Any
+  dataset: Dataset
+  tasks: list[Task]
+  splits: dict[str, str]
+
+  @property
+  def by_name(self) -> dict[str, Task]:
+    return {task.name: task for task in self.tasks}
+
+
+def build_zoo_inputs(config: Any, workdir: str | None = None, *,
+                     train_base: bool = False) -> ZooInputs:
+  """The ZooInputs of the zoo sections of a config.
 
   A LoRA zoo (`adapter` section) needs `workdir` (its base model lives there); with
   `train_base` the base is trained if it is missing.
@@ -180,7 +191,8 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *, train_base: boo
   options = dict(config.model.options)
   adapter = config.get("adapter")
   if adapter is None:
-    return make_target(config.model.name, tasks[0].num_outputs, **options), dataset, tasks, splits
+    return ZooInputs(make_target(config.model.name, tasks[0].num_outputs, **options), dataset,
+                     tasks, splits)
   if workdir is None:
     raise ValueError("a LoRA zoo needs the workdir that holds its base model")
   base, base_row = base_variables(config, workdir, dataset, train_base)
@@ -189,10 +201,11 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *, train_base: boo
   if train_base:
     print(f"LoRA base model: test accuracy {base_row['test_acc']:.2f}% on the full task")
   target = lora.adapter_target(adapted, base, jax.numpy.asarray(dataset.x_train[:1]))
-  return target, dataset, tasks, splits
+  return ZooInputs(target, dataset, tasks, splits)
 
 
-def collect(config: Any, workdir: str) -> None:
+def collect_zoo_from_config(config: Any, workdir: str) -> None:
+  """Collects (or completes) workdir/zoo for the config's zoo sections; resumable."""
   target, dataset, tasks, splits = build_zoo_inputs(config, workdir, train_base=True)
   directory = zoo_dir(workdir)
   if store.read_manifest(directory):  # never mix checkpoints of two configs in one zoo
@@ -201,77 +214,4 @@ def collect(config: Any, workdir: str) -> None:
                                "dataset": dataset.summary()})
   figures = collect_zoo(directory, target, dataset, tasks, splits, config.collect,
                         budget_bytes=memory.budget_bytes(config))
-  with open(os.path.join(directory, "collect_timing.json"), "w") as f:
-    json.dump(figures, f, indent=2)
-
-
-def train(config: Any, workdir: str) -> None:
-  print("zoo config: nothing to train (collect and eval only)")
-
-
-def sample(config: Any, workdir: str) -> None:
-  print("zoo config: nothing to sample (collect and eval only)")
-
-
-def drop_nonfinite(generated: Mapping[str, Any], workdir: str) -> tuple[dict, dict[str, int]]:
-  """({task: its finite generated models}, {task: how many were dropped as non-finite}).
-
-  Raises NonFiniteError (one line) when some task has no finite model at all.
-  """
-  kept, dropped, empty = {}, {}, []
-  for task, stacked in generated.items():
-    bad = nonfinite_sets(stacked)
-    dropped[task] = int(bad.sum())
-    kept[task] = take_sets(stacked, np.flatnonzero(~bad))
-    if bad.all():
-      empty.append(task)
-  if empty:
-    raise NonFiniteError(
-        f"eval: every generated model of {len(empty)} task(s) has non-finite parameters "
-        f"(first: {os.path.join(workdir, 'generated', empty[0])}); nothing to report on")
-  return kept, dropped
-
-
-def report_on_zoo(config: Any, workdir: str, method: str,
-                  generated: Mapping[str, Any] | None = None, *,
-                  select_split: str | None = None,
-                  neighbours: Mapping[str, str] | None = None) -> dict:
-  """Evaluates the zoo (and `generated` models per task) and writes the report files.
-
-  With `select_split`, the report also has COND P-DIFF's protocol ('selection'): per task,
-  the generated and the original model that are best on that split, reported on test
-  (`neighbours`: unseen task -> the seen task whose checkpoints are the neighbour baseline).
-  """
-  started = time.perf_counter()
-  inputs = build_zoo_inputs(config, workdir)
-  target, dataset, tasks, _ = inputs
-  by_name = {t.name: t for t in tasks}
-  rows, stacked = load_checked_zoo(config, workdir, inputs=inputs)
-  template = model_template(target, dataset)
-  for task, models in (generated or {}).items():
-    store.check_layout(models, template, f"generated models {workdir}/generated/{task}")
-  generated, dropped = drop_nonfinite(generated or {}, workdir)
-  report = evaluate_zoo(target, dataset, by_name, rows, stacked,
-                        noise_sigmas=config.eval.noise_sigmas,
-                        noise_per_sigma=config.eval.noise_per_sigma, seed=config.eval.seed,
-                        generated=generated, budget_bytes=memory.budget_bytes(config))
-  if select_split and generated:
-    report["selection"] = selection_protocol(target, dataset, by_name, rows, stacked, generated,
-                                             select_split, report["_generated_test"],
-                                             neighbours, budget_bytes=memory.budget_bytes(config))
-  timing_path = os.path.join(workdir, "timing.json")
-  timing = json.load(open(timing_path)) if os.path.exists(timing_path) else {}
-  timing = {stage: timing.get(stage) for stage in ("collect", "train", "sample")}
-  timing["eval"] = round(time.perf_counter() - started, 3)
-  for split in ("seen", "unseen"):
-    for row in report[split]:
-      if row["task"] in dropped:
-        row["generated"]["nonfinite"] = dropped[row["task"]]
-  report["nonfinite_generated"] = sum(dropped.values())
-  report = {"method": method, "target": target.name, "config": json.loads(
-      config.to_json_best_effort()), **report, "timing_s": timing}
-  return write_report(workdir, report)
-
-
-def evaluate(config: Any, workdir: str) -> None:
-  report_on_zoo(config, workdir, "zoo")
+  atomic_write_json(os.path.join(directory, "collect_timing.json"), figures)

@@ -18,14 +18,12 @@ import os
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import configlib as C
-from paramgen_jax import diffusion
-from paramgen_jax.methods import common
-from paramgen_jax.nn import MLPDenoiser
-from paramgen_jax.train import fit
+from paramgen_jax import stage_helpers as H
+from paramgen_jax.methods.toy_gmm.core import (component_stats, draw_mixture, init_fn,
+                                               sample_points, train_denoiser)
 
 SCHEMA = {
     "method": C.one_of("toy_gmm"),
@@ -45,6 +43,7 @@ SCHEMA = {
 
 
 def validate(config: Any) -> None:
+  """Cross-field checks of the data section."""
   d = config.data
   C.require(len(d.stds) == len(d.means), "data.stds",
             f"needs one entry per mean ({len(d.means)}), got {len(d.stds)}")
@@ -55,70 +54,8 @@ def validate(config: Any) -> None:
             f"must be positive and sum to 1, got {list(d.weights)}")
 
 
-# -- pieces, usable on their own -------------------------------------------------------
-
-def draw_mixture(means, stds, weights, num_points: int, seed: int) -> np.ndarray:
-  """(num_points, 1) float32 points from the mixture (NumPy, deterministic in `seed`)."""
-  rng = np.random.default_rng(seed)
-  component = rng.choice(len(means), size=num_points, p=np.asarray(weights) / sum(weights))
-  points = rng.normal(np.asarray(means)[component], np.asarray(stds)[component])
-  return points.astype(np.float32)[:, None]
-
-
-def component_stats(points: np.ndarray, means) -> dict:
-  """Assigns each point to the nearest true mean: per component weight, mean and std."""
-  means = np.asarray(means, np.float64)
-  x = np.asarray(points, np.float64).reshape(-1)
-  nearest = np.argmin(np.abs(x[:, None] - means[None, :]), axis=1)
-  out = {"weight": [], "mean": [], "std": []}
-  for k in range(len(means)):
-    members = x[nearest == k]
-    out["weight"].append(float(members.size / max(x.size, 1)))
-    out["mean"].append(float(members.mean()) if members.size else float("nan"))
-    out["std"].append(float(members.std()) if members.size > 1 else float("nan"))
-  return out
-
-
-def _model(config: Any) -> MLPDenoiser:
-  return MLPDenoiser(hidden=config.model.hidden, depth=config.model.depth)
-
-
-def _init_fn(config: Any):
-  model = _model(config)
-  return lambda key: model.init(key, jnp.zeros((1, 1)), jnp.zeros((1,), jnp.int32))
-
-
-def train_denoiser(config: Any, data: np.ndarray, workdir: str, **fit_kwargs):
-  """Trains the denoiser on `data` (N, 1); returns the final train state."""
-  model, schedule = _model(config), common.schedule_from_config(config.diffusion)
-  data_key = jax.random.key(config.data.seed + 1)
-  batch_size = config.train.batch_size
-
-  def batch_fn(step):
-    idx = jax.random.randint(jax.random.fold_in(data_key, step), (batch_size,), 0, len(data))
-    return data[np.asarray(idx)]
-
-  def loss_fn(params, batch, rng):
-    return diffusion.diffusion_loss(lambda x, t, c: model.apply(params, x, t, c), schedule,
-                                    batch, rng, prediction=config.diffusion.prediction)
-
-  return fit(config.train, init_params=_init_fn(config), loss_fn=loss_fn, batch_fn=batch_fn,
-             workdir=workdir, key=jax.random.key(config.train.seed),
-             mesh=common.mesh_from_config(config), **fit_kwargs)
-
-
-def sample_points(config: Any, params: Any, num_samples: int, key: jax.Array) -> np.ndarray:
-  """(num_samples, 1) points from the trained denoiser with the configured sampler."""
-  model, schedule = _model(config), common.schedule_from_config(config.diffusion)
-  denoise = lambda x, t, c: model.apply(params, x, t, c)
-  run = jax.jit(lambda k: diffusion.sample(denoise, schedule, (num_samples, 1), k,
-                                           **common.sampler_kwargs(config)))
-  return np.asarray(run(key))
-
-
-# -- stages ------------------------------------------------------------------------------
-
 def collect(config: Any, workdir: str) -> None:
+  """Draws the mixture's points into workdir/data.npz (once)."""
   path = os.path.join(workdir, "data.npz")
   if os.path.exists(path):
     return
@@ -129,18 +66,21 @@ def collect(config: Any, workdir: str) -> None:
 
 
 def train(config: Any, workdir: str) -> None:
+  """Trains the denoiser on data.npz; checkpoints in workdir/checkpoints (resumable)."""
   data = np.load(os.path.join(workdir, "data.npz"))["points"]
   train_denoiser(config, data, workdir)
 
 
 def sample(config: Any, workdir: str) -> None:
-  params, step = common.load_trained_params(config, workdir, _init_fn(config))
+  """Samples `sample.num_samples` points with the latest checkpoint into samples.npz."""
+  params, step = H.load_trained_params(config, workdir, init_fn(config))
   points = sample_points(config, params, config.sample.num_samples,
                          jax.random.key(config.sample.seed))
   np.savez(os.path.join(workdir, "samples.npz"), points=points, train_step=step)
 
 
 def evaluate(config: Any, workdir: str) -> None:
+  """Scores the samples against the true mixture: report.json, report.md, samples.png."""
   d = config.data
   samples = np.load(os.path.join(workdir, "samples.npz"))["points"]
   data = np.load(os.path.join(workdir, "data.npz"))["points"]

@@ -1,0 +1,98 @@
+"""The one evaluation entry point: any method's generated models, scored against its zoo.
+
+    report = evaluate_generated(config, workdir, "rpg", generated={task: stacked, ...})
+    report.data["seen"][0]["generated"]["mean"]    # what report.json holds
+
+It loads and checks the config's zoo, checks every generated model against the target's
+layout, leaves out (and counts) models with non-finite parameters, runs `evaluate_zoo`
+(originals, baselines, generated models, memorization) and, with `select_split`, COND
+P-DIFF's selection protocol, then writes report.json, report.md and similarity.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Mapping, NamedTuple
+
+import numpy as np
+
+from paramgen_jax import memory
+from paramgen_jax.errors import NonFiniteError
+from paramgen_jax.eval.accuracy import take_sets
+from paramgen_jax.eval.protocol import selection_protocol
+from paramgen_jax.eval.report import evaluate_zoo, write_report
+from paramgen_jax.integrity import nonfinite_sets
+from paramgen_jax.zoo import spec, store
+
+
+class Report(NamedTuple):
+  """data: the report exactly as written to report.json (JSON-able; schema in
+  `eval.report`); directory: where report.json, report.md and similarity.png are."""
+  data: dict
+  directory: str
+
+
+def drop_nonfinite(generated: Mapping[str, Any], workdir: str) -> tuple[dict, dict[str, int]]:
+  """({task: its finite generated models}, {task: how many were dropped as non-finite}).
+
+  Raises NonFiniteError (one line) when some task has no finite model at all.
+  """
+  kept, dropped, empty = {}, {}, []
+  for task, stacked in generated.items():
+    bad = nonfinite_sets(stacked)
+    dropped[task] = int(bad.sum())
+    kept[task] = take_sets(stacked, np.flatnonzero(~bad))
+    if bad.all():
+      empty.append(task)
+  if empty:
+    raise NonFiniteError(
+        f"eval: every generated model of {len(empty)} task(s) has non-finite parameters "
+        f"(first: {os.path.join(workdir, 'generated', empty[0])}); nothing to report on")
+  return kept, dropped
+
+
+def _timing(workdir: str, started: float) -> dict:
+  path = os.path.join(workdir, "timing.json")
+  timing = json.load(open(path)) if os.path.exists(path) else {}
+  timing = {stage: timing.get(stage) for stage in ("collect", "train", "sample")}
+  timing["eval"] = round(time.perf_counter() - started, 3)
+  return timing
+
+
+def evaluate_generated(config: Any, workdir: str, method: str,
+                       generated: Mapping[str, Any] | None = None, *,
+                       select_split: str | None = None,
+                       neighbours: Mapping[str, str] | None = None) -> Report:
+  """Scores the zoo and `generated` ({task: stacked variables}) and writes the report files.
+
+  With `select_split`, the report also has COND P-DIFF's protocol ('selection'): per task,
+  the generated and the original model that are best on that split, reported on test
+  (`neighbours`: unseen task -> the seen task whose checkpoints are the neighbour baseline).
+  """
+  started, budget = time.perf_counter(), memory.budget_bytes(config)
+  inputs = spec.build_zoo_inputs(config, workdir)
+  rows, stacked = spec.load_checked_zoo(config, workdir, inputs=inputs)
+  template = spec.model_template(inputs.target, inputs.dataset)
+  for task, models in (generated or {}).items():
+    store.check_layout(models, template, f"generated models {workdir}/generated/{task}")
+  generated, dropped = drop_nonfinite(generated or {}, workdir)
+  found = evaluate_zoo(inputs.target, inputs.dataset, inputs.by_name, rows, stacked,
+                       noise_sigmas=config.eval.noise_sigmas,
+                       noise_per_sigma=config.eval.noise_per_sigma, seed=config.eval.seed,
+                       generated=generated, budget_bytes=budget)
+  for row in found.seen + found.unseen:
+    if row["task"] in dropped:
+      row["generated"]["nonfinite"] = dropped[row["task"]]
+  data = {"method": method, "target": inputs.target.name,
+          "config": json.loads(config.to_json_best_effort()), "seen": found.seen,
+          "unseen": found.unseen, "baselines": found.baselines, "similarity": found.similarity}
+  if select_split and generated:
+    data["selection"] = selection_protocol(
+        inputs.target, inputs.dataset, inputs.by_name, rows, stacked, generated, select_split,
+        found.generated_test, neighbours, budget_bytes=budget)
+  data["nonfinite_generated"] = sum(dropped.values())
+  data["timing_s"] = _timing(workdir, started)
+  write_report(workdir, data, found.points)
+  return Report(data, workdir)
