@@ -3,9 +3,9 @@
 A method is a folder `paramgen_jax/methods/<name>/` whose `stages.py` has `SCHEMA` (its config
 schema), `validate(config)` for cross-field checks, and one function per stage: `collect`,
 `train`, `sample`, `evaluate`, each `(config, workdir) -> None`; `config.method` names the
-folder, so adding a method edits no file here. Stages communicate only through files in the workdir, so
-any stage can be re-run alone and a killed run resumes. A run holds its workdir's lock
-(`rundir.hold`): a second run on the same workdir is refused at once.
+folder, so adding a method edits no file here. Stages communicate only through files in the
+workdir, so any stage can be re-run alone and a killed run resumes. A run holds its
+workdir's lock (`rundir.hold`): a second run on the same workdir is refused at once.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pytest
 from tests.helpers import REPO, load_config
 from paramgen_jax import configlib, errors, integrity, pipeline, rundir
 from paramgen_jax.eval.entry import drop_nonfinite
-from paramgen_jax.zoo import spec as zoo_method
+from paramgen_jax.zoo import spec as zoo_spec
 from paramgen_jax.zoo import store
 
 
@@ -135,17 +135,17 @@ def test_rewriting_a_unit_replaces_its_rows(tmp_path):
 def test_a_zoo_of_another_config_is_refused_before_training(tmp_path):
   binary = load_config("zoo_digits_binary", "smoke")
   convnext = load_config("rpg_convnext", "smoke")
-  mlp, *_ = zoo_method.build_zoo_inputs(binary)
-  directory = zoo_method.zoo_dir(str(tmp_path))
-  store.write_info(directory, zoo_method.zoo_identity(binary, mlp))
-  zoo_method.check_zoo_info(binary, directory, mlp)  # its own config passes
-  target, *_ = zoo_method.build_zoo_inputs(convnext)
+  mlp, *_ = zoo_spec.build_zoo_inputs(binary)
+  directory = zoo_spec.zoo_dir(str(tmp_path))
+  store.write_info(directory, zoo_spec.zoo_identity(binary, mlp))
+  zoo_spec.check_zoo_info(binary, directory, mlp)  # its own config passes
+  target, *_ = zoo_spec.build_zoo_inputs(convnext)
   with pytest.raises(errors.ZooMismatchError, match="was collected for target = \"mlp\", the "
                      "config has \"convnext_mini\""):
-    zoo_method.check_zoo_info(convnext, directory, target)
+    zoo_spec.check_zoo_info(convnext, directory, target)
   os.remove(os.path.join(directory, "zoo.json"))
   with pytest.raises(errors.ZooMismatchError, match="has no zoo.json"):
-    zoo_method.check_zoo_info(convnext, directory, target)
+    zoo_spec.check_zoo_info(convnext, directory, target)
 
 
 # -- generated models: non-finite ones counted, none finite refused ----------------------

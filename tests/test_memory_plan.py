@@ -11,13 +11,13 @@ import pytest
 from paramgen_jax import data, memory
 from paramgen_jax import params as P
 from paramgen_jax.errors import MemoryBudgetError
-from paramgen_jax.eval.accuracy import _predictor, predict_many
 from paramgen_jax.methods.pdiff import core as pdiff_core
+from paramgen_jax.methods.pdiff.model import LatentScale
 from paramgen_jax.methods.rpg import core as rpg_core
 from paramgen_jax.params.codec import FlatCodec, TokenCodec
-from paramgen_jax.zoo import spec as zoo_method
-from paramgen_jax.methods.pdiff.model import LatentScale
 from paramgen_jax.zoo import collect
+from paramgen_jax.zoo import spec as zoo_spec
+from paramgen_jax.zoo.accuracy import _predictor, predict_many
 from paramgen_jax.zoo.models import make_target
 from paramgen_jax.zoo.tasks import binary_task
 from tests.helpers import load_config
@@ -135,8 +135,8 @@ def _zoo_inputs(config, monkeypatch):
     shapes = jax.eval_shape(base.init, jax.random.key(0), jnp.zeros((1,) + dataset.image_shape))
     return jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes), {}
 
-  monkeypatch.setattr(zoo_method, "base_variables", zero_base)
-  target, dataset, tasks, splits = zoo_method.build_zoo_inputs(config, "no-workdir")
+  monkeypatch.setattr(zoo_spec, "base_variables", zero_base)
+  target, dataset, tasks, splits, _ = zoo_spec.build_zoo_inputs(config, "no-workdir")
   target = _shared(target)
   template = jax.eval_shape(target.init, jax.random.key(0), jnp.asarray(dataset.x_train[:1]))
   seen = [t.name for t in tasks if splits[t.name] == "seen"]

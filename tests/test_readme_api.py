@@ -20,7 +20,8 @@ def readme_snippet() -> str:
 
 @pytest.mark.slow
 def test_readme_snippet_trains_rpg_in_memory_and_applies_the_models(tmp_path):
-  check = "\nassert float(accuracy.mean()) > 0.9, accuracy\nimport os; assert os.listdir('.') == [], os.listdir('.')\n"
+  check = ("\nassert float(accuracy.mean()) > 0.9, accuracy"
+           "\nimport os; assert os.listdir('.') == [], os.listdir('.')\n")
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one CPU device, as a user
   env["PYTHONPATH"] = REPO
   result = subprocess.run([sys.executable, "-c", readme_snippet() + check], cwd=tmp_path,

@@ -1,10 +1,12 @@
-"""Evaluation: accuracy of many parameter sets, baselines, memorization, reports.
+"""Evaluation: baselines, memorization, COND P-DIFF's protocol and the report.
 
-The entry point that scores a method's generated models against its zoo is
-`paramgen_jax.eval.entry.evaluate_generated`; it is not imported here because it loads the
-zoo library, which itself uses this package's accuracy functions during collection.
+    report = evaluate_generated(config, workdir, "rpg", generated={task: stacked, ...})
+
+`evaluate_generated` (entry.py) is the one entry point every method calls; `evaluate_zoo`
+and `write_report` (report.py) are its parts. The accuracy of many parameter sets is
+`paramgen_jax.zoo.accuracy` (zoo collection needs it and never imports this package).
 """
 
-from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many
+from paramgen_jax.eval.entry import Report, drop_nonfinite, evaluate_generated
 from paramgen_jax.eval.report import ZooEvaluation, evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary

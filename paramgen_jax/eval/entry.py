@@ -20,11 +20,11 @@ import numpy as np
 
 from paramgen_jax import memory
 from paramgen_jax.errors import NonFiniteError
-from paramgen_jax.eval.accuracy import take_sets
 from paramgen_jax.eval.protocol import selection_protocol
 from paramgen_jax.eval.report import evaluate_zoo, write_report
 from paramgen_jax.integrity import nonfinite_sets
 from paramgen_jax.zoo import spec, store
+from paramgen_jax.zoo.accuracy import take_sets
 
 
 class Report(NamedTuple):

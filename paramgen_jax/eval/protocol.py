@@ -24,7 +24,7 @@ import numpy as np
 from paramgen_jax import memory
 from paramgen_jax.data import Dataset
 from paramgen_jax.eval import baselines
-from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many, take_sets
+from paramgen_jax.zoo.accuracy import accuracy, correct_matrix, predict_many, take_sets
 
 
 def split_accuracy(apply_fn, stacked: Any, dataset: Dataset, task: Any, split: str, *,

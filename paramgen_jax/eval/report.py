@@ -3,7 +3,7 @@
 `evaluate_zoo` computes everything on the test split, per task:
   * accuracy of the original checkpoints and of the generated models (if any);
   * baselines: the model soup of the task's checkpoints, and originals with Gaussian noise
-    of several σ added in the normalized space (per-layer statistics of the whole zoo);
+    of several σ added in the normalized space (per-layer statistics: see below);
   * similarity to the nearest original: IoU of wrong predictions (max over the task's
     originals; for an original, over the *other* originals) and parameter L2 distance.
 `write_report` writes report.json (schema below), report.md and similarity.png.
@@ -33,10 +33,10 @@ from paramgen_jax import memory
 from paramgen_jax import params as P
 from paramgen_jax.data import Dataset
 from paramgen_jax.eval import baselines, similarity
-from paramgen_jax.eval.accuracy import (accuracy, correct_matrix, num_sets, predict_many,
-                                        take_sets)
 from paramgen_jax.eval.protocol import protocol_markdown
 from paramgen_jax.eval.stats import summary
+from paramgen_jax.zoo.accuracy import (accuracy, correct_matrix, num_sets, predict_many,
+                                       take_sets)
 
 
 class ZooEvaluation(NamedTuple):
@@ -77,6 +77,87 @@ class _Scorer:
     return accuracy(correct, used), used & ~correct
 
 
+class _Scored(NamedTuple):
+  """Models scored on the test split: accuracy (S,) percent, wrong (S, N) bool, parameter
+  vectors (S, D)."""
+  acc: np.ndarray
+  wrong: np.ndarray
+  vectors: np.ndarray
+
+  def take(self, index) -> "_Scored":
+    return _Scored(self.acc[index], self.wrong[index], self.vectors[index])
+
+
+def _noise_stats(rows: Sequence[dict], vectors: np.ndarray, layout: Any) -> Any:
+  """Per-layer statistics of the seen tasks' checkpoints (the whole zoo if none is seen):
+  the generators are fitted on the seen tasks only, so their noise baseline is too."""
+  fitted = [i for i, r in enumerate(rows) if r["split"] == "seen"] or list(range(len(rows)))
+  return P.fit_layer_stats(vectors[np.asarray(fitted)], layout)
+
+
+def _noised_models(stacked: Any, rows: Sequence[dict], source: np.ndarray, layout: Any,
+                   stats: Any, score: _Scorer, sigmas: Sequence[float],
+                   seed: int) -> dict[str, _Scored]:
+  """{'noise_<σ>': the originals at `source` with noise σ, scored}, one key per σ."""
+  key, noise = jax.random.key(seed), {}
+  task_of = [rows[i]["task"] for i in source]
+  for k, sigma in enumerate(sigmas):
+    noisy = baselines.noised(take_sets(stacked, source), layout, stats, sigma,
+                             jax.random.fold_in(key, k))
+    noise[f"noise_{sigma:g}"] = _Scored(*score(noisy, task_of),
+                                        baselines.stacked_vectors(noisy, layout))
+  return noise
+
+
+def _nearest_original(models: _Scored, originals: _Scored,
+                      itself: bool) -> tuple[np.ndarray, np.ndarray]:
+  """(NN wrong-IoU (S,), NN L2 (S,)) of each model to the task's originals; with `itself`
+  the models are those originals, and none is its own neighbour."""
+  iou = similarity.nearest(similarity.wrong_iou(models.wrong, originals.wrong),
+                           exclude_diagonal=itself)
+  l2 = similarity.nearest(similarity.pairwise_l2(models.vectors, originals.vectors),
+                          largest=False, exclude_diagonal=itself)
+  return iou, l2
+
+
+def _task_rows(names: Sequence[str], split_of: Mapping[str, str], members: Mapping[str, Any],
+               originals: _Scored, noise: Mapping[str, _Scored], per_sigma: int,
+               gen: Mapping[str, _Scored]) -> tuple[dict, dict]:
+  """({'seen': [row], 'unseen': [row]}, {models: (accuracies, NN IoUs, NN L2s) lists})."""
+  rows = {"seen": [], "unseen": []}
+  sims = {name: ([], [], []) for name in ("original", "generated", *noise)}
+
+  def add(name, models, task_originals, itself=False):
+    iou, l2 = _nearest_original(models, task_originals, itself)
+    for values, new in zip(sims[name], (models.acc, iou, l2)):
+      values.extend(new)
+
+  for ti, t in enumerate(names):
+    mine = originals.take(members[t])
+    add("original", mine, mine, itself=True)
+    for name, models in noise.items():
+      add(name, models.take(slice(ti * per_sigma, (ti + 1) * per_sigma)), mine)
+    if t in gen:
+      add("generated", gen[t], mine)
+    rows[split_of[t]].append({"task": t, "original": summary(mine.acc),
+                              "generated": summary(gen[t].acc) if t in gen else {}})
+  return rows, sims
+
+
+def _seen_baselines(names: Sequence[str], split_of: Mapping[str, str],
+                    members: Mapping[str, Any], orig_acc: np.ndarray, soup_acc: np.ndarray,
+                    noise: Mapping[str, _Scored], per_sigma: int) -> dict:
+  """{'original', 'soup', 'noise_<σ>': stats over the seen tasks' models}."""
+  seen = [i for i, t in enumerate(names) if split_of[t] == "seen"]
+  seen_rows = np.concatenate([members[names[i]] for i in seen]) if seen else np.zeros(0, int)
+  found = {"original": summary(orig_acc[seen_rows]), "soup": summary(soup_acc[seen])}
+  keep = np.concatenate([np.arange(i * per_sigma, (i + 1) * per_sigma)
+                         for i in seen]) if seen else np.zeros(0, int)
+  for name, models in noise.items():
+    found[name] = summary(models.acc[keep])
+  return found
+
+
 def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: Sequence[dict],
                  stacked: Any, *, noise_sigmas: Sequence[float], noise_per_sigma: int,
                  seed: int = 0, generated: Mapping[str, Any] | None = None,
@@ -99,66 +180,25 @@ def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: 
   vectors = baselines.stacked_vectors(stacked, layout)
   names = list(dict.fromkeys(r["task"] for r in rows))
   split_of = {r["task"]: r["split"] for r in rows}
-  fitted = [i for i, r in enumerate(rows) if r["split"] == "seen"] or list(range(len(rows)))
-  stats = P.fit_layer_stats(vectors[np.asarray(fitted)], layout)
   members = {t: np.flatnonzero([r["task"] == t for r in rows]) for t in names}
-
-  orig_acc, orig_wrong = score(stacked, [r["task"] for r in rows])
-  soup_acc, _ = score(_concat([baselines.soup(take_sets(stacked, members[t])) for t in names]), names)
-  key = jax.random.key(seed)
-  noise = {}
-  for k, sigma in enumerate(noise_sigmas):
-    source = np.concatenate([np.resize(members[t], noise_per_sigma) for t in names])
-    noisy = baselines.noised(take_sets(stacked, source), layout, stats, sigma,
-                             jax.random.fold_in(key, k))
-    task_of = [rows[i]["task"] for i in source]
-    acc, wrong = score(noisy, task_of)
-    noise[f"noise_{sigma:g}"] = (source, acc, wrong, baselines.stacked_vectors(noisy, layout))
-  gen_names = [t for t in names if t in generated]
-  gen = {}
-  for t in gen_names:
-    acc, wrong = score(generated[t], [t] * num_sets(generated[t]))
-    gen[t] = (acc, wrong, baselines.stacked_vectors(generated[t], layout))
-
-  result_rows = {"seen": [], "unseen": []}
-  sims = {"original": ([], [], []), "generated": ([], [], [])}
-  sims.update({name: ([], [], []) for name in noise})
-  for ti, t in enumerate(names):
-    idx = members[t]
-    w, v = orig_wrong[idx], vectors[idx]
-    iou_nn = similarity.nearest(similarity.wrong_iou(w, w), exclude_diagonal=True)
-    l2_nn = similarity.nearest(similarity.pairwise_l2(v, v), largest=False, exclude_diagonal=True)
-    sims["original"][0].extend(orig_acc[idx]); sims["original"][1].extend(iou_nn)
-    sims["original"][2].extend(l2_nn)
-    for name, (source, acc, wrong, vecs) in noise.items():
-      mine = slice(ti * noise_per_sigma, (ti + 1) * noise_per_sigma)
-      sims[name][0].extend(acc[mine])
-      sims[name][1].extend(similarity.nearest(similarity.wrong_iou(wrong[mine], w)))
-      sims[name][2].extend(similarity.nearest(similarity.pairwise_l2(vecs[mine], v), largest=False))
-    generated_stats = {}
-    if t in gen:
-      acc, wrong, vecs = gen[t]
-      generated_stats = summary(acc)
-      sims["generated"][0].extend(acc)
-      sims["generated"][1].extend(similarity.nearest(similarity.wrong_iou(wrong, w)))
-      sims["generated"][2].extend(similarity.nearest(similarity.pairwise_l2(vecs, v),
-                                                     largest=False))
-    result_rows[split_of[t]].append({"task": t, "original": summary(orig_acc[idx]),
-                                     "generated": generated_stats})
-
-  seen = [i for i, t in enumerate(names) if split_of[t] == "seen"]
-  seen_rows = np.concatenate([members[names[i]] for i in seen]) if seen else np.zeros(0, int)
-  report_baselines = {"original": summary(orig_acc[seen_rows]), "soup": summary(soup_acc[seen])}
-  for name, (source, acc, _, _) in noise.items():
-    keep = np.concatenate([np.arange(i * noise_per_sigma, (i + 1) * noise_per_sigma)
-                           for i in seen]) if seen else np.zeros(0, int)
-    report_baselines[name] = summary(acc[keep])
-  report_similarity = {name: {"accuracy": summary(a), "nn_wrong_iou": summary(i),
-                              "nn_l2": summary(d)} for name, (a, i, d) in sims.items()}
+  originals = _Scored(*score(stacked, [r["task"] for r in rows]), vectors)
+  soup_acc, _ = score(_concat([baselines.soup(take_sets(stacked, members[t])) for t in names]),
+                      names)
+  # noise_per_sigma of each task's checkpoints (cycled), task after task, for every σ.
+  source = np.concatenate([np.resize(members[t], noise_per_sigma) for t in names])
+  noise = _noised_models(stacked, rows, source, layout, _noise_stats(rows, vectors, layout),
+                         score, noise_sigmas, seed)
+  gen = {t: _Scored(*score(generated[t], [t] * num_sets(generated[t])),
+                    baselines.stacked_vectors(generated[t], layout))
+         for t in names if t in generated}
+  found, sims = _task_rows(names, split_of, members, originals, noise, noise_per_sigma, gen)
   return ZooEvaluation(
-      result_rows["seen"], result_rows["unseen"], report_baselines, report_similarity,
+      found["seen"], found["unseen"],
+      _seen_baselines(names, split_of, members, originals.acc, soup_acc, noise, noise_per_sigma),
+      {name: {"accuracy": summary(a), "nn_wrong_iou": summary(i), "nn_l2": summary(d)}
+       for name, (a, i, d) in sims.items()},
       points={name: (np.asarray(a), np.asarray(i)) for name, (a, i, _) in sims.items()},
-      generated_test={t: acc for t, (acc, _, _) in gen.items()})
+      generated_test={t: models.acc for t, models in gen.items()})
 
 
 def _fmt(stats: dict, key: str = "mean", spec: str = ".2f") -> str:

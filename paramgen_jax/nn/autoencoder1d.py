@@ -11,8 +11,9 @@ replaces the official BatchNorm so that a vector's code does not depend on the r
 batch. Each upsampling stage is a sub-pixel convolution (Shi et al. 2016): a stride-1 conv to
 2C channels whose outputs are interleaved into a map twice as long. It is a reparameterization
 of the official stride-2 transposed convolution (each output phase gets its own kernel), and
-its gradient is about 10x faster than XLA's transposed convolution on CPUs. `N` must be a multiple of 2^len(channels) (`params.padded_length` rounds up; pad with zeros
-and mask the padding out of the loss).
+its gradient is about 10x faster than XLA's transposed convolution on CPUs. `N` must be a
+multiple of 2^len(channels) (`params.padded_length` rounds up; pad with zeros and mask the
+padding out of the loss).
 
 Training (`autoencoder_loss`) follows p-diff: Gaussian noise on the input (σ 0.001) and on the
 latent (σ 0.1, the fixed "manual std" of the official code, no KL term), then MSE.

@@ -24,11 +24,11 @@ import optax
 from paramgen_jax import memory
 from paramgen_jax.data import Dataset
 from paramgen_jax.errors import NonFiniteError
-from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many
 from paramgen_jax.integrity import nonfinite_sets
 from paramgen_jax.train import TrainState, make_optimizer, make_train_step
 from paramgen_jax.train.metrics import progress_bar
 from paramgen_jax.zoo import store
+from paramgen_jax.zoo.accuracy import accuracy, correct_matrix, predict_many
 from paramgen_jax.zoo.models import Target, split_variables
 from paramgen_jax.zoo.tasks import Task
 

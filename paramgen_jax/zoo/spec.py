@@ -122,12 +122,13 @@ def load_checked_zoo(config: Any, workdir: str, *, split: str | None = None,
                      inputs: ZooInputs | None = None) -> tuple[list[dict], Any]:
   """The zoo's (rows, stacked variables) after checking zoo.json against `config` and every
   checkpoint against the target's layout (`inputs`: `build_zoo_inputs`' result, if at hand)."""
-  target, dataset, _, _ = inputs or build_zoo_inputs(config, workdir)
+  inputs = inputs or build_zoo_inputs(config, workdir)
   directory = zoo_dir(workdir)
   if not store.read_manifest(directory):
     raise FileNotFoundError(f"no zoo in {directory}: run --mode=collect first")
-  check_zoo_info(config, directory, target)
-  return store.load_zoo(directory, split=split, template=model_template(target, dataset))
+  check_zoo_info(config, directory, inputs.target)
+  return store.load_zoo(directory, split=split,
+                        template=model_template(inputs.target, inputs.dataset))
 
 
 def base_dir(workdir: str) -> str:
@@ -154,12 +155,14 @@ def base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
 
 
 class ZooInputs(NamedTuple):
-  """What a zoo is collected from: the target model, its data, the tasks (in zoo order) and
-  each task's split ({name: 'seen' | 'unseen'})."""
+  """What a zoo is collected from: the target model, its data, the tasks (in zoo order),
+  each task's split ({name: 'seen' | 'unseen'}) and, for a LoRA zoo, the frozen base model
+  as (Target, trained variables) (None otherwise)."""
   target: Any
   dataset: Dataset
   tasks: list[Task]
   splits: dict[str, str]
+  base: tuple[Any, Any] | None = None
 
   @property
   def by_name(self) -> dict[str, Task]:
@@ -196,22 +199,23 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *,
   if workdir is None:
     raise ValueError("a LoRA zoo needs the workdir that holds its base model")
   base, base_row = base_variables(config, workdir, dataset, train_base)
+  base_target = make_target(config.model.name, dataset.num_classes, **options)
   adapted = make_target(config.model.name, tasks[0].num_outputs, lora_rank=adapter.rank,
                         lora_alpha=adapter.alpha, lora_targets=tuple(adapter.targets), **options)
   if train_base:
     print(f"LoRA base model: test accuracy {base_row['test_acc']:.2f}% on the full task")
   target = lora.adapter_target(adapted, base, jax.numpy.asarray(dataset.x_train[:1]))
-  return ZooInputs(target, dataset, tasks, splits)
+  return ZooInputs(target, dataset, tasks, splits, (base_target, base))
 
 
 def collect_zoo_from_config(config: Any, workdir: str) -> None:
   """Collects (or completes) workdir/zoo for the config's zoo sections; resumable."""
-  target, dataset, tasks, splits = build_zoo_inputs(config, workdir, train_base=True)
-  directory = zoo_dir(workdir)
+  inputs = build_zoo_inputs(config, workdir, train_base=True)
+  target, directory = inputs.target, zoo_dir(workdir)
   if store.read_manifest(directory):  # never mix checkpoints of two configs in one zoo
     check_zoo_info(config, directory, target)
-  store.write_info(directory, {**zoo_identity(config, target), "num_tasks": len(tasks),
-                               "dataset": dataset.summary()})
-  figures = collect_zoo(directory, target, dataset, tasks, splits, config.collect,
-                        budget_bytes=memory.budget_bytes(config))
+  store.write_info(directory, {**zoo_identity(config, target), "num_tasks": len(inputs.tasks),
+                               "dataset": inputs.dataset.summary()})
+  figures = collect_zoo(directory, target, inputs.dataset, inputs.tasks, inputs.splits,
+                        config.collect, budget_bytes=memory.budget_bytes(config))
   atomic_write_json(os.path.join(directory, "collect_timing.json"), figures)

@@ -1,4 +1,4 @@
-"""Evaluation: known answers for IoU, distances, stats, soup, noise; a tiny zoo report."""
+"""Evaluation: known answers for IoU, distances, stats, soup, noise; tiny zoo reports."""
 
 import json
 
@@ -11,12 +11,15 @@ import pytest
 from paramgen_jax import data
 from paramgen_jax import params as P
 from paramgen_jax.eval import baselines, similarity
-from paramgen_jax.eval.accuracy import accuracy, correct_matrix, predict_many
+from paramgen_jax.eval.entry import Report, evaluate_generated
 from paramgen_jax.eval.report import ZooEvaluation, evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary
 from paramgen_jax.zoo import collect
+from paramgen_jax.zoo import spec as zoo_spec
+from paramgen_jax.zoo.accuracy import accuracy, correct_matrix, predict_many, take_sets
 from paramgen_jax.zoo.models import make_target
 from paramgen_jax.zoo.tasks import binary_task
+from tests.helpers import load_config
 
 
 def test_wrong_iou_known_answer():
@@ -82,7 +85,11 @@ def test_predict_many_chunks():
   np.testing.assert_array_equal(predict_many(target.apply, stacked, x, budget_bytes=2000), full)
 
 
-def test_tiny_zoo_report(tmp_path):
+def test_tiny_zoo_report(tmp_path, monkeypatch):
+  fitted_on = []  # how many checkpoints the noise baseline's statistics are fitted on
+  fit = P.fit_layer_stats
+  monkeypatch.setattr(P, "fit_layer_stats", lambda v, layout: fitted_on.append(len(v)) or
+                      fit(v, layout))
   digits = data.load_digits()
   target = make_target("mlp", 2, hidden=(8,))
   tasks = [binary_task(3), binary_task(12)]
@@ -98,6 +105,9 @@ def test_tiny_zoo_report(tmp_path):
   report = evaluate_zoo(target, digits, by_name, rows, stacked, noise_sigmas=(0.0, 0.1),
                         noise_per_sigma=2, generated={tasks[0].name: copy_of_first})
   assert isinstance(report, ZooEvaluation)
+  assert ZooEvaluation._fields == ("seen", "unseen", "baselines", "similarity", "points",
+                                   "generated_test")
+  assert fitted_on == [3]  # the seen task's checkpoints only, not the unseen task's
   assert [r["task"] for r in report.seen] == [tasks[0].name]
   assert [r["task"] for r in report.unseen] == [tasks[1].name]
   seen = report.seen[0]
@@ -116,6 +126,29 @@ def test_tiny_zoo_report(tmp_path):
   assert not [k for k in _all_keys(written) if k.startswith("_")]
   for name in ("report.json", "report.md", "similarity.png"):
     assert (tmp_path / name).stat().st_size > 0
+
+
+def test_evaluate_generated_writes_what_it_returns(tmp_path):
+  config = load_config("zoo_digits_binary", "smoke")
+  config.model.options.hidden = (8,)
+  config.tasks.limit = 2  # 2 seen tasks, 1 unseen
+  config.collect.update(epochs=1, checkpoints=2)
+  config.eval.update(noise_sigmas=(0.1,), noise_per_sigma=1)
+  workdir = str(tmp_path)
+  zoo_spec.collect_zoo_from_config(config, workdir)
+  rows, stacked = zoo_spec.load_checked_zoo(config, workdir)
+  task = rows[0]["task"]
+  mine = [i for i, r in enumerate(rows) if r["task"] == task]
+  report = evaluate_generated(config, workdir, "test",
+                              generated={task: take_sets(stacked, mine)})
+  assert isinstance(report, Report) and report.directory == workdir
+  assert json.load(open(tmp_path / "report.json")) == json.loads(json.dumps(report.data))
+  assert not [k for k in _all_keys(report.data) if k.startswith("_")]
+  assert report.data["method"] == "test" and report.data["nonfinite_generated"] == 0
+  row = next(r for r in report.data["seen"] if r["task"] == task)
+  # Its 'generated' models are its originals, none of them left out as non-finite.
+  assert row["generated"] == {**row["original"], "nonfinite": 0}
+  assert (len(report.data["seen"]), len(report.data["unseen"])) == (2, 1)
 
 
 def _all_keys(tree):

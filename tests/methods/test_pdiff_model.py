@@ -56,3 +56,28 @@ def test_conditional_latent_diffusion_learns_two_tasks():
     z = sample_latents(model, params, jnp.int32(task), 8, 8, jax.random.key(task), schedule,
                        sampler="ddim", steps=20, prediction="x0")
     assert float(jnp.mean(z * sign)) > 0.7
+
+
+def test_in_memory_training_matches_a_workdir_run_and_generates_each_task(tmp_path):
+  from paramgen_jax import integrity
+  from paramgen_jax.methods import pdiff
+  from paramgen_jax.methods.pdiff import core
+  from tests.helpers import load_config
+
+  config = load_config("pdiff_digits", "smoke")
+  config.generator.condition, config.generator.normalization = "onehot", "task"
+  rng = np.random.default_rng(0)
+  task_ids = np.repeat([0, 1], 6)
+  stacked = {"params": {"w": (rng.normal(size=(12, 5, 3)) + task_ids[:, None, None]).astype(
+      np.float32), "b": rng.normal(size=(12, 3)).astype(np.float32)}}
+  conditions = np.eye(2, dtype=np.float32)[task_ids]
+  kwargs = dict(task_ids=task_ids, tasks=("a", "b"), conditions=conditions)
+  in_memory = pdiff.train(stacked, config, **kwargs)
+  pdiff.train(stacked, config, workdir=str(tmp_path), **kwargs)
+  from_files = core.load(config, str(tmp_path), in_memory.codec, conditions[:1])
+  key = jax.random.key(3)
+  models = pdiff.generate_all(in_memory, key, conditions[1], stats_task=1)
+  again = pdiff.generate_all(from_files, key, conditions[1], stats_task=1)
+  assert integrity.tree_checksum(models) == integrity.tree_checksum(again)
+  assert models["params"]["w"].shape == (config.generate.num_models, 5, 3)
+  assert np.isfinite(models["params"]["w"]).all()

@@ -63,7 +63,8 @@ def test_saved_codec_decodes_bit_identically(tmp_path, make):
   assert type(loaded) is type(codec) and loaded.settings() == codec.settings()
   args = (jnp.int32(0),) if isinstance(codec, FlatCodec) else ()  # a traced task row
   encoded = jax.vmap(lambda t: codec.encode(t, *args))(stacked)
-  decode = lambda c: jax.jit(lambda x, *a: jax.vmap(lambda v: c.decode(v, *a))(x))(encoded, *args)
+  decode = lambda c: jax.jit(
+      lambda x, *a: jax.vmap(lambda v: c.decode(v, *a))(x))(encoded, *args)
   for a, b in zip(jax.tree_util.tree_leaves(decode(codec)), jax.tree_util.tree_leaves(decode(loaded))):
     assert a.dtype == b.dtype
     np.testing.assert_array_equal(a, b)

@@ -33,13 +33,12 @@ from paramgen_jax import configlib as C
 from paramgen_jax import params as P
 from paramgen_jax import stage_helpers as H
 from paramgen_jax.eval.entry import evaluate_generated
-from paramgen_jax.eval.accuracy import take_sets
+from paramgen_jax.zoo.accuracy import take_sets
 from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.pdiff import conditions as cond_lib
 from paramgen_jax.methods.pdiff import core
 from paramgen_jax.params.codec import load_codec, save_codec
 from paramgen_jax.zoo import spec, store
-from paramgen_jax.zoo.models import make_target
 
 SCHEMA = {
     "method": C.one_of("pdiff"),
@@ -87,10 +86,9 @@ def last_checkpoints(rows: list[dict], stacked: Any, per_task: int) -> tuple[lis
   return [rows[i] for i in keep], take_sets(stacked, keep)
 
 
-def _frozen_features(config: Any, workdir: str, dataset) -> Any:
+def _frozen_features(inputs: spec.ZooInputs) -> Any:
   """The LoRA base model's class-token features, images (B, ...) -> (B, dim)."""
-  variables, _ = spec.base_variables(config, workdir, dataset, train_base=False)
-  base = make_target(config.model.name, dataset.num_classes, **dict(config.model.options))
+  base, variables = inputs.base
   return jax.jit(lambda x: base.module.apply(variables, x, features=True))
 
 
@@ -113,7 +111,7 @@ def task_conditions(config: Any, workdir: str, inputs: Any, seen: list[str]) -> 
   names = list(dict.fromkeys(r["task"] for r in store.read_manifest(spec.zoo_dir(workdir))))
   features_fn, data = None, None
   if g.condition == "data":
-    features_fn = _frozen_features(config, workdir, inputs.dataset)
+    features_fn = _frozen_features(inputs)
     data = (inputs.dataset.x_train, inputs.dataset.y_train)
   compute = lambda: cond_lib.condition_vectors(
       g.condition, [inputs.by_name[n] for n in names], seen, seed=g.prompt_seed,

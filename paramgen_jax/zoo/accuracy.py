@@ -1,5 +1,8 @@
 """Accuracy of many parameter sets at once: `vmap` over sets, chunked to bound memory.
 
+It lives with the zoo because collection measures every checkpoint with it; the evaluation
+(`paramgen_jax.eval`) builds on it, and the zoo never imports the evaluation.
+
 `predict_many` cuts the work into chunks of sets and of examples, each as large as XLA's
 planned temporary memory allows within a byte budget (`paramgen_jax.memory`): all 1295
 training images through 50 ConvNeXt-mini at once would need 27.7 GB.
