@@ -80,7 +80,9 @@ def load_trained_params(config: Any, workdir: str, init_params: Callable[[jax.Ar
       lambda k: TrainState.create(init_params(k), tx, use_ema=train_cfg.ema_decay > 0),
       jax.random.key(0))
   state, step = restore_latest(workdir, abstract)
-  return state.eval_params(), step
+  # Host copies: Orbax restores the training mesh's shardings, while generation compiles for
+  # the default device.
+  return jax.device_get(state.eval_params()), step
 
 
 def concat_models(parts: Sequence[PyTree], count: int) -> PyTree:

@@ -95,7 +95,7 @@ def _train_autoencoder(config: Any, codec: FlatCodec, vectors: np.ndarray,
                                                      latent_noise=a.latent_noise, mask=mask),
       batch_fn=lambda step: {"x": vectors[pick(step)]},
       workdir=workdir and os.path.join(workdir, "autoencoder"), desc="train autoencoder")
-  return state.eval_params()
+  return jax.device_get(state.eval_params())  # host copy: the state may live on a mesh
 
 
 def _train_denoiser(config: Any, codec: FlatCodec, scaled: np.ndarray, conditions: Any,
@@ -115,7 +115,7 @@ def _train_denoiser(config: Any, codec: FlatCodec, scaled: np.ndarray, condition
           model, p, batch["z"], batch.get("cond"), rng, schedule, config.diffusion.prediction),
       batch_fn=batch_fn, workdir=workdir and os.path.join(workdir, "diffusion"),
       desc="train latent diffusion")
-  return state.eval_params()
+  return jax.device_get(state.eval_params())  # host copy: the state may live on a mesh
 
 
 def train(stacked: PyTree, config: Any, *, task_ids: np.ndarray | None = None,

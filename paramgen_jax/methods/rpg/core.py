@@ -149,7 +149,9 @@ def train(stacked: PyTree, config: Any, *, conditions: np.ndarray | None = None,
       config.train, config, init_params=init_fn(config, codec, num_permutations, condition_dim),
       loss_fn=loss_fn, batch_fn=_batch_fn(config, tokens, permutation, conditions),
       workdir=workdir, desc="train rpg")
-  return Generator(state.eval_params(), codec, config, num_permutations, condition_dim)
+  # Host copies: the state may live on a mesh, generation compiles for the default device.
+  return Generator(jax.device_get(state.eval_params()), codec, config, num_permutations,
+                   condition_dim)
 
 
 def generate(generator: Generator, key: jax.Array, condition: Any = None, *,
