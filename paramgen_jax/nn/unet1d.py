@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from paramgen_jax.nn.embeddings import sinusoidal_embedding
 

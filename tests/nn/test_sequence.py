@@ -1,7 +1,6 @@
 """Backbones: causal ones depend on no later input; the gated MLP mixes no tokens at all."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

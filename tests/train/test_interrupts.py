@@ -220,11 +220,13 @@ def test_signals_while_saving_are_absorbed(tmp_path, monkeypatch, first_at, seco
   monkeypatch.setattr(T.Checkpointer, "save", save)
   hook = lambda done, state, metrics: done == first_at and os.kill(os.getpid(), signal.SIGINT)
   before = signal.signal(signal.SIGTERM, signal.default_int_handler)  # as the launcher does
+  # What SIGINT had (SIG_IGN when the test process was started in the background).
+  sigint_before = signal.getsignal(signal.SIGINT)
   try:
     with pytest.raises(KeyboardInterrupt):
       run(tmp_path, train_config(), hooks=[hook])
     assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler  # handed back
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is sigint_before
   finally:
     signal.signal(signal.SIGTERM, before)
   assert saves == [s for s in (5, 10) if s <= stopped_at] + [12] * (stopped_at == 12)
