@@ -85,8 +85,10 @@ def load_trained_params(config: Any, workdir: str, init_params: Callable[[jax.Ar
   return jax.device_get(state.eval_params()), step
 
 
-def concat_models(parts: Sequence[PyTree], count: int) -> PyTree:
-  """Stacked model chunks -> the first `count` models, stacked."""
+def generate_in_chunks(make: Callable[[int], PyTree], count: int, per_call: int) -> PyTree:
+  """`count` models, stacked, from make(first) -> models first .. first + per_call - 1
+  (the last call's extra models are dropped)."""
+  parts = [make(first) for first in range(0, count, per_call)]
   return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:count], *parts)
 
 
@@ -102,8 +104,8 @@ def generate_for_tasks(workdir: str, tasks: Sequence[str], num_models: int, per_
   try:
     for i, task in enumerate(tasks):
       task_key = jax.random.fold_in(key, i)
-      parts = [make(task, task_key, first) for first in range(0, num_models, per_call)]
-      save_generated(workdir, task, concat_models(parts, num_models))
+      save_generated(workdir, task, generate_in_chunks(
+          lambda first: make(task, task_key, first), num_models, per_call))
       bar.update(1)
   finally:
     bar.close()

@@ -22,7 +22,7 @@ from paramgen_jax import memory
 from paramgen_jax.errors import NonFiniteError
 from paramgen_jax.eval.protocol import selection_protocol
 from paramgen_jax.eval.report import evaluate_zoo, write_report
-from paramgen_jax.integrity import nonfinite_sets
+from paramgen_jax.integrity import nonfinite_sets, read_json
 from paramgen_jax.zoo import spec, store
 from paramgen_jax.zoo.accuracy import take_sets
 
@@ -55,7 +55,7 @@ def drop_nonfinite(generated: Mapping[str, Any], workdir: str) -> tuple[dict, di
 
 def _timing(workdir: str, started: float) -> dict:
   path = os.path.join(workdir, "timing.json")
-  timing = json.load(open(path)) if os.path.exists(path) else {}
+  timing = read_json(path, "timing file") if os.path.exists(path) else {}
   timing = {stage: timing.get(stage) for stage in ("collect", "train", "sample")}
   timing["eval"] = round(time.perf_counter() - started, 3)
   return timing

@@ -187,8 +187,9 @@ def layout_from_record(record: dict, arrays: dict[str, np.ndarray]) -> ParamLayo
   specs = [LeafSpec(d["path"], tuple(d["shape"]), np.dtype(d["dtype"]), d["generated"],
                     d["group"], d["offset"], d["log_transform"]) for d in record["leaves"]]
   paths = [s.path for s in specs]
-  treedef = jax.tree_util.tree_structure(_nested(paths, paths))
-  order = {path: i for i, path in enumerate(jax.tree_util.tree_leaves(_nested(paths, paths)))}
+  nested = _nested(paths, paths)
+  treedef = jax.tree_util.tree_structure(nested)
+  order = {path: i for i, path in enumerate(jax.tree_util.tree_leaves(nested))}
   specs = sorted(specs, key=lambda s: order[s.path])  # jax.tree_util order, as at fit time
   constants = [None if s.generated else arrays[f"constant/{s.path}"] for s in specs]
   return ParamLayout(treedef, specs, record["groups"], constants)

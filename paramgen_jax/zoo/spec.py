@@ -113,6 +113,12 @@ def check_zoo_info(config: Any, directory: str, target: Any) -> None:
           f"has {json.dumps(expected[key])}: use another --workdir, or remove {directory}")
 
 
+def manifest_splits(workdir: str) -> dict[str, str]:
+  """{task: 'seen' | 'unseen'} for the zoo's tasks in manifest order: the order in which
+  methods give tasks their keys (a re-collected unit moves its rows to the end)."""
+  return {r["task"]: r["split"] for r in store.read_manifest(zoo_dir(workdir))}
+
+
 def model_template(target: Any, dataset: Any) -> Any:
   """ShapeDtypeStructs of one model's variables: the layout every zoo checkpoint must have."""
   return jax.eval_shape(target.init, jax.random.key(0), jax.numpy.asarray(dataset.x_train[:1]))

@@ -204,6 +204,6 @@ def generate_all(generator: Generator, key: jax.Array, condition: Any = None,
   """All `generate.num_models` models for one condition, chunked to the memory budget."""
   n, g = generator.config.generate.num_models, generator
   size, run = generation_plan(g, condition, jnp.int32(stats_task), key)
-  parts = [run(g.ae_params, g.den_params, g.scale, condition, jnp.int32(stats_task),
-               chunk_key(key, first, size, n)) for first in range(0, n, size)]
-  return H.concat_models(parts, n)
+  return H.generate_in_chunks(
+      lambda first: run(g.ae_params, g.den_params, g.scale, condition, jnp.int32(stats_task),
+                        chunk_key(key, first, size, n)), n, size)

@@ -38,7 +38,7 @@ from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.pdiff import conditions as cond_lib
 from paramgen_jax.methods.pdiff import core
 from paramgen_jax.params.codec import load_codec, save_codec
-from paramgen_jax.zoo import spec, store
+from paramgen_jax.zoo import spec
 
 SCHEMA = {
     "method": C.one_of("pdiff"),
@@ -106,9 +106,9 @@ def _cached(path: str, names: list[str], compute) -> dict[str, np.ndarray]:
 
 def task_conditions(config: Any, workdir: str, inputs: Any, seen: list[str]) -> dict:
   """Task name -> what the denoiser receives, for every task of the zoo (manifest order;
-  only the seen ones for 'onehot' and 'learned')."""
+  only the seen ones for 'onehot' and 'learned', None for 'none')."""
   g = config.generator
-  names = list(dict.fromkeys(r["task"] for r in store.read_manifest(spec.zoo_dir(workdir))))
+  names = list(spec.manifest_splits(workdir))
   features_fn, data = None, None
   if g.condition == "data":
     features_fn = _frozen_features(inputs)
@@ -152,7 +152,7 @@ def train(config: Any, workdir: str) -> None:
 
 def target_tasks(config: Any, workdir: str, conditions: dict) -> list[str]:
   """The seen tasks, plus the unseen ones when the condition can describe them."""
-  split_of = {r["task"]: r["split"] for r in store.read_manifest(spec.zoo_dir(workdir))}
+  split_of = spec.manifest_splits(workdir)
   names = [n for n in conditions if split_of[n] == "seen"]
   if config.generator.condition in cond_lib.DESCRIBING:
     names += [n for n in conditions if split_of[n] == "unseen"]
@@ -164,8 +164,7 @@ def sample(config: Any, workdir: str) -> None:
   with its own statistics (seen) or the nearest seen task's (unseen; STATS_OF says which)."""
   codec, g = load_codec(H.codec_dir(workdir)), config.generator
   seen = list(codec.tasks)
-  conditions = (task_conditions(config, workdir, spec.build_zoo_inputs(config, workdir), seen)
-                if g.condition != "none" else {seen[0]: None})
+  conditions = task_conditions(config, workdir, spec.build_zoo_inputs(config, workdir), seen)
   example = None if g.condition == "none" else np.stack([conditions[seen[0]]])
   generator = core.load(config, workdir, codec, example)
   stats_of = (cond_lib.nearest_seen(conditions, seen) if g.condition in cond_lib.DESCRIBING

@@ -198,5 +198,5 @@ def generate_all(generator: Generator, key: jax.Array, condition: Any = None) ->
   """All `generate.num_models` models for one condition, chunked to the memory budget."""
   n = generator.config.generate.num_models
   size, run = generation_plan(generator, condition, key)
-  parts = [run(generator.params, condition, key, np.int32(first)) for first in range(0, n, size)]
-  return H.concat_models(parts, n)
+  return H.generate_in_chunks(
+      lambda first: run(generator.params, condition, key, np.int32(first)), n, size)

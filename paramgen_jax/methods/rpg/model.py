@@ -79,13 +79,11 @@ class RPGGenerator(nn.Module):
   def prototypes(self, layer_index: jax.Array, token_in_layer: jax.Array,
                  permutation: jax.Array | None = None,
                  condition: jax.Array | None = None, batch: int = 1) -> jax.Array:
-    """(S,), (S,), (B,) int, (B, C) -> (B, S, P) prototypes.
+    """(S,), (S,), (B,) int, (B, C) -> (B, S, P) prototypes, B = `batch`.
 
-    `batch` gives B when there is neither a permutation state nor a condition (then every
-    model shares its prototypes, and only the denoiser's noise tells them apart).
+    `batch` is given rather than read off the permutation or condition: a generator with
+    neither has B models sharing their prototypes (only the denoiser's noise differs).
     """
-    if permutation is not None or condition is not None:
-      batch = (permutation if permutation is not None else condition).shape[0]
     x = jnp.broadcast_to(self.positions(layer_index, token_in_layer)[None],
                          (batch, layer_index.shape[0], self.d_model))
     if self.num_permutations:

@@ -31,7 +31,7 @@ from paramgen_jax.nn.position import POSITION_KINDS
 from paramgen_jax.nn.sequence import BACKBONES
 from paramgen_jax.params.codec import TokenCodec, load_codec, save_codec
 from paramgen_jax.zoo import conditions as zoo_conditions
-from paramgen_jax.zoo import spec, store
+from paramgen_jax.zoo import spec
 
 SCHEMA = {
     "method": C.one_of("rpg"),
@@ -76,10 +76,8 @@ def task_conditions(tasks: Sequence[Any], kind: str) -> dict[str, np.ndarray]:
 
 def _tasks_in_manifest(config: Any, workdir: str, split: str) -> list:
   """The zoo's tasks of `split`, in manifest order (which fixes each task's key)."""
-  inputs = spec.build_zoo_inputs(config, workdir)
-  rows = store.read_manifest(spec.zoo_dir(workdir))
-  names = dict.fromkeys(r["task"] for r in rows if r["split"] == split)
-  return [inputs.by_name[name] for name in names]
+  by_name = spec.build_zoo_inputs(config, workdir).by_name
+  return [by_name[name] for name, s in spec.manifest_splits(workdir).items() if s == split]
 
 
 def collect(config: Any, workdir: str) -> None:
