@@ -10,6 +10,7 @@ Ablations (the paper's Table 4, each the default with one change; README lists t
   :batch_norm :no_norm        normalization over the whole zoo / none (default: per task)
   :onehot :learned :description :data   condition (default: description + two examples)
   :n1 :n3                     zoo size: the last 1 or 3 checkpoints of every task (default 10)
+  :shared                     one time MLP for all denoiser layers (p-diff's; default: per layer)
   e.g. python launch/main.py --config=configs/cond_pdiff_lora.py:onehot --workdir=runs/cpd_onehot
 
 The zoo sections are configs/zoo_digits_lora.py's (16 seen + 4 unseen binary tasks of the
@@ -27,6 +28,7 @@ ABLATIONS = {
     "onehot": ("condition", "onehot"), "learned": ("condition", "learned"),
     "description": ("condition", "text_description"), "data": ("condition", "data"),
     "n1": ("zoo_size", 1), "n3": ("zoo_size", 3),
+    "shared": ("denoiser_conditioning", "shared"),
 }
 
 
@@ -37,7 +39,8 @@ def get_config(arg=None):
   c.method = "pdiff"
   c.generator = dict(normalization="task", condition="text", embed_dim=64, prompt_seed=0,
                      unet_encoder=(8, 16) if smoke else (32, 64, 128),
-                     unet_decoder=(8,) if smoke else (64, 32), zoo_size=0)
+                     unet_decoder=(8,) if smoke else (64, 32), denoiser_conditioning="per_layer",
+                     zoo_size=0)
   if name in ABLATIONS:
     key, value = ABLATIONS[name]
     c.generator[key] = value

@@ -29,7 +29,8 @@ def get_config(arg=None):
   c.eval.noise_per_sigma = 5 if smoke else 50
   c.generator = dict(normalization="task", condition="none", embed_dim=64, prompt_seed=0,
                      unet_encoder=(8, 16) if smoke else (32, 64, 128),
-                     unet_decoder=(8,) if smoke else (64, 32), zoo_size=0)
+                     unet_decoder=(8,) if smoke else (64, 32), denoiser_conditioning="per_layer",
+                     zoo_size=0)
   cond_pdiff_lora.shared_sections(c, name, ae_steps=1500, steps=2000)
   c.generate.num_models = 4 if smoke else 50
   return c

@@ -34,6 +34,7 @@ def get_config(arg=None):
       position="2d", permutation="none", condition="bits",
       unet_encoder=(8, 16) if smoke else ((32, 64, 128) if paper else (16, 32, 64)),
       unet_decoder=(8,) if smoke else ((64, 32) if paper else (32, 16)),
+      denoiser_conditioning="per_layer",  # README's figures were measured with it
       diffusion_batch=64 if smoke else 256)
   rpg_convnext.shared_sections(c, name, steps=120_000 if paper else 2000, batch_size=16,
                                lr=1e-5 if paper else 3e-3)

@@ -27,14 +27,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from paramgen_jax.nn.norms import GroupNorm
+
 
 def _groups(width: int, max_groups: int = 8) -> int:
   return max(g for g in range(1, min(max_groups, width) + 1) if width % g == 0)
-
-
-def _one(norm: nn.GroupNorm, h: jax.Array) -> jax.Array:
-  """GroupNorm of one example (L, C): Flax reads a leading axis as the batch."""
-  return norm(h[None])[0]
 
 
 class ParamAutoencoder(nn.Module):
@@ -50,19 +47,19 @@ class ParamAutoencoder(nn.Module):
                        f"(params.padded_length(n, multiple={2 ** stages}))")
     self.bottom = self.length // 2 ** stages
     self.down = [nn.Conv(c, (self.kernel,), strides=(2,), padding="SAME") for c in self.channels]
-    self.down_norms = [nn.GroupNorm(num_groups=_groups(c)) for c in self.channels]
+    self.down_norms = [GroupNorm(num_groups=_groups(c)) for c in self.channels]
     self.to_latent = nn.Dense(self.latent_dim)
     self.from_latent = nn.Dense(self.bottom * self.channels[-1])
     widths = tuple(reversed(self.channels[:-1])) + (self.channels[0],)
     self.up = [nn.Conv(2 * c, (self.kernel,), padding="SAME") for c in widths]
-    self.up_norms = [nn.GroupNorm(num_groups=_groups(c)) for c in widths]
+    self.up_norms = [GroupNorm(num_groups=_groups(c)) for c in widths]
     self.out = nn.Conv(1, (self.kernel,), padding="SAME")
 
   def encode(self, x: jax.Array) -> jax.Array:
     """(length,) -> (latent_dim,)."""
     h = x[:, None]
     for conv, norm in zip(self.down, self.down_norms):
-      h = nn.leaky_relu(_one(norm, conv(h)))
+      h = nn.leaky_relu(norm(conv(h)))
     return self.to_latent(h.reshape(-1))
 
   def decode(self, z: jax.Array) -> jax.Array:
@@ -70,7 +67,7 @@ class ParamAutoencoder(nn.Module):
     h = self.from_latent(z).reshape(self.bottom, self.channels[-1])
     for conv, norm in zip(self.up, self.up_norms):
       h = conv(h)  # (L, 2C) -> (2L, C): output 2i is phase 0 at i, 2i + 1 phase 1 at i
-      h = nn.elu(_one(norm, h.reshape(2 * h.shape[0], h.shape[1] // 2)))
+      h = nn.elu(norm(h.reshape(2 * h.shape[0], h.shape[1] // 2)))
     return self.out(h)[:, 0]
 
   def __call__(self, x: jax.Array) -> jax.Array:

@@ -108,8 +108,16 @@ class MambaStack(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    layer = nn.vmap(MambaLayer, variable_axes={"params": None}, split_rngs={"params": False})
-    for i in range(self.num_layers):
-      x = x + layer(self.d_model, self.d_state, self.d_conv, self.expand, mode=self.mode,
-                    name=f"layer_{i}")(nn.RMSNorm(name=f"norm_{i}")(x))
-    return nn.RMSNorm(name="norm_out")(x)
+    return residual_layers(x, MambaLayer, self.num_layers, self.d_model, self.d_state,
+                           self.d_conv, self.expand, mode=self.mode)
+
+
+def residual_layers(x: jax.Array, layer_class: type, num_layers: int, *args, **kwargs):
+  """x (batch, L, d) -> x + layer_i(RMSNorm(x)) for each of `num_layers` layers, then
+  RMSNorm; each layer (written for one sequence) is vmapped over the batch with shared
+  parameters. Call it inside a compact method: the submodules are named layer_i, norm_i,
+  norm_out."""
+  layer = nn.vmap(layer_class, variable_axes={"params": None}, split_rngs={"params": False})
+  for i in range(num_layers):
+    x = x + layer(*args, **kwargs, name=f"layer_{i}")(nn.RMSNorm(name=f"norm_{i}")(x))
+  return nn.RMSNorm(name="norm_out")(x)

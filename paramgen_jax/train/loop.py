@@ -18,7 +18,7 @@
   logs and checkpoints it, then raises KeyboardInterrupt. A step is never cut half way
   (the jitted step donates the old state, so a state read mid-step may already be gone).
 * Metrics go to `workdir/metrics.jsonl` (one row per step, written every `log_every`
-  steps) and to a progress bar with ETA.
+  steps; gradient and parameter norms only on those steps) and to a progress bar with ETA.
 * A NaN or infinite loss raises `NonFiniteLossError` naming the step and the last
   verified checkpoint; the bad state is never saved.
 * `workdir=None` trains in memory (library use): no checkpoint, no metrics file, no
@@ -216,7 +216,8 @@ def _jitted(cfg: Any, init_params: Callable, loss_fn: LossFn, mesh: Mesh, statef
   state_sharding = sharding.state_shardings(abstract, mesh, _fsdp_min_size(cfg))
   step_fn = jit_train_step(
       make_train_step(loss_fn, tx, ema_decay=cfg.ema_decay, compute_dtype=cfg.compute_dtype,
-                      learning_rate=lr_schedule, stateful=stateful),
+                      learning_rate=lr_schedule, stateful=stateful,
+                      metrics_every=cfg.log_every),
       state_sharding, mesh_lib.batch_sharding(mesh), repl)
   init = jax.jit(init_state, out_shardings=state_sharding)
   return init, step_fn, abstract_like(abstract, state_sharding)

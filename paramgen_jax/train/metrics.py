@@ -12,6 +12,10 @@ from typing import Any, Mapping
 import tqdm
 
 
+# Metrics the train step computes only every `log_every` steps (`make_train_step`).
+SOMETIMES = ("grad_norm", "param_norm")
+
+
 class MetricsLog:
   """Appends `{"step": s, ...}` rows to a JSON-lines file.
 
@@ -33,8 +37,10 @@ class MetricsLog:
     self._file = open(path, "a")
 
   def write(self, step: int, metrics: Mapping[str, Any]) -> None:
+    """Norms the step did not compute (NaN off `metrics_every` steps) are left out."""
     row = {"step": int(step), "time": round(time.time(), 3)}
-    row.update({k: float(v) for k, v in metrics.items()})
+    row.update({k: float(v) for k, v in metrics.items()
+                if not (k in SOMETIMES and math.isnan(float(v)))})
     self._file.write(json.dumps(row, allow_nan=True) + "\n")
 
   def flush(self) -> None:

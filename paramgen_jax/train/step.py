@@ -33,7 +33,7 @@ def cast_floating(tree: PyTree, dtype: Any) -> PyTree:
 def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
                     ema_decay: float = 0.0, compute_dtype: Any = jnp.float32,
                     learning_rate: Callable[[jax.Array], jax.Array] | None = None,
-                    stateful: bool = False):
+                    stateful: bool = False, metrics_every: int = 1):
   """Builds `train_step(state, batch, rng) -> (state, metrics)`.
 
   Args:
@@ -45,6 +45,9 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
       weights are kept; 'bfloat16' gives mixed precision).
     learning_rate: optional schedule, logged as metrics['lr'].
     stateful: whether `loss_fn` takes and returns the model state.
+    metrics_every: the gradient and parameter norms (two more passes over every parameter)
+      are computed only on steps whose count after the step is a multiple of this (the
+      steps the loop logs); other steps report them as NaN.
   """
   compute_dtype = jnp.dtype(compute_dtype)
 
@@ -69,8 +72,7 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
     if ema_decay > 0:
       ema = jax.tree_util.tree_map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, ema, params)
     metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
-    metrics.update(loss=loss, grad_norm=optax.tree.norm(grads),
-                   param_norm=optax.tree.norm(params))
+    metrics.update(loss=loss, **_norms(grads, params, (state.step + 1) % metrics_every == 0))
     if learning_rate is not None:
       metrics["lr"] = jnp.asarray(learning_rate(state.step), jnp.float32)
     new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
@@ -78,6 +80,16 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
     return new_state, metrics
 
   return train_step
+
+
+def _norms(grads: PyTree, params: PyTree, wanted: jax.Array) -> dict:
+  """{'grad_norm', 'param_norm'}: global L2 norms when `wanted`, else NaN (not computed)."""
+  def compute(trees):
+    return tuple(optax.tree.norm(t).astype(jnp.float32) for t in trees)
+
+  skipped = lambda trees: (jnp.float32(jnp.nan),) * 2
+  grad_norm, param_norm = jax.lax.cond(wanted, compute, skipped, (grads, params))
+  return {"grad_norm": grad_norm, "param_norm": param_norm}
 
 
 def jit_train_step(train_step, state_sharding: PyTree, batch_sharding: PyTree,

@@ -10,10 +10,11 @@ Everything is seeded: the same config gives the same zoo.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -103,30 +104,16 @@ def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids
   if steps_per_epoch < 1 or save_batch < 1:
     raise ValueError(f"{n} training examples cannot fill batch_size={spec.batch_size} or "
                      f"{spec.checkpoints} checkpoint batches")
-  tx, _ = make_optimizer(optimizer_config(spec, main_steps))
   base = jax.random.fold_in(jax.random.key(seed), 0)
   task_keys = jnp.stack([jax.random.fold_in(base, int(i)) for i in task_ids])
-
-  def init_state(key):
-    params, model_state = split_variables(target.init(key, jnp.asarray(x[:1])))
-    return TrainState.create(params, tx, model_state=model_state)
-
   init_keys = (jnp.broadcast_to(base, task_keys.shape) if spec.shared_init else task_keys)
-  init = jax.jit(jax.vmap(init_state))
-  step = make_train_step(classification_loss(target, spec.label_smoothing), tx, stateful=True)
-  vstep = jax.jit(jax.vmap(step, in_axes=(0, (None, 0, 0), 0)), donate_argnums=(0,))
-  batch = max(spec.batch_size, save_batch)
-  size, planned = _tasks_per_step(vstep, jax.eval_shape(init, init_keys), x, labels, used,
-                                  task_keys, batch, budget_bytes)
-
-  def run_step(state, arrays, keys):  # the executable the plan compiled, where it fits
-    fits = len(keys) == size and len(arrays[0]) == batch
-    return (planned if fits else vstep)(state, arrays, keys)
-
+  init, passes = _unit_functions(target, _hashable(spec), x.shape[1:], n)
+  state_shape = jax.eval_shape(init, init_keys)
+  size = min(_tasks_per_call(p, state_shape, x, task_keys, budget_bytes) for p in passes)
   chunks = range(0, len(tasks), size)
   bar = progress_bar(len(chunks) * (main_steps + spec.checkpoints), 0, desc, progress)
   try:
-    parts = [_train_tasks(run_step, init(init_keys[c:c + size]), x, labels[c:c + size],
+    parts = [_train_tasks(passes, size, init(init_keys[c:c + size]), x, labels[c:c + size],
                           used[c:c + size], task_keys[c:c + size], seed, spec, bar)
              for c in chunks]
   finally:
@@ -135,49 +122,110 @@ def train_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], task_ids
   return stacked, main_steps + 1 + np.arange(spec.checkpoints)
 
 
-def _tasks_per_step(vstep, state: Any, x: np.ndarray, labels: np.ndarray, used: np.ndarray,
-                    task_keys: jax.Array, batch: int, budget: int) -> tuple[int, Any]:
-  """How many tasks one step may train at once (all when they fit), planned at the larger
-  of the two batch sizes a unit uses, and the step compiled for that many tasks and `batch`.
+def _hashable(spec: Any) -> tuple:
+  """The `collect` section as sorted (key, value) pairs, lists made tuples."""
+  return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in spec.items()))
 
-  state: abstract, leading axis T; labels, used (T, n)."""
-  shapes = (state, (jax.ShapeDtypeStruct((batch,) + x.shape[1:], x.dtype),
-                    jax.ShapeDtypeStruct((len(labels), batch), labels.dtype),
-                    jax.ShapeDtypeStruct((len(used), batch), used.dtype)), task_keys)
-  sig = memory.signature(shapes, (0, (None, 0, 0), 0))
-  (size,) = memory.plan_chunks(vstep, sig, (len(labels),), int(budget),
+
+@functools.lru_cache(maxsize=8)
+def _unit_functions(target: Target, spec_items: tuple, image_shape: tuple,
+                    n: int) -> tuple[Callable, tuple["_Pass", "_Pass"]]:
+  """(init: keys (T,) -> states, (training epoch pass, final pass)) for a target and a
+  `collect` section; cached, so the units of a zoo (same shapes, other tasks or seeds)
+  trace and compile them once."""
+  spec = ml_collections.ConfigDict(dict(spec_items))
+  steps_per_epoch = n // spec.batch_size
+  tx, _ = make_optimizer(optimizer_config(spec, spec.epochs * steps_per_epoch))
+
+  def init_state(key):
+    params, model_state = split_variables(target.init(key, jnp.zeros((1,) + image_shape)))
+    return TrainState.create(params, tx, model_state=model_state)
+
+  vstep = jax.vmap(make_train_step(classification_loss(target, spec.label_smoothing), tx,
+                                   stateful=True), in_axes=(0, (None, 0, 0), 0))
+  return jax.jit(jax.vmap(init_state)), (
+      _Pass(_scanned_steps(vstep, False), spec.batch_size, steps_per_epoch),
+      _Pass(_scanned_steps(vstep, True), n // spec.checkpoints, spec.checkpoints))
+
+
+class _Pass(NamedTuple):
+  """A scanned pass over `steps` batches of `batch` examples (`_scanned_steps`)."""
+  run: Callable
+  batch: int
+  steps: int
+
+  def signature(self, state: Any, x: np.ndarray, task_keys: jax.Array) -> memory.Signature:
+    """Its arguments (state, (images (S, B, ...), labels (T, S, B), used (T, S, B)), keys),
+    chunked along the tasks (T)."""
+    t, s, b = len(task_keys), self.steps, self.batch
+    shapes = (state, (jax.ShapeDtypeStruct((s, b) + x.shape[1:], x.dtype),
+                      jax.ShapeDtypeStruct((t, s, b), np.int32),
+                      jax.ShapeDtypeStruct((t, s, b), np.bool_)), task_keys)
+    return memory.signature(shapes, (0, (None, 0, 0), 0))
+
+
+def _tasks_per_call(one_pass: _Pass, state: Any, x: np.ndarray, task_keys: jax.Array,
+                    budget: int) -> int:
+  """How many tasks one call of the pass may train at once (all when they fit).
+
+  state: abstract, leading axis T."""
+  (size,) = memory.plan_chunks(one_pass.run, one_pass.signature(state, x, task_keys),
+                               (len(task_keys),), int(budget),
                                what="one training step of one task (collect)",
                                key=f"{memory.BUDGET_KEY} or lower config.collect.batch_size")
-  return size, memory.compiled(vstep, sig, (size,))
+  return size
 
 
-def _train_tasks(vstep, state: Any, x: np.ndarray, labels: np.ndarray, used: np.ndarray,
-                 task_keys: jax.Array, seed: int, spec: Any, bar) -> Any:
-  """Trains one chunk of a unit's tasks from `state` (leading axis T = len(labels)).
+def _scanned_steps(vstep, keep_variables: bool):
+  """(state, (images (S, B, ...), labels (T, S, B), used (T, S, B)), keys) -> (state, every
+  step's variables (S, T, ...) if `keep_variables`, else its losses (S, T)): S steps in one
+  compiled call, so a small model's step is not paced by Python."""
+  def run(state, batches, keys):
+    images, labels, used = batches
+
+    def one(state, batch):
+      state, metrics = vstep(state, batch, keys)
+      kept = {"params": state.params, **state.model_state} if keep_variables else metrics["loss"]
+      return state, kept
+    steps = (images, jnp.swapaxes(labels, 0, 1), jnp.swapaxes(used, 0, 1))
+    return jax.lax.scan(one, state, steps)
+  return jax.jit(run, donate_argnums=(0,))
+
+
+def _train_tasks(passes: tuple[_Pass, _Pass], size: int, state: Any, x: np.ndarray,
+                 labels: np.ndarray, used: np.ndarray, task_keys: jax.Array, seed: int,
+                 spec: Any, bar) -> Any:
+  """Trains one chunk of a unit's tasks from `state` (leading axis T = len(labels)), one
+  compiled call per epoch; `passes` = (training epoch, final pass keeping every step).
 
   Returns the checkpoints stacked (T * checkpoints, ...), task-major.
   """
   n = len(x)
   data_rng = np.random.default_rng([seed, 1])  # fresh per chunk: every chunk, the same batches
 
-  def batches(batch_size, count):
-    order = data_rng.permutation(n)
-    for b in range(count):
-      idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
-      yield (shift_images(x[idx], spec.augment_shift, data_rng), labels[:, idx], used[:, idx])
+  def call(one_pass, state):
+    """One pass over a fresh permutation, batches drawn exactly as one at a time."""
+    order, parts = data_rng.permutation(n), []
+    for b in range(one_pass.steps):
+      idx = np.sort(order[b * one_pass.batch:(b + 1) * one_pass.batch])
+      parts.append((shift_images(x[idx], spec.augment_shift, data_rng), labels[:, idx],
+                    used[:, idx]))
+    images, lab, use = (np.stack(a) for a in zip(*parts))
+    batches = (images, np.swapaxes(lab, 0, 1).astype(np.int32), np.swapaxes(use, 0, 1))
+    run = one_pass.run
+    if len(task_keys) == size:  # the executable the plan compiled
+      run = memory.compiled(run, one_pass.signature(state, x, task_keys), (size,))
+    return run(state, batches, task_keys)
 
+  train, keep = passes
   for _ in range(spec.epochs):
-    for batch in batches(spec.batch_size, n // spec.batch_size):
-      state, metrics = vstep(state, batch, task_keys)
-      bar.update(1)
-    bar.set_postfix_str(f"loss={float(jnp.mean(metrics['loss'])):.3g}", refresh=False)
-  snapshots = []
-  for batch in batches(n // spec.checkpoints, spec.checkpoints):  # the final pass at save_lr
-    state, _ = vstep(state, batch, task_keys)
-    snapshots.append(jax.device_get({"params": state.params, **state.model_state}))
-    bar.update(1)
-  return jax.tree_util.tree_map(
-      lambda *a: np.stack(a, axis=1).reshape((-1,) + a[0].shape[1:]), *snapshots)
+    state, losses = call(train, state)
+    bar.update(train.steps)
+    bar.set_postfix_str(f"loss={float(jnp.mean(losses[-1])):.3g}", refresh=False)
+  state, snapshots = call(keep, state)  # the final pass at save_lr: each step a checkpoint
+  bar.update(keep.steps)
+  return jax.tree_util.tree_map(lambda a: np.swapaxes(np.asarray(a), 0, 1).reshape(
+      (-1,) + a.shape[2:]), snapshots)
 
 
 def evaluate_unit(target: Target, dataset: Dataset, tasks: Sequence[Task], stacked: Any,

@@ -145,3 +145,28 @@ def test_learning_rate_schedule():
   np.testing.assert_allclose(float(sched(10)), 1.0)
   np.testing.assert_allclose(float(sched(55)), 0.1 + 0.9 * 0.5, rtol=1e-5)
   np.testing.assert_allclose(float(sched(100)), 0.1, rtol=1e-5)
+
+
+def test_norms_are_computed_on_logged_steps_only(tmp_path):
+  """metrics_every: the norms (two extra passes over the parameters) on steps 4, 8, ...;
+  NaN in between, and left out of metrics.jsonl there; the loss is on every row."""
+  import optax
+  cfg = train_config(steps=8, log_every=4, checkpoint_every=8)
+  tx, _ = T.make_optimizer(cfg)
+  step = jax.jit(T.make_train_step(loss_fn, tx, metrics_every=4))
+  state, key = T.TrainState.create(init_params(jax.random.key(0)), tx), jax.random.key(0)
+  norms = []
+  for i in range(8):
+    if i == 3:  # the gradient norm the step should report, computed directly
+      rng = jax.random.fold_in(key, 3)
+      grads = jax.grad(lambda p: loss_fn(p, batch_fn(3), rng)[0])(state.params)
+      expected = float(optax.tree.norm(grads))
+    state, metrics = step(state, batch_fn(i), key)
+    norms.append(float(metrics["grad_norm"]))
+  assert [i + 1 for i, n in enumerate(norms) if not np.isnan(n)] == [4, 8]
+  np.testing.assert_allclose(norms[3], expected, rtol=1e-5)
+  run(tmp_path, cfg)
+  rows = T.read_metrics(os.path.join(tmp_path, "metrics.jsonl"))
+  assert [r["step"] for r in rows] == list(range(1, 9))
+  assert [r["step"] for r in rows if "grad_norm" in r] == [4, 8]
+  assert all(np.isfinite(r["loss"]) for r in rows)

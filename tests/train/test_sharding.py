@@ -118,7 +118,7 @@ def test_paper_rpg_state_is_split_to_an_eighth_per_device():
   shardings = T.state_shardings(abstract, mesh, config.train.fsdp_min_size)
   replicated = T.bytes_per_device(abstract)
   per_device = T.bytes_per_device(abstract, shardings)
-  assert replicated > 20 * 2**30  # 1.8 B parameters with Adam's two moments
+  assert replicated > 19 * 2**30  # 1.77 B parameters (Mamba-2) with Adam's two moments
   assert per_device <= replicated / 6, replicated / per_device  # measured: 1 / 7.98
 
 

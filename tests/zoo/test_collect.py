@@ -112,3 +112,30 @@ def test_shift_images():
   for a, b in zip(shifted, x):  # each image is a translate of its original, zero-filled
     nonzero = a[a > 0]
     assert set(nonzero.tolist()) <= set(b.ravel().tolist())
+
+
+def test_a_scanned_pass_equals_its_steps_one_call_at_a_time(digits):
+  """One compiled call per epoch (lax.scan over the batches) takes the same steps as calling
+  the vmapped step once per batch, and keeps every step's variables."""
+  from paramgen_jax.train import TrainState, make_optimizer, make_train_step
+  target = make_target("mlp", 2, hidden=(8,))
+  tasks = [binary_task(5), binary_task(300)]
+  labels, used = (np.stack(a) for a in zip(*(t.relabel(digits.y_train[:96]) for t in tasks)))
+  tx, _ = make_optimizer(collect.optimizer_config(spec(), 10))
+  vstep = jax.vmap(make_train_step(collect.classification_loss(target), tx, stateful=True),
+                   in_axes=(0, (None, 0, 0), 0))
+  keys = jax.random.split(jax.random.key(0), 2)
+
+  def init(key):
+    params, model_state = collect.split_variables(target.init(key, digits.x_train[:1]))
+    return TrainState.create(params, tx, model_state=model_state)
+
+  images = digits.x_train[:96].reshape((3, 32) + digits.x_train.shape[1:])
+  lab, use = (a.reshape(2, 3, 32).astype(np.int32 if a.dtype != bool else bool)
+              for a in (labels, used))
+  _, kept = collect._scanned_steps(vstep, True)(jax.vmap(init)(keys), (images, lab, use), keys)
+  state = jax.vmap(init)(keys)
+  for s in range(3):
+    state, _ = jax.jit(vstep)(state, (images[s], lab[:, s], use[:, s]), keys)
+    for a, b in zip(leaves(state.params), leaves(kept["params"])):
+      np.testing.assert_allclose(a, b[s], rtol=1e-6, atol=1e-7)

@@ -54,7 +54,9 @@ def autoencoder(config: Any, codec: FlatCodec) -> ParamAutoencoder:
 def denoiser(config: Any, codec: FlatCodec) -> LatentDenoiser:
   g = config.generator
   return LatentDenoiser(g.condition, len(codec.tasks), g.embed_dim, tuple(g.unet_encoder),
-                        tuple(g.unet_decoder))
+                        tuple(g.unet_decoder),
+                        # Generators trained before the option existed had per-layer ones.
+                        conditioning=g.get("denoiser_conditioning", "per_layer"))
 
 
 def autoencoder_init(config: Any, codec: FlatCodec):

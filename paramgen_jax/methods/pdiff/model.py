@@ -53,6 +53,7 @@ class LatentDenoiser(nn.Module):
   embed_dim: int = 64
   encoder: tuple[int, ...] = (32, 64, 128)
   decoder: tuple[int, ...] = (64, 32)
+  conditioning: str = "per_layer"  # TokenUNet's; 'shared': one time MLP, as p-diff's
 
   @nn.compact
   def __call__(self, z: jax.Array, t: jax.Array, condition: jax.Array | None = None) -> jax.Array:
@@ -62,7 +63,8 @@ class LatentDenoiser(nn.Module):
     elif self.condition != "none":
       h = nn.silu(nn.Dense(self.embed_dim, name="cond_in")(condition))
       embedding = nn.Dense(self.embed_dim, name="cond_out")(h)
-    return TokenUNet(tuple(self.encoder), tuple(self.decoder), name="unet")(z, t, embedding)
+    return TokenUNet(tuple(self.encoder), tuple(self.decoder), conditioning=self.conditioning,
+                     name="unet")(z, t, embedding)
 
 
 def latent_diffusion_loss(model: LatentDenoiser, params: Any, z0: jax.Array,

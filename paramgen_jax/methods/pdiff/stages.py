@@ -37,6 +37,7 @@ from paramgen_jax.zoo.accuracy import take_sets
 from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.pdiff import conditions as cond_lib
 from paramgen_jax.methods.pdiff import core
+from paramgen_jax.nn.unet1d import CONDITIONING
 from paramgen_jax.params.codec import load_codec, save_codec
 from paramgen_jax.zoo import spec
 
@@ -53,6 +54,7 @@ SCHEMA = {
         "embed_dim": C.integer(1), "prompt_seed": C.integer(0),
         "unet_encoder": C.sequence(int, 1, minimum=1),
         "unet_decoder": C.sequence(int, 0, minimum=1),
+        "denoiser_conditioning": C.one_of(*CONDITIONING),
         "zoo_size": C.integer(0),
     },
     "diffusion": C.DIFFUSION_SCHEMA,

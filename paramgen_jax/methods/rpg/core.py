@@ -50,7 +50,8 @@ def small_config() -> ml_collections.ConfigDict:
                      backbone_options=dict(num_layers=1, d_state=8, d_conv=4, expand=2,
                                            mode="scan"),
                      position="2d", permutation="checkpoint", condition="none",
-                     unet_encoder=(16, 32), unet_decoder=(16,), diffusion_batch=128),
+                     unet_encoder=(16, 32), unet_decoder=(16,), denoiser_conditioning="per_layer",
+                     diffusion_batch=128),
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0"),
       train=dict(steps=1000, batch_size=8, lr=3e-3, warmup_steps=50, final_lr_ratio=0.0,
@@ -69,7 +70,9 @@ def make_model(config: Any, num_permutations: int, condition_dim: int) -> RPGGen
       prototype_hidden=g.prototype_hidden, backbone=g.backbone,
       backbone_options=dict(g.backbone_options), position=g.position,
       num_permutations=num_permutations, condition_dim=condition_dim,
-      unet_encoder=tuple(g.unet_encoder), unet_decoder=tuple(g.unet_decoder))
+      unet_encoder=tuple(g.unet_encoder), unet_decoder=tuple(g.unet_decoder),
+      # Generators trained before the option existed had per-layer conditioning.
+      denoiser_conditioning=g.get("denoiser_conditioning", "per_layer"))
 
 
 def _coordinates(codec: TokenCodec) -> tuple[jax.Array, jax.Array]:
@@ -83,6 +86,22 @@ def init_fn(config: Any, codec: TokenCodec, num_permutations: int, condition_dim
   cond = jnp.zeros((1, condition_dim)) if condition_dim else None
   return lambda key: model.init(key, layer, token, perm, cond,
                                 jnp.zeros((1, config.tokens.size)), jnp.zeros((1,), jnp.int32))
+
+
+def loss_function(config: Any, codec: TokenCodec, num_permutations: int, condition_dim: int):
+  """`(params, batch, rng) -> (loss, metrics)`, the training loss of the config's generator;
+  batch: {'tokens': (B, S, T), and 'permutation' (B,) and/or 'condition' (B, C)}."""
+  model, schedule = make_model(config, num_permutations, condition_dim), H.schedule_from_config(
+      config.diffusion)
+  layer, token = _coordinates(codec)
+  mask = jnp.asarray(codec.plan.mask)
+
+  def loss_fn(params, batch, rng):
+    full = dict(batch, mask=mask, layer_index=layer, token_in_layer=token)
+    return rpg_loss(model, params, full, rng, schedule,
+                    diffusion_batch=config.generator.diffusion_batch,
+                    prediction=config.diffusion.prediction)
+  return loss_fn
 
 
 def permutation_ids(kind: str, count: int, seeds: Any = None) -> np.ndarray | None:
@@ -134,20 +153,9 @@ def train(stacked: PyTree, config: Any, *, conditions: np.ndarray | None = None,
   conditions = None if conditions is None else np.asarray(conditions, np.float32)
   num_permutations = 0 if permutation is None else int(permutation.max()) + 1
   condition_dim = 0 if conditions is None else conditions.shape[1]
-  model, schedule = make_model(config, num_permutations, condition_dim), H.schedule_from_config(
-      config.diffusion)
-  layer, token = _coordinates(codec)
-  mask = jnp.asarray(codec.plan.mask)
-
-  def loss_fn(params, batch, rng):
-    full = dict(batch, mask=mask, layer_index=layer, token_in_layer=token)
-    return rpg_loss(model, params, full, rng, schedule,
-                    diffusion_batch=config.generator.diffusion_batch,
-                    prediction=config.diffusion.prediction)
-
   state = H.train_generator(
       config.train, config, init_params=init_fn(config, codec, num_permutations, condition_dim),
-      loss_fn=loss_fn, batch_fn=_batch_fn(config, tokens, permutation, conditions),
+      loss_fn=loss_function(config, codec, num_permutations, condition_dim), batch_fn=_batch_fn(config, tokens, permutation, conditions),
       workdir=workdir, desc="train rpg")
   # Host copies: the state may live on a mesh, generation compiles for the default device.
   return Generator(jax.device_get(state.eval_params()), codec, config, num_permutations,

@@ -48,6 +48,7 @@ class RPGGenerator(nn.Module):
     num_permutations: learnable permutation states (0 turns them off).
     condition_dim: width of the condition vector (0: unconditional).
     unet_encoder, unet_decoder: the denoiser's channel widths.
+    denoiser_conditioning: 'per_layer' or 'shared' (official) time and prototype layers.
   """
   token_size: int
   d_model: int = 64
@@ -61,6 +62,7 @@ class RPGGenerator(nn.Module):
   condition_hidden: int = 128
   unet_encoder: tuple[int, ...] = (32, 64, 128)
   unet_decoder: tuple[int, ...] = (64, 32)
+  denoiser_conditioning: str = "per_layer"
 
   def setup(self):
     self.positions = TokenPositions(self.d_model, self.position)
@@ -74,7 +76,8 @@ class RPGGenerator(nn.Module):
     self.sequence = make_backbone(self.backbone, self.d_model, **dict(self.backbone_options or {}))
     self.to_prototype_hidden = nn.Dense(self.prototype_hidden or self.d_model)
     self.to_prototype = nn.Dense(self.prototype_dim)
-    self.denoiser = TokenUNet(encoder=self.unet_encoder, decoder=self.unet_decoder)
+    self.denoiser = TokenUNet(encoder=self.unet_encoder, decoder=self.unet_decoder,
+                              conditioning=self.denoiser_conditioning)
 
   def prototypes(self, layer_index: jax.Array, token_in_layer: jax.Array,
                  permutation: jax.Array | None = None,
@@ -146,6 +149,7 @@ def sample_tokens(model: RPGGenerator, params: Any, prototypes: jax.Array, key: 
     raise ValueError(f"inference mode must be one of {', '.join(INFERENCE_MODES)}, got {mode!r}")
   total = prototypes.shape[0]
   size = {"sequential": 1, "partial": min(chunk, total), "parallel": total}[mode]
+  size = -(-total // -(-total // size))  # as many chunks, evened out: the least padding
   keys = jax.vmap(lambda m: jax.random.fold_in(key, m))(first + jnp.arange(total))
 
   def denoise(x_t, time, cond):

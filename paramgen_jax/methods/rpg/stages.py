@@ -29,6 +29,7 @@ from paramgen_jax.methods.rpg import core
 from paramgen_jax.methods.rpg.model import INFERENCE_MODES
 from paramgen_jax.nn.position import POSITION_KINDS
 from paramgen_jax.nn.sequence import BACKBONES
+from paramgen_jax.nn.unet1d import CONDITIONING
 from paramgen_jax.params.codec import TokenCodec, load_codec, save_codec
 from paramgen_jax.zoo import conditions as zoo_conditions
 from paramgen_jax.zoo import spec
@@ -45,6 +46,7 @@ SCHEMA = {
         "condition": C.one_of("none", "bits", "text"),
         "unet_encoder": C.sequence(int, 1, minimum=1),
         "unet_decoder": C.sequence(int, 0, minimum=1),
+        "denoiser_conditioning": C.one_of(*CONDITIONING),
         "diffusion_batch": C.integer(1),
     },
     "diffusion": C.DIFFUSION_SCHEMA,
