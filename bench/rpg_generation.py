@@ -77,7 +77,8 @@ def main():
   sizes = [None] if args.target else args.params
   for num_params in sizes:
     if args.target:  # the config's own target model (its zoo's layout)
-      plan, layout = codec_for(config).plan, codec_for(config).layout
+      codec = codec_for(config)
+      plan, layout = codec.plan, codec.layout
     else:
       layout = P.ParamLayout.from_template(dense_stack(num_params, args.width))
       plan = P.make_token_layout(layout, size, config.tokens.granularity)

@@ -99,7 +99,7 @@ def planned_bytes(fn: Callable, *args: Any) -> dict[str, int]:
   return memory_of(compiled(fn, signature(args)))
 
 
-def _balanced(total: int, size: int) -> int:
+def balanced(total: int, size: int) -> int:
   """The chunk size that cuts `total` into as many chunks as `size` does, evenly."""
   size = max(1, min(size, total))
   return -(-total // -(-total // size))
@@ -114,7 +114,7 @@ def _extrapolate(totals: tuple[int, ...], rate: float, budget: float) -> list[in
       break
     others = math.prod(sizes) // sizes[axis]
     sizes[axis] = max(1, min(totals[axis], int(budget // (rate * others))))
-  return [_balanced(t, s) for t, s in zip(totals, sizes)]
+  return [balanced(t, s) for t, s in zip(totals, sizes)]
 
 
 def plan_sizes(measure: Callable[[tuple[int, ...]], int], totals: Sequence[int], budget: int,
@@ -156,7 +156,7 @@ def plan_sizes(measure: Callable[[tuple[int, ...]], int], totals: Sequence[int],
     axis = shrinkable[0]
     # 5% below the measured rate: a chunk that just missed should not miss again.
     scaled = int(sizes[axis] * 0.95 * budget / used)
-    sizes[axis] = _balanced(totals[axis], min(sizes[axis] - 1, scaled))
+    sizes[axis] = balanced(totals[axis], min(sizes[axis] - 1, scaled))
 
 
 @functools.lru_cache(maxsize=256)

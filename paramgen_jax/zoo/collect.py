@@ -203,6 +203,13 @@ def _train_tasks(passes: tuple[_Pass, _Pass], size: int, state: Any, x: np.ndarr
   n = len(x)
   data_rng = np.random.default_rng([seed, 1])  # fresh per chunk: every chunk, the same batches
 
+  def executable(one_pass):  # the one the plan compiled, for a chunk of the planned size
+    if len(task_keys) != size:
+      return one_pass.run
+    return memory.compiled(one_pass.run, one_pass.signature(state, x, task_keys), (size,))
+
+  runs = {one_pass: executable(one_pass) for one_pass in passes}
+
   def call(one_pass, state):
     """One pass over a fresh permutation, batches drawn exactly as one at a time."""
     order, parts = data_rng.permutation(n), []
@@ -212,10 +219,7 @@ def _train_tasks(passes: tuple[_Pass, _Pass], size: int, state: Any, x: np.ndarr
                     used[:, idx]))
     images, lab, use = (np.stack(a) for a in zip(*parts))
     batches = (images, np.swapaxes(lab, 0, 1).astype(np.int32), np.swapaxes(use, 0, 1))
-    run = one_pass.run
-    if len(task_keys) == size:  # the executable the plan compiled
-      run = memory.compiled(run, one_pass.signature(state, x, task_keys), (size,))
-    return run(state, batches, task_keys)
+    return runs[one_pass](state, batches, task_keys)
 
   train, keep = passes
   for _ in range(spec.epochs):

@@ -155,7 +155,8 @@ def train(stacked: PyTree, config: Any, *, conditions: np.ndarray | None = None,
   condition_dim = 0 if conditions is None else conditions.shape[1]
   state = H.train_generator(
       config.train, config, init_params=init_fn(config, codec, num_permutations, condition_dim),
-      loss_fn=loss_function(config, codec, num_permutations, condition_dim), batch_fn=_batch_fn(config, tokens, permutation, conditions),
+      loss_fn=loss_function(config, codec, num_permutations, condition_dim),
+      batch_fn=_batch_fn(config, tokens, permutation, conditions),
       workdir=workdir, desc="train rpg")
   # Host copies: the state may live on a mesh, generation compiles for the default device.
   return Generator(jax.device_get(state.eval_params()), codec, config, num_permutations,

@@ -27,7 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from paramgen_jax import diffusion
+from paramgen_jax import diffusion, memory
 from paramgen_jax.nn.position import TokenPositions
 from paramgen_jax.nn.sequence import make_backbone
 from paramgen_jax.nn.unet1d import TokenUNet
@@ -149,7 +149,7 @@ def sample_tokens(model: RPGGenerator, params: Any, prototypes: jax.Array, key: 
     raise ValueError(f"inference mode must be one of {', '.join(INFERENCE_MODES)}, got {mode!r}")
   total = prototypes.shape[0]
   size = {"sequential": 1, "partial": min(chunk, total), "parallel": total}[mode]
-  size = -(-total // -(-total // size))  # as many chunks, evened out: the least padding
+  size = memory.balanced(total, size)  # as many chunks, evened out: the least padding
   keys = jax.vmap(lambda m: jax.random.fold_in(key, m))(first + jnp.arange(total))
 
   def denoise(x_t, time, cond):
