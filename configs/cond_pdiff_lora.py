@@ -11,6 +11,8 @@ Ablations (the paper's Table 4, each the default with one change; README lists t
   :onehot :learned :description :data   condition (default: description + two examples)
   :n1 :n3                     zoo size: the last 1 or 3 checkpoints of every task (default 10)
   :shared                     one time MLP for all denoiser layers (p-diff's; default: per layer)
+  :zeroshot                   LoRAGen's zero-shot zoo (configs/zoo_digits_lora.py:zeroshot: 64
+                              seen + 16 unseen tasks, 5 adapters each), to compare with LoRAGen
   e.g. python launch/main.py --config=configs/cond_pdiff_lora.py:onehot --workdir=runs/cpd_onehot
 
 The zoo sections are configs/zoo_digits_lora.py's (16 seen + 4 unseen binary tasks of the
@@ -33,9 +35,10 @@ ABLATIONS = {
 
 
 def get_config(arg=None):
-  name = preset(arg, ("smoke", "default", "paper") + tuple(ABLATIONS))
+  name = preset(arg, ("smoke", "default", "paper", "zeroshot") + tuple(ABLATIONS))
   smoke, paper = name == "smoke", name == "paper"
-  c = zoo_digits_lora.get_config("smoke" if smoke else None)
+  zoo = "smoke" if smoke else ("zeroshot" if name == "zeroshot" else None)
+  c = zoo_digits_lora.get_config(zoo)
   c.method = "pdiff"
   c.generator = dict(normalization="task", condition="text", embed_dim=64, prompt_seed=0,
                      unet_encoder=(8, 16) if smoke else (32, 64, 128),

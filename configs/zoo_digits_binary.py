@@ -23,7 +23,7 @@ def get_config(arg=None):
   c.data = dict(name="digits", seed=0, image_size=0)
   c.model = dict(name="mlp", options=dict(hidden=(128,)))
   c.tasks = dict(kind="binary", num_unseen=20, split_seed=0, limit=8 if smoke else 0,
-                 subset_k=5, subset_count=20)
+                 pick="first", subset_k=5, subset_count=20)
   c.collect = dict(seeds=(0,), tasks_per_unit=1022, epochs=3 if smoke else 40, batch_size=64,
                    lr=3e-3, save_lr=1e-5, warmup_steps=20, weight_decay=0.01, clip_norm=1.0,
                    checkpoints=3, augment_shift=0, label_smoothing=0.0,

@@ -22,7 +22,8 @@ def get_config(arg=None):
   c.data = dict(name="digits", seed=0, image_size=0)
   c.model = dict(name="convnext_mini",
                  options=dict(widths=(8, 16), depths=(1, 1)) if smoke else dict())
-  c.tasks = dict(kind="full", num_unseen=0, split_seed=0, limit=0, subset_k=5, subset_count=20)
+  c.tasks = dict(kind="full", num_unseen=0, split_seed=0, limit=0, pick="first", subset_k=5,
+                 subset_count=20)
   c.collect = dict(seeds=(0,), tasks_per_unit=1, epochs=2 if smoke else 30, batch_size=64,
                    lr=2e-3, save_lr=1e-5, warmup_steps=50, weight_decay=0.05, clip_norm=1.0,
                    checkpoints=5 if smoke else 50, augment_shift=1, label_smoothing=0.0,

@@ -92,6 +92,12 @@ def generate_in_chunks(make: Callable[[int], PyTree], count: int, per_call: int)
   return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:count], *parts)
 
 
+def chunk_key(task_key: jax.Array, first: int, per_call: int, total: int) -> jax.Array:
+  """The key of the chunk starting at model `first`: the task's key when one call makes
+  every model, else fold_in(task key, chunk index)."""
+  return task_key if per_call >= total else jax.random.fold_in(task_key, first // per_call)
+
+
 def generate_for_tasks(workdir: str, tasks: Sequence[str], num_models: int, per_call: int,
                        make: Callable[[str, jax.Array, int], PyTree], key: jax.Array) -> None:
   """Generates `num_models` models per task and saves each task's (`save_generated`).
@@ -158,6 +164,20 @@ def _load_verified(workdir: str, task: str) -> Any:
   if why is not None:
     raise CorruptDataError(f"generated models {path}: {why}; {advice}")
   return stacked
+
+
+def cached_vectors(path: str, names: list[str],
+                   compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+  """{name: vector}, computed once per workdir and kept in `path` (.npz): a text encoder is
+  loaded once, and the train and sample stages see identical vectors. Recomputed when the
+  saved names differ from `names`."""
+  if os.path.exists(path):
+    saved = np.load(path)
+    if list(saved["names"]) == names:
+      return dict(zip(names, saved["vectors"]))
+  found = compute()
+  np.savez(path, names=np.asarray(names), vectors=np.stack([found[n] for n in names]))
+  return found
 
 
 def codec_dir(workdir: str) -> str:

@@ -47,7 +47,7 @@ def _record_hashes(path: str, run: str, hashes: dict) -> None:
   with open(os.path.join(tempfile.gettempdir(), "smoke_generated_hashes.lock"), "w") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     data = json.load(open(path))
-    data["runs"][run]["tasks"] = hashes
+    data["runs"].setdefault(run, {})["tasks"] = hashes
     with open(path, "w") as f:
       json.dump(data, f, indent=1, sort_keys=True)
       f.write("\n")

@@ -17,10 +17,13 @@ def check(config, num_devices=1):
     ("zoo_digits_convnext", ("smoke", None)),
     ("rpg_convnext", ("smoke", None, "paper", "no_relation")),
     ("rpg_unseen_binary", ("smoke", None, "paper")), ("zoo_digits_vit", ("smoke", None)),
-    ("rpg_vit_tiny", ("smoke", None, "paper")), ("zoo_digits_lora", ("smoke", None)),
+    ("rpg_vit_tiny", ("smoke", None, "paper")),
+    ("zoo_digits_lora", ("smoke", None, "zeroshot", "zeroshot_smoke")),
     ("pdiff_digits", ("smoke", None, "paper")),
+    ("loragen_lora", ("smoke", None, "paper", "no_direction", "no_spectral", "rec_only", "no_moe",
+                      "no_structural", "rho80", "rho100", "top2", "e8", "shared_pool")),
     ("cond_pdiff_lora", ("smoke", None, "paper", "batch_norm", "no_norm", "onehot", "learned",
-                         "description", "data", "n1", "n3"))])
+                         "description", "data", "n1", "n3", "zeroshot"))])
 def test_shipped_configs_validate(name, presets):
   for arg in presets:
     check(load_config(name, arg))
@@ -29,9 +32,12 @@ def test_shipped_configs_validate(name, presets):
 def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
   for rpg, zoo in (("rpg_convnext", "zoo_digits_convnext"), ("rpg_vit_tiny", "zoo_digits_vit"),
                    ("rpg_unseen_binary", "zoo_digits_binary"),
-                   ("cond_pdiff_lora", "zoo_digits_lora")):
+                   ("cond_pdiff_lora", "zoo_digits_lora"),
+                   ("loragen_lora", "zoo_digits_lora:zeroshot")):
     for arg in ("smoke", None):
-      a, b = load_config(rpg, arg), load_config(zoo, arg)
+      zoo_name, _, zoo_arg = zoo.partition(":")
+      zoo_arg = zoo_arg and (zoo_arg + "_smoke" if arg == "smoke" else zoo_arg)
+      a, b = load_config(rpg, arg), load_config(zoo_name, zoo_arg or arg)
       for section in ("data", "model", "tasks", "collect", "memory"):
         assert a[section].to_dict() == b[section].to_dict(), (rpg, arg, section)
 
@@ -42,7 +48,7 @@ def test_every_config_file_is_checked():
   shipped = {f[:-3] for f in os.listdir(os.path.join(REPO, "configs")) if f.endswith(".py")}
   assert shipped == {"toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "rpg_convnext",
                      "rpg_unseen_binary", "zoo_digits_vit", "rpg_vit_tiny", "zoo_digits_lora",
-                     "pdiff_digits", "cond_pdiff_lora"}
+                     "pdiff_digits", "cond_pdiff_lora", "loragen_lora"}
 
 
 @pytest.mark.parametrize("mutate, message", [

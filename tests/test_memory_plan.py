@@ -13,6 +13,8 @@ from paramgen_jax import params as P
 from paramgen_jax.errors import MemoryBudgetError
 from paramgen_jax.methods.pdiff import core as pdiff_core
 from paramgen_jax.methods.pdiff.model import LatentScale
+from paramgen_jax.methods.loragen import core as loragen_core
+from paramgen_jax.methods.loragen.locations import LocationPlan
 from paramgen_jax.methods.rpg import core as rpg_core
 from paramgen_jax.params.codec import FlatCodec, TokenCodec
 from paramgen_jax.zoo import collect
@@ -23,7 +25,7 @@ from paramgen_jax.zoo.tasks import binary_task
 from tests.helpers import load_config
 
 GENERATORS = ("rpg_convnext", "rpg_vit_tiny", "rpg_unseen_binary", "cond_pdiff_lora",
-              "pdiff_digits")
+              "pdiff_digits", "loragen_lora")
 ZOOS = ("zoo_digits_convnext", "zoo_digits_binary", "zoo_digits_vit", "zoo_digits_lora")
 # Width of each kind of condition vector (MiniLM text: 384; 'bits': the 10-bit task code).
 CONDITION_DIMS = {"bits": 10, "text": 384, "text_description": 384}
@@ -199,6 +201,23 @@ def _pdiff_plan(config, template, seen):
   return pdiff_core.generation_plan(generator, condition, np.int32(0), jax.random.key(1))
 
 
+def _loragen_plan(config, template, seen):
+  """LoRAGen's generation plan with parameters built from shapes (no zoo, no training)."""
+  del seen
+  concrete = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), template)
+  plan = LocationPlan.from_template(concrete)
+  n, d_z = plan.num_locations, config.vae.latent_dim
+  key = jax.random.key(0)
+  vae = jax.eval_shape(loragen_core._vae_init(config, plan), key)
+  dit = jax.eval_shape(loragen_core._dit_init(config, plan, 384), key)
+  norm = loragen_core.Normalizer({m.name: jnp.ones(m.size) for m in plan.modules},
+                                 jnp.zeros((n, d_z)), jnp.ones((n, d_z)), jnp.zeros(384),
+                                 jnp.float32(1))
+  generator = loragen_core.Generator(vae, dit, norm, plan, config)
+  return loragen_core.generation_plan(generator, np.zeros(384, np.float32), key,
+                                      config.generate.num_models)
+
+
 @pytest.mark.parametrize("name", GENERATORS + ZOOS)
 def test_default_config_fits_its_budget(name, monkeypatch):
   config = load_config(name)
@@ -214,7 +233,7 @@ def test_default_config_fits_its_budget(name, monkeypatch):
           f"{temp / 2**20:.1f} MiB planned")
     assert temp <= budget
   if name in GENERATORS:
-    plan = _rpg_plan if config.method == "rpg" else _pdiff_plan
+    plan = {"rpg": _rpg_plan, "pdiff": _pdiff_plan, "loragen": _loragen_plan}[config.method]
     size, executable = plan(config, template, seen)
     temp = memory.memory_of(executable)["temp"]
     print(f"{name}: generate {config.generate.num_models} models, {size} per call: "

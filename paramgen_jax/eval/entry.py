@@ -22,6 +22,7 @@ from paramgen_jax import memory
 from paramgen_jax.errors import NonFiniteError
 from paramgen_jax.eval.protocol import selection_protocol
 from paramgen_jax.eval.report import evaluate_zoo, write_report
+from paramgen_jax.eval.stats import summary
 from paramgen_jax.integrity import nonfinite_sets, read_json
 from paramgen_jax.zoo import spec, store
 from paramgen_jax.zoo.accuracy import take_sets
@@ -53,6 +54,20 @@ def drop_nonfinite(generated: Mapping[str, Any], workdir: str) -> tuple[dict, di
   return kept, dropped
 
 
+def summarize_task_baselines(task_baselines: Mapping[str, Mapping[str, np.ndarray]],
+                             seen: list, unseen: list) -> dict:
+  """{name: {'seen', 'unseen': stats over the split's tasks of each task's mean accuracy,
+  'per_task': {task: mean}}} (a split's stats are {} where the baseline has no task)."""
+  out = {}
+  for name, by_task in task_baselines.items():
+    means = {t: float(np.mean(a)) for t, a in by_task.items()}
+    out[name] = {split: summary(np.asarray([means[r["task"]] for r in rows
+                                            if r["task"] in means]))
+                 for split, rows in (("seen", seen), ("unseen", unseen))}
+    out[name]["per_task"] = means
+  return out
+
+
 def _timing(workdir: str, started: float) -> dict:
   path = os.path.join(workdir, "timing.json")
   timing = read_json(path, "timing file") if os.path.exists(path) else {}
@@ -64,12 +79,17 @@ def _timing(workdir: str, started: float) -> dict:
 def evaluate_generated(config: Any, workdir: str, method: str,
                        generated: Mapping[str, Any] | None = None, *,
                        select_split: str | None = None,
-                       neighbours: Mapping[str, str] | None = None) -> Report:
+                       neighbours: Mapping[str, str] | None = None,
+                       task_baselines: Mapping[str, Mapping[str, np.ndarray]] | None = None
+                       ) -> Report:
   """Scores the zoo and `generated` ({task: stacked variables}) and writes the report files.
 
   With `select_split`, the report also has COND P-DIFF's protocol ('selection'): per task,
   the generated and the original model that are best on that split, reported on test
   (`neighbours`: unseen task -> the seen task whose checkpoints are the neighbour baseline).
+  `task_baselines` ({name: {task: test accuracies (K,)}}, a method's own per-task baselines)
+  go into 'task_baselines' as {name: {'seen' | 'unseen': stats of the per-task means,
+  'per_task': {task: mean}}}.
   """
   started, budget = time.perf_counter(), memory.budget_bytes(config)
   inputs = spec.build_zoo_inputs(config, workdir)
@@ -92,6 +112,8 @@ def evaluate_generated(config: Any, workdir: str, method: str,
     data["selection"] = selection_protocol(
         inputs.target, inputs.dataset, inputs.by_name, rows, stacked, generated, select_split,
         found.generated_test, neighbours, budget_bytes=budget)
+  if task_baselines:
+    data["task_baselines"] = summarize_task_baselines(task_baselines, found.seen, found.unseen)
   data["nonfinite_generated"] = sum(dropped.values())
   data["timing_s"] = _timing(workdir, started)
   write_report(workdir, data, found.points)

@@ -237,6 +237,12 @@ def write_report(workdir: str, report: dict,
     lines.append("")
   if report.get("selection"):
     lines += protocol_markdown(report["selection"])
+  if report.get("task_baselines"):
+    lines += ["## Per-task baselines (mean over tasks of each task's mean test accuracy %)", "",
+              "| baseline | seen | unseen |", "|---|---|---|"]
+    for name, b in report["task_baselines"].items():
+      lines.append(f"| {name} | {_fmt(b['seen'])} | {_fmt(b['unseen'])} |")
+    lines.append("")
   lines += ["## Baselines (seen tasks, test accuracy %)", "",
             "| baseline | best | mean | median | min | std | n |", "|---|---|---|---|---|---|---|"]
   for name, s in report["baselines"].items():

@@ -4,12 +4,15 @@
   text_conditions(tasks, with_examples=...)   (len(tasks), 384) MiniLM embeddings of the task's
                                               first description, optionally followed by two
                                               labelled examples (COND P-DIFF's few-shot prompt)
+  description_conditions(tasks)               (len(tasks), 384) MiniLM embeddings averaged over
+                                              all of a task's descriptions (LoRAGen's condition)
+  nearest_seen(conditions, seen)              each task's seen task of most similar condition
 """
 
 from __future__ import annotations
 
 import zlib
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -63,3 +66,31 @@ def text_conditions(tasks: Sequence[Task], *, with_examples: bool, seed: int = 0
     encoder = TextEncoder()
   return np.asarray(encoder([task_prompt(t, with_examples=with_examples, seed=seed)
                              for t in tasks]), np.float32)
+
+
+def description_conditions(tasks: Sequence[Task], encoder: Any = None) -> np.ndarray:
+  """(len(tasks), 384) float32: per task, the mean of its descriptions' unit MiniLM
+  embeddings (LoRAGen averages the embeddings of up to 20 paraphrases)."""
+  if encoder is None:
+    from paramgen_jax.text import TextEncoder  # loads MiniLM only when text is asked for
+    encoder = TextEncoder()
+  texts = [d for t in tasks for d in t.descriptions]
+  vectors = np.asarray(encoder(texts), np.float32)
+  bounds = np.cumsum([0] + [len(t.descriptions) for t in tasks])
+  return np.stack([vectors[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def nearest_seen(conditions: Mapping[str, np.ndarray], seen: Sequence[str]) -> dict[str, str]:
+  """For every task, the seen task with the most similar condition (cosine); seen tasks map
+  to themselves. Used to pick per-task normalization statistics for unseen tasks."""
+  names = list(conditions)
+  table = np.stack([conditions[n] for n in seen]).astype(np.float64)
+  table /= np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
+  out = {}
+  for name in names:
+    if name in seen:
+      out[name] = name
+      continue
+    v = np.asarray(conditions[name], np.float64)
+    out[name] = seen[int(np.argmax(table @ (v / max(np.linalg.norm(v), 1e-12))))]
+  return out

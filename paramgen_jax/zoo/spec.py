@@ -51,6 +51,7 @@ ZOO_SCHEMA = {
         "num_unseen": C.integer(0),
         "split_seed": C.integer(0),
         "limit": C.integer(0),
+        "pick": C.one_of("first", "random"),
         "subset_k": C.integer(2, 9),
         "subset_count": C.integer(1),
     },
@@ -93,10 +94,12 @@ IDENTITY_KEYS = ("target", "model", "data", "tasks", "adapter")
 
 def zoo_identity(config: Any, target: Any) -> dict:
   """The zoo.json entries a zoo collected for `config` has (JSON-normalized)."""
-  adapter = config.get("adapter")
+  adapter, tasks = config.get("adapter"), config.tasks.to_dict()
+  if tasks.get("pick") == "first":  # zoos collected before the option existed stay valid
+    del tasks["pick"]
   return json.loads(json.dumps({
       "target": target.name, "model": config.model.to_dict(), "data": config.data.to_dict(),
-      "tasks": config.tasks.to_dict(), "adapter": None if adapter is None else adapter.to_dict()}))
+      "tasks": tasks, "adapter": None if adapter is None else adapter.to_dict()}))
 
 
 def check_zoo_info(config: Any, directory: str, target: Any) -> None:
@@ -192,7 +195,9 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *,
   else:
     tasks = tasks_lib.subset_tasks(t.subset_k, t.subset_count, t.split_seed, dataset.num_classes)
   seen, unseen = tasks_lib.split_seen_unseen(tasks, t.num_unseen, t.split_seed)
-  if t.limit:  # a smaller zoo for smoke tests: the first seen and unseen tasks
+  if t.limit:  # a smaller zoo: `limit` seen tasks (the first, or drawn) and a quarter unseen
+    if t.pick == "random":
+      seen = tasks_lib.spread_sample(seen, t.limit, t.split_seed)
     seen, unseen = seen[:t.limit], unseen[:max(1, t.limit // 4) if unseen else 0]
   chosen = {task.name for task in seen + unseen}
   tasks = [task for task in tasks if task.name in chosen]

@@ -126,6 +126,24 @@ def support_set(labels: np.ndarray, task: Task, shots: int, seed: int) -> np.nda
   return np.sort(np.concatenate(chosen))
 
 
+def spread_sample(tasks: list[Task], count: int, seed: int) -> list[Task]:
+  """`count` tasks drawn with `seed` (all when fewer), in the input order: unlike the first
+  `count`, which share their high bits, a draw makes every class positive in some tasks and
+  negative in others (`class_coverage` says whether it did)."""
+  keep = set(np.random.default_rng([seed, count]).permutation(len(tasks))[:count].tolist())
+  return [t for i, t in enumerate(tasks) if i in keep]
+
+
+def class_coverage(tasks: list[Task], num_classes: int = 10) -> np.ndarray:
+  """(num_classes, 2) int: per class, in how many tasks it is negative (label 0) / positive."""
+  counts = np.zeros((num_classes, 2), np.int64)
+  for t in tasks:
+    for c, label in enumerate(t.label_map[:num_classes]):
+      if label in (0, 1):
+        counts[c, label] += 1
+  return counts
+
+
 def split_seen_unseen(tasks: list[Task], num_unseen: int, seed: int) -> tuple[list, list]:
   """Seeded split into (seen, unseen) task lists, each in the input order."""
   if not 0 <= num_unseen <= len(tasks):

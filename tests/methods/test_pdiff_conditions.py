@@ -5,6 +5,7 @@ import pytest
 
 from paramgen_jax.methods.pdiff import conditions as C
 from paramgen_jax.zoo import tasks as T
+from paramgen_jax.zoo.conditions import nearest_seen
 
 
 def test_data_conditions_are_per_label_feature_means():
@@ -26,7 +27,7 @@ def test_index_conditions_and_nearest_seen():
   assert int(learned[seen[1]]) == 1
   vectors = {seen[0]: np.asarray([1.0, 0.0]), seen[1]: np.asarray([0.0, 1.0]),
              tasks[2].name: np.asarray([0.2, 0.9])}
-  nearest = C.nearest_seen(vectors, seen)
+  nearest = nearest_seen(vectors, seen)
   assert nearest == {seen[0]: seen[0], seen[1]: seen[1], tasks[2].name: seen[1]}
   with pytest.raises(ValueError, match="frozen encoder"):
     C.condition_vectors("data", tasks, seen)

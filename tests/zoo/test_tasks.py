@@ -46,3 +46,24 @@ def test_seen_unseen_split_is_seeded_and_disjoint():
   again = T.split_seen_unseen(tasks, 20, seed=0)[1]
   assert [t.name for t in again] == [t.name for t in unseen]
   assert [t.name for t in T.split_seen_unseen(tasks, 20, seed=1)[1]] != [t.name for t in unseen]
+
+
+def test_spread_sample_covers_every_digit_where_the_first_tasks_do_not():
+  seen, _ = T.split_seen_unseen(T.binary_tasks(), 20, 0)
+  drawn = T.spread_sample(seen, 64, 0)
+  assert len(drawn) == 64 and drawn == sorted(drawn, key=seen.index)  # input order kept
+  assert drawn == T.spread_sample(seen, 64, 0)  # seeded
+  coverage = T.class_coverage(drawn)
+  assert (coverage > 0).all()  # every digit negative in some tasks and positive in others
+  assert (T.class_coverage(seen[:16])[:, 1] == 0).any()  # the first 16 never use digit 9
+
+
+def test_zeroshot_lora_zoo_preset_picks_drawn_seen_tasks_and_unseen_ones():
+  from paramgen_jax.zoo import spec
+  from tests.helpers import load_config
+  config = load_config("zoo_digits_lora", "zeroshot")
+  assert config.tasks.limit == 64 and config.tasks.pick == "random"
+  # The identity of zoos collected with the default pick is unchanged.
+  default = load_config("zoo_digits_lora")
+  assert "pick" not in spec.zoo_identity(default, type("T", (), {"name": "x"}))["tasks"]
+  assert spec.zoo_identity(config, type("T", (), {"name": "x"}))["tasks"]["pick"] == "random"

@@ -14,7 +14,7 @@ Only 'text_description', 'text' and 'data' describe a task the generator has not
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -65,19 +65,3 @@ def condition_vectors(kind: str, tasks: Sequence[Task], seen: Sequence[str], *, 
   else:
     raise ValueError(f"condition must be one of {CONDITIONS}, got {kind!r}")
   return dict(zip((t.name for t in tasks), vectors))
-
-
-def nearest_seen(conditions: Mapping[str, np.ndarray], seen: Sequence[str]) -> dict[str, str]:
-  """For every task, the seen task with the most similar condition (cosine); seen tasks map
-  to themselves. Used to pick per-task normalization statistics for unseen tasks."""
-  names = list(conditions)
-  table = np.stack([conditions[n] for n in seen]).astype(np.float64)
-  table /= np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
-  out = {}
-  for name in names:
-    if name in seen:
-      out[name] = name
-      continue
-    v = np.asarray(conditions[name], np.float64)
-    out[name] = seen[int(np.argmax(table @ (v / max(np.linalg.norm(v), 1e-12))))]
-  return out

@@ -195,12 +195,6 @@ def generation_plan(generator: Generator, condition: Any, stats_task: Any,
                            what="p-diff generation of one model (generate.num_models)")
 
 
-def chunk_key(task_key: jax.Array, first: int, per_call: int, total: int) -> jax.Array:
-  """The key of the chunk starting at model `first`: the task's key when one call makes
-  every model, else fold_in(task key, chunk index)."""
-  return task_key if per_call >= total else jax.random.fold_in(task_key, first // per_call)
-
-
 def generate_all(generator: Generator, key: jax.Array, condition: Any = None,
                  stats_task: int = 0) -> PyTree:
   """All `generate.num_models` models for one condition, chunked to the memory budget."""
@@ -208,4 +202,4 @@ def generate_all(generator: Generator, key: jax.Array, condition: Any = None,
   size, run = generation_plan(g, condition, jnp.int32(stats_task), key)
   return H.generate_in_chunks(
       lambda first: run(g.ae_params, g.den_params, g.scale, condition, jnp.int32(stats_task),
-                        chunk_key(key, first, size, n)), n, size)
+                        H.chunk_key(key, first, size, n)), n, size)

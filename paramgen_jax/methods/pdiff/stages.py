@@ -40,6 +40,7 @@ from paramgen_jax.methods.pdiff import core
 from paramgen_jax.nn.unet1d import CONDITIONING
 from paramgen_jax.params.codec import load_codec, save_codec
 from paramgen_jax.zoo import spec
+from paramgen_jax.zoo.conditions import nearest_seen
 
 SCHEMA = {
     "method": C.one_of("pdiff"),
@@ -94,18 +95,6 @@ def _frozen_features(inputs: spec.ZooInputs) -> Any:
   return jax.jit(lambda x: base.module.apply(variables, x, features=True))
 
 
-def _cached(path: str, names: list[str], compute) -> dict[str, np.ndarray]:
-  """Text and data conditions, computed once per workdir: MiniLM is loaded once, and the
-  train and sample stages see identical vectors."""
-  if os.path.exists(path):
-    saved = np.load(path)
-    if list(saved["names"]) == names:
-      return dict(zip(names, saved["vectors"]))
-  conditions = compute()
-  np.savez(path, names=np.asarray(names), vectors=np.stack([conditions[n] for n in names]))
-  return conditions
-
-
 def task_conditions(config: Any, workdir: str, inputs: Any, seen: list[str]) -> dict:
   """Task name -> what the denoiser receives, for every task of the zoo (manifest order;
   only the seen ones for 'onehot' and 'learned', None for 'none')."""
@@ -120,7 +109,7 @@ def task_conditions(config: Any, workdir: str, inputs: Any, seen: list[str]) -> 
       features_fn=features_fn, data=data)
   if g.condition not in cond_lib.DESCRIBING:
     return compute()
-  return _cached(os.path.join(workdir, f"conditions_{g.condition}_seed{g.prompt_seed}.npz"),
+  return H.cached_vectors(os.path.join(workdir, f"conditions_{g.condition}_seed{g.prompt_seed}.npz"),
                  names, compute)
 
 
@@ -169,7 +158,7 @@ def sample(config: Any, workdir: str) -> None:
   conditions = task_conditions(config, workdir, spec.build_zoo_inputs(config, workdir), seen)
   example = None if g.condition == "none" else np.stack([conditions[seen[0]]])
   generator = core.load(config, workdir, codec, example)
-  stats_of = (cond_lib.nearest_seen(conditions, seen) if g.condition in cond_lib.DESCRIBING
+  stats_of = (nearest_seen(conditions, seen) if g.condition in cond_lib.DESCRIBING
               else {n: n for n in conditions})
   names = target_tasks(config, workdir, conditions)
   # The report's neighbour baseline for unseen tasks: their adapters sit near that task's.
@@ -183,7 +172,7 @@ def sample(config: Any, workdir: str) -> None:
       workdir, names, n, size,
       lambda name, task_key, first: run(
           generator.ae_params, generator.den_params, generator.scale, conditions[name],
-          row(name), core.chunk_key(task_key, first, size, n)), key)
+          row(name), H.chunk_key(task_key, first, size, n)), key)
 
 
 def evaluate(config: Any, workdir: str) -> None:

@@ -1,0 +1,285 @@
+"""LoRAGen in memory: train the LoRA VAE and the text-conditioned latent DiT on stacked
+adapters, generate adapters for a condition.
+
+    generator = loragen.train(stacked, config, conditions=c)   # c (S, D), one per adapter
+    models = loragen.generate(generator, key, condition, num_models=5)  # leaves (5, ...)
+
+No file is read or written unless `train` gets a `workdir` (then vae/, diffusion/ with
+checkpoints and resume, and latents.npz). `config` needs the sections vae, vae_train, dit,
+diffusion, train, sample (optionally mesh).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from paramgen_jax import diffusion, memory
+from paramgen_jax import stage_helpers as H
+from paramgen_jax.methods.loragen.locations import LocationPlan, factors
+from paramgen_jax.methods.loragen.model import LoRAVAE, LossWeights, vae_loss
+from paramgen_jax.nn.dit import SequenceDiT
+from paramgen_jax.params import lowrank
+from paramgen_jax.zoo.accuracy import take_sets
+
+PyTree = Any
+LATENTS = "latents.npz"
+
+
+class Normalizer(NamedTuple):
+  """Fixed per-coordinate divisors {module: (size_m,)} (one scalar per leaf and module, the
+  RMS over the training adapters), the latents' centre and scale (N, d_z) (`dit.latent_norm`:
+  per coordinate, or 0 and the global max |z| as the official code) and the condition's
+  centre and RMS scale (fitted on the training conditions)."""
+  divisors: dict
+  latent_mean: jax.Array
+  latent_scale: jax.Array
+  cond_mean: jax.Array
+  cond_scale: jax.Array
+
+  def latents(self, z: jax.Array) -> jax.Array:
+    """VAE latents (..., N, d_z) -> the DiT's units."""
+    return (z - self.latent_mean[None]) / self.latent_scale[None]
+
+  def latents_inverse(self, u: jax.Array) -> jax.Array:
+    return u * self.latent_scale[None] + self.latent_mean[None]
+
+  def condition(self, c: jax.Array) -> jax.Array:
+    """Raw conditions (..., D) -> centred and scaled."""
+    mean = jnp.reshape(self.cond_mean, (1,) * (jnp.ndim(c) - 1) + (-1,))
+    return (c - mean) / self.cond_scale
+
+
+class Generator(NamedTuple):
+  vae_params: PyTree
+  dit_params: PyTree
+  norm: Normalizer
+  plan: LocationPlan
+  config: Any
+
+
+def fit_divisors(plan: LocationPlan, per_module: dict) -> dict:
+  """{module: (size_m,)}: per leaf (A, B, kernel, bias), the RMS of its entries over
+  (S, L_m) rows."""
+  out = {}
+  for m in plan.modules:
+    rows, pieces, start = np.asarray(per_module[m.name]), [], 0
+    for shape in m.shapes:
+      size = int(np.prod(shape))
+      rms = float(np.sqrt(np.mean(rows[..., start:start + size] ** 2)))
+      pieces.append(np.full(size, max(rms, 1e-8), np.float32))
+      start += size
+    out[m.name] = jnp.asarray(np.concatenate(pieces))
+  return out
+
+
+def sigma_units(plan: LocationPlan, x: dict) -> dict[str, float]:
+  """{LoRA module: mean over adapters and layers of ΔW's top singular value} of normalized
+  rows {module: (S, L_m, size_m)}: the unit the spectral loss compares singular values in."""
+  out = {}
+  for m in plan.modules:
+    if m.kind == "lora":
+      a, b = factors(m, jnp.asarray(x[m.name]))
+      top = jax.vmap(jax.vmap(lowrank.lowrank_singular_values))(a, b)[..., 0]
+      out[m.name] = float(max(jnp.mean(top), 1e-8))
+  return out
+
+
+def vae_model(config: Any, plan: LocationPlan) -> LoRAVAE:
+  v = config.vae
+  return LoRAVAE(plan, v.latent_dim, v.encoder_hidden, v.num_experts, v.top_k, v.expert_hidden,
+                 v.expert_features, v.shared_pool, v.structural, v.moe)
+
+
+def dit_model(config: Any, plan: LocationPlan) -> SequenceDiT:
+  d = config.dit
+  return SequenceDiT(d.dim, d.depth, d.heads, d.mlp_ratio, len(plan.modules), plan.num_layers)
+
+
+def loss_weights(config: Any) -> LossWeights:
+  v = config.vae
+  return LossWeights(v.direction, v.spectral, v.rec, v.dense, v.kl, v.balance, v.rho, v.p)
+
+
+def temperature(config: Any, step: jax.Array) -> jax.Array:
+  """τ decays linearly from tau_start to tau_end over tau_steps, then stays."""
+  v = config.vae
+  frac = jnp.clip(step / max(v.tau_steps, 1), 0.0, 1.0)
+  return v.tau_start + (v.tau_end - v.tau_start) * frac
+
+
+def _vae_init(config: Any, plan: LocationPlan):
+  model = vae_model(config, plan)
+  example = {m.name: jnp.zeros((1, len(m.layers), m.size)) for m in plan.modules}
+  return lambda key: model.init(key, example, jax.random.key(0), 1.0)
+
+
+def _dit_init(config: Any, plan: LocationPlan, cond_dim: int):
+  model, n = dit_model(config, plan), plan.num_locations
+  return lambda key: model.init(
+      key, jnp.zeros((1, n, config.vae.latent_dim)), jnp.zeros((1,), jnp.int32),
+      jnp.zeros((1, cond_dim)), jnp.asarray(plan.module_ids), jnp.asarray(plan.layer_ids))
+
+
+def split_stack(plan: LocationPlan, stacked: PyTree) -> dict:
+  """Stacked adapters (S, ...) -> {module: (S, L_m, size_m)} host arrays."""
+  return {k: np.asarray(v) for k, v in jax.vmap(plan.split)(stacked).items()}
+
+
+def _train_vae(config: Any, plan: LocationPlan, x: dict, workdir: str | None) -> Any:
+  model, w, v = vae_model(config, plan), loss_weights(config), config.vae
+  units = sigma_units(plan, x)
+  count = len(next(iter(x.values())))
+  pick = H.random_rows(config.vae_train.seed + 1, count, config.vae_train.batch_size)
+
+  def loss_fn(params, batch, rng):
+    step = batch["step"][0]
+    warm = jnp.clip(step / max(v.balance_warmup, 1), 0.0, 1.0)
+    return vae_loss(model, params, batch["x"], rng, temperature(config, step), warm, w, units)
+
+  def batch_fn(step):
+    rows = pick(step)
+    return {"x": {k: a[rows] for k, a in x.items()},
+            "step": np.full(len(rows), step, np.float32)}
+
+  state = H.train_generator(config.vae_train, config, init_params=_vae_init(config, plan),
+                            loss_fn=loss_fn, batch_fn=batch_fn,
+                            workdir=workdir and os.path.join(workdir, "vae"),
+                            desc="train LoRA VAE")
+  return jax.device_get(state.eval_params())
+
+
+def encode_means(config: Any, plan: LocationPlan, params: Any, x: dict,
+                 chunk: int = 256) -> np.ndarray:
+  """{module: (S, L_m, size_m)} normalized -> posterior means (S, N, d_z)."""
+  model = vae_model(config, plan)
+  encode = jax.jit(lambda p, xs: model.apply(p, xs, method=LoRAVAE.encode)[0])
+  count = len(next(iter(x.values())))
+  return np.concatenate([np.asarray(encode(params, {k: a[i:i + chunk] for k, a in x.items()}))
+                         for i in range(0, count, chunk)])
+
+
+def _train_dit(config: Any, plan: LocationPlan, z: np.ndarray, cond: np.ndarray,
+               workdir: str | None) -> Any:
+  model, schedule = dit_model(config, plan), H.schedule_from_config(config.diffusion)
+  ids = (jnp.asarray(plan.module_ids), jnp.asarray(plan.layer_ids))
+  pick = H.random_rows(config.train.seed + 1, len(z), config.train.batch_size)
+
+  def loss_fn(params, batch, rng):
+    denoise = lambda x_t, t, c: model.apply(params, x_t, t, c, *ids)
+    return diffusion.diffusion_loss(denoise, schedule, batch["z"], rng, cond=batch["cond"],
+                                    prediction=config.diffusion.prediction)
+
+  state = H.train_generator(
+      config.train, config, init_params=_dit_init(config, plan, cond.shape[-1]),
+      loss_fn=loss_fn, batch_fn=lambda step: {"z": z[pick(step)], "cond": cond[pick(step)]},
+      workdir=workdir and os.path.join(workdir, "diffusion"), desc="train latent DiT")
+  return jax.device_get(state.eval_params())
+
+
+LATENT_NORMS = ("standard", "maxabs")
+
+
+def fit_latent_norm(means: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+  """(centre, scale), each (N, d_z), of latents (S, N, d_z): per coordinate ('standard'), or 0
+  and the global max |z| ('maxabs', the official code's)."""
+  shape = means.shape[1:]
+  if kind == "maxabs":
+    return (np.zeros(shape, np.float32),
+            np.full(shape, max(float(np.abs(means).max()), 1e-8), np.float32))
+  if kind != "standard":
+    raise ValueError(f"latent_norm must be one of {LATENT_NORMS}, got {kind!r}")
+  return means.mean(0).astype(np.float32), np.maximum(means.std(0), 1e-6).astype(np.float32)
+
+
+def train(stacked: PyTree, config: Any, *, conditions: np.ndarray,
+          workdir: str | None = None) -> Generator:
+  """Stage 1 (the VAE on the adapters), then stage 2 (the DiT on their latents).
+
+  Args:
+    stacked: adapters (S, ...), every leaf with a leading axis.
+    conditions: (S, D) each adapter's task condition (raw; centred and scaled here).
+    workdir: checkpoint, resume and log there, and write latents.npz (default: in memory).
+  """
+  plan = LocationPlan.from_template(take_sets(stacked, 0))
+  raw = split_stack(plan, stacked)
+  divisors = fit_divisors(plan, raw)
+  x = {k: np.asarray(a / np.asarray(divisors[k]), np.float32) for k, a in raw.items()}
+  vae_params = _train_vae(config, plan, x, workdir)
+  means = encode_means(config, plan, vae_params, x)
+  latent_mean, latent_scale = fit_latent_norm(means, config.dit.latent_norm)
+  cond = np.asarray(conditions, np.float32)
+  cond_mean = cond.mean(0)
+  cond_scale = float(max(np.sqrt(np.mean((cond - cond_mean) ** 2)), 1e-8))
+  norm = Normalizer(divisors, jnp.asarray(latent_mean), jnp.asarray(latent_scale),
+                    jnp.asarray(cond_mean), jnp.float32(cond_scale))
+  print(f"LoRA VAE: {plan.num_locations} locations, latents max |z| {np.abs(means).max():.3g} "
+        f"({config.dit.latent_norm} normalization); conditions centred, RMS {cond_scale:.3g}")
+  if workdir:
+    np.savez(os.path.join(workdir, LATENTS), latents=means, latent_mean=latent_mean,
+             latent_scale=latent_scale, cond_mean=cond_mean, cond_scale=cond_scale,
+             **{f"divisor_{k}": np.asarray(v) for k, v in divisors.items()})
+  dit_params = _train_dit(config, plan, np.asarray(norm.latents(jnp.asarray(means)), np.float32),
+                          np.asarray(norm.condition(cond), np.float32), workdir)
+  return Generator(vae_params, dit_params, norm, plan, config)
+
+
+def load(config: Any, workdir: str, plan: LocationPlan, cond_dim: int) -> Generator:
+  """The generator a `train(..., workdir=workdir)` left (its latest checkpoints)."""
+  vae_params, _ = H.load_trained_params(config, os.path.join(workdir, "vae"),
+                                        _vae_init(config, plan), config.vae_train)
+  dit_params, _ = H.load_trained_params(config, os.path.join(workdir, "diffusion"),
+                                        _dit_init(config, plan, cond_dim))
+  saved = np.load(os.path.join(workdir, LATENTS))
+  norm = Normalizer({m: jnp.asarray(saved[f"divisor_{m}"]) for m in plan.names},
+                    jnp.asarray(saved["latent_mean"]), jnp.asarray(saved["latent_scale"]),
+                    jnp.asarray(saved["cond_mean"]), jnp.float32(saved["cond_scale"]))
+  return Generator(vae_params, dit_params, norm, plan, config)
+
+
+def sample_latents(generator: Generator, key: jax.Array, condition: jax.Array,
+                   num_models: int) -> jax.Array:
+  """(num_models, N, d_z) latents (in the VAE's units) for one raw condition (D,)."""
+  g, config = generator, generator.config
+  model, plan = dit_model(config, g.plan), g.plan
+  ids = (jnp.asarray(plan.module_ids), jnp.asarray(plan.layer_ids))
+  cond = jnp.broadcast_to(g.norm.condition(jnp.asarray(condition)),
+                          (num_models,) + jnp.shape(condition))
+  denoise = lambda x_t, t, c: model.apply(g.dit_params, x_t, t, c, *ids)
+  z = diffusion.sample(denoise, H.schedule_from_config(config.diffusion),
+                       (num_models, plan.num_locations, config.vae.latent_dim), key, cond=cond,
+                       **H.sampler_kwargs(config))
+  return g.norm.latents_inverse(z)
+
+
+def decode(generator: Generator, z: jax.Array) -> PyTree:
+  """Latents (M, N, d_z) -> stacked adapter variables (M, ...), at the final temperature."""
+  g = generator
+  x_hat, _ = vae_model(g.config, g.plan).apply(
+      g.vae_params, z, g.config.vae.tau_end, method=LoRAVAE.decode)
+  rows = {k: v * jnp.reshape(g.norm.divisors[k], (1, 1, -1)) for k, v in x_hat.items()}
+  return jax.vmap(g.plan.join)(rows)
+
+
+def generate(generator: Generator, key: jax.Array, condition: jax.Array,
+             num_models: int) -> PyTree:
+  """`num_models` adapters (stacked) for one raw condition (D,). Traceable."""
+  return decode(generator, sample_latents(generator, key, condition, num_models))
+
+
+def generation_plan(generator: Generator, condition: Any, key: jax.Array,
+                    num_models: int) -> tuple[int, Any]:
+  """(adapters per call, compiled `generate` of that many taking (vae_params, dit_params,
+  condition, key)): as many of `num_models` as fit the memory budget (`memory.budget_gb`)."""
+  def make(count):
+    def run(vae_params, dit_params, c, k):
+      return generate(generator._replace(vae_params=vae_params, dit_params=dit_params), k, c,
+                      count)
+    return run
+  g = generator
+  return memory.plan_count(make, (g.vae_params, g.dit_params, condition, key), num_models,
+                           memory.budget_bytes(g.config), what="LoRAGen generation of one adapter")
