@@ -130,6 +130,11 @@ def split_stack(plan: LocationPlan, stacked: PyTree) -> dict:
   return {k: np.asarray(v) for k, v in jax.vmap(plan.split)(stacked).items()}
 
 
+def normalized_rows(raw: dict, divisors: dict) -> dict:
+  """{module: (S, L_m, size_m)} -> the same divided by the fixed divisors (float32)."""
+  return {k: np.asarray(a / np.asarray(divisors[k]), np.float32) for k, a in raw.items()}
+
+
 def _train_vae(config: Any, plan: LocationPlan, x: dict, workdir: str | None) -> Any:
   model, w, v = vae_model(config, plan), loss_weights(config), config.vae
   units = sigma_units(plan, x)
@@ -208,7 +213,7 @@ def train(stacked: PyTree, config: Any, *, conditions: np.ndarray,
   plan = LocationPlan.from_template(take_sets(stacked, 0))
   raw = split_stack(plan, stacked)
   divisors = fit_divisors(plan, raw)
-  x = {k: np.asarray(a / np.asarray(divisors[k]), np.float32) for k, a in raw.items()}
+  x = normalized_rows(raw, divisors)
   vae_params = _train_vae(config, plan, x, workdir)
   means = encode_means(config, plan, vae_params, x)
   latent_mean, latent_scale = fit_latent_norm(means, config.dit.latent_norm)

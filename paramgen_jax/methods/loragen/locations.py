@@ -41,10 +41,6 @@ class Module:
   def size(self) -> int:
     return int(sum(np.prod(s) for s in self.shapes))
 
-  @property
-  def rank(self) -> int:
-    return self.shapes[0][1] if self.kind == "lora" else 0
-
 
 @dataclasses.dataclass(frozen=True)
 class LocationPlan:

@@ -20,7 +20,6 @@ from paramgen_jax.methods.loragen import core
 from paramgen_jax.methods.loragen.locations import LocationPlan, factors
 from paramgen_jax.methods.loragen.model import LoRAVAE
 from paramgen_jax.params import lowrank
-from paramgen_jax.zoo import spec
 
 DIAGNOSTICS = "diagnostics.json"
 
@@ -49,11 +48,11 @@ def spectral_entropies(plan: LocationPlan, stacked: Any) -> dict[str, float]:
   return out
 
 
-def write_plots(config: Any, workdir: str, generator: core.Generator, inputs: Any,
+def write_plots(workdir: str, generator: core.Generator, seen_stack: Any,
                 generated: dict) -> dict:
-  """Writes experts.png, spectra.png and diagnostics.json into workdir; returns the numbers."""
+  """Writes experts.png, spectra.png and diagnostics.json into workdir (seen_stack: the seen
+  tasks' adapters, stacked); returns the numbers."""
   latents = np.load(os.path.join(workdir, core.LATENTS))["latents"]
-  _, seen_stack = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
   found = {"expert_load": expert_load(generator, latents),
            "spectral_entropy": {"original": spectral_entropies(generator.plan, seen_stack)}}
   if generated:

@@ -118,7 +118,7 @@ def sample(config: Any, workdir: str) -> None:
 def _reconstructed(generator: core.Generator, stacked: Any) -> Any:
   """Adapters (S, ...) through the VAE: posterior means decoded (stage 1's ceiling)."""
   g = generator
-  x = {k: v / np.asarray(g.norm.divisors[k]) for k, v in core.split_stack(g.plan, stacked).items()}
+  x = core.normalized_rows(core.split_stack(g.plan, stacked), g.norm.divisors)
   means = core.encode_means(g.config, g.plan, g.vae_params, x)
   return jax.device_get(jax.jit(lambda z: core.decode(g, z))(jnp.asarray(means)))
 
@@ -146,12 +146,11 @@ def _grouped_predictions(logits: np.ndarray, task: Any) -> np.ndarray:
   return scores.argmax(1)[None]
 
 
-def _per_task_baselines(config: Any, workdir: str, inputs: spec.ZooInputs,
+def _per_task_baselines(config: Any, inputs: spec.ZooInputs, rows: list[dict], stacked: Any,
                         conditions: dict, generator: core.Generator) -> dict:
   """{'base model (10-way head)', 'average LoRA', 'nearest seen task', 'VAE reconstruction'}:
   {task: test accuracies (K,)}; the nearest seen task's adapters (by description) for unseen
   tasks only, the VAE reconstruction of a task's last adapter for seen tasks only."""
-  rows, stacked = spec.load_checked_zoo(config, workdir, inputs=inputs)
   x, y = inputs.dataset.split("test")
   seen = list(dict.fromkeys(r["task"] for r in rows if r["split"] == "seen"))
   members = {t: np.flatnonzero([r["task"] == t for r in rows]) for t in conditions}
@@ -190,10 +189,12 @@ def evaluate(config: Any, workdir: str) -> None:
   inputs = spec.build_zoo_inputs(config, workdir)
   conditions = task_conditions(workdir, inputs)
   generated, generator = H.load_generated(workdir), _load(config, workdir, inputs)
+  rows, stacked = spec.load_checked_zoo(config, workdir, inputs=inputs)
   report = evaluate_generated(
       config, workdir, "loragen", generated=generated,
-      task_baselines=_per_task_baselines(config, workdir, inputs, conditions, generator))
-  plots.write_plots(config, workdir, generator, inputs, generated)
+      task_baselines=_per_task_baselines(config, inputs, rows, stacked, conditions, generator))
+  seen = np.flatnonzero([r["split"] == "seen" for r in rows])
+  plots.write_plots(workdir, generator, take_sets(stacked, seen), generated)
   data = report.data
   for split in ("seen", "unseen"):
     rows = [r for r in data[split] if r["generated"]]
