@@ -22,6 +22,8 @@ def check(config, num_devices=1):
     ("pdiff_digits", ("smoke", None, "paper")),
     ("loragen_lora", ("smoke", None, "paper", "no_direction", "no_spectral", "rec_only", "no_moe",
                       "no_structural", "rho80", "rho100", "top2", "e8", "shared_pool")),
+    ("d2nwg_digits", ("smoke", None, "paper", "no_vae", "mlp_encoder", "ranked", "tasks25",
+                      "tasks50", "tasks100", "mixed")),
     ("cond_pdiff_lora", ("smoke", None, "paper", "batch_norm", "no_norm", "onehot", "learned",
                          "description", "data", "n1", "n3", "zeroshot"))])
 def test_shipped_configs_validate(name, presets):
@@ -48,7 +50,7 @@ def test_every_config_file_is_checked():
   shipped = {f[:-3] for f in os.listdir(os.path.join(REPO, "configs")) if f.endswith(".py")}
   assert shipped == {"toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "rpg_convnext",
                      "rpg_unseen_binary", "zoo_digits_vit", "rpg_vit_tiny", "zoo_digits_lora",
-                     "pdiff_digits", "cond_pdiff_lora", "loragen_lora"}
+                     "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits"}
 
 
 @pytest.mark.parametrize("mutate, message", [

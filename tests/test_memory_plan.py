@@ -13,6 +13,8 @@ from paramgen_jax import params as P
 from paramgen_jax.errors import MemoryBudgetError
 from paramgen_jax.methods.pdiff import core as pdiff_core
 from paramgen_jax.methods.pdiff.model import LatentScale
+from paramgen_jax.methods.d2nwg import core as d2nwg_core
+from paramgen_jax.methods.d2nwg import stages as d2nwg_stages
 from paramgen_jax.methods.loragen import core as loragen_core
 from paramgen_jax.methods.loragen.locations import LocationPlan
 from paramgen_jax.methods.rpg import core as rpg_core
@@ -25,7 +27,7 @@ from paramgen_jax.zoo.tasks import binary_task
 from tests.helpers import load_config
 
 GENERATORS = ("rpg_convnext", "rpg_vit_tiny", "rpg_unseen_binary", "cond_pdiff_lora",
-              "pdiff_digits", "loragen_lora")
+              "pdiff_digits", "loragen_lora", "d2nwg_digits")
 ZOOS = ("zoo_digits_convnext", "zoo_digits_binary", "zoo_digits_vit", "zoo_digits_lora")
 # Width of each kind of condition vector (MiniLM text: 384; 'bits': the 10-bit task code).
 CONDITION_DIMS = {"bits": 10, "text": 384, "text_description": 384}
@@ -137,7 +139,14 @@ def _zoo_inputs(config, monkeypatch):
     shapes = jax.eval_shape(base.init, jax.random.key(0), jnp.zeros((1,) + dataset.image_shape))
     return jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes), {}
 
+  def zero_backbone(section, directory, dataset, collect_spec, *, train, budget_bytes):
+    backbone = make_target("mlp", dataset.num_classes, hidden=tuple(section.hidden))
+    shapes = jax.eval_shape(backbone.init, jax.random.key(0),
+                            jnp.zeros((1,) + dataset.image_shape))
+    return backbone, jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+
   monkeypatch.setattr(zoo_spec, "base_variables", zero_base)
+  monkeypatch.setattr(zoo_spec.features_lib, "backbone", zero_backbone)
   target, dataset, tasks, splits, _ = zoo_spec.build_zoo_inputs(config, "no-workdir")
   target = _shared(target)
   template = jax.eval_shape(target.init, jax.random.key(0), jnp.asarray(dataset.x_train[:1]))
@@ -218,6 +227,26 @@ def _loragen_plan(config, template, seen):
                                       config.generate.num_models)
 
 
+def _d2nwg_plan(config, template, seen):
+  """D2NWG's generation plan with parameters built from shapes (no zoo, no training)."""
+  del seen
+  stacked = jax.tree_util.tree_map(lambda s: np.zeros((2,) + s.shape, s.dtype), template)
+  codec = FlatCodec.fit(stacked, np.zeros(2, np.int32), ("all",), normalization="batch",
+                        multiple=config.vae.chunk)
+  length = codec.length
+  dims = (length, d2nwg_core.latent_size(config, length), 1, config.tasks.subset_k,
+          config.support.shots, config.backbone.hidden[-1])
+  key = jax.random.key(0)
+  inits = d2nwg_core._inits(config, dims)
+  generator = d2nwg_core.Generator(
+      jax.eval_shape(inits["vae"], key), None, jax.eval_shape(inits["diffusion"], key),
+      d2nwg_core.Scale(np.zeros(dims[1], np.float32), np.ones(dims[1], np.float32)), config,
+      dims)
+  cond = {"embedding": np.zeros(config.align.proj_dim, np.float32), "arch": np.int32(0)}
+  return d2nwg_stages.generation_plan(config, generator, codec, cond, key,
+                                      config.generate.num_models)
+
+
 @pytest.mark.parametrize("name", GENERATORS + ZOOS)
 def test_default_config_fits_its_budget(name, monkeypatch):
   config = load_config(name)
@@ -233,7 +262,8 @@ def test_default_config_fits_its_budget(name, monkeypatch):
           f"{temp / 2**20:.1f} MiB planned")
     assert temp <= budget
   if name in GENERATORS:
-    plan = {"rpg": _rpg_plan, "pdiff": _pdiff_plan, "loragen": _loragen_plan}[config.method]
+    plan = {"rpg": _rpg_plan, "pdiff": _pdiff_plan, "loragen": _loragen_plan,
+            "d2nwg": _d2nwg_plan}[config.method]
     size, executable = plan(config, template, seen)
     temp = memory.memory_of(executable)["temp"]
     print(f"{name}: generate {config.generate.num_models} models, {size} per call: "

@@ -27,6 +27,7 @@ from paramgen_jax import memory
 from paramgen_jax.data import Dataset
 from paramgen_jax.errors import ZooMismatchError
 from paramgen_jax.integrity import atomic_write_json
+from paramgen_jax.zoo import features as features_lib
 from paramgen_jax.zoo import lora, store
 from paramgen_jax.zoo import tasks as tasks_lib
 from paramgen_jax.zoo.collect import collect_zoo
@@ -71,6 +72,7 @@ ZOO_SCHEMA = {
         "shared_init": C.boolean(),
     },
     "adapter": C.optional_section(ADAPTER_SCHEMA),
+    "features": C.optional_section(features_lib.SCHEMA),
     "memory": C.MEMORY_SCHEMA,
     "eval": {"noise_sigmas": C.sequence(float, 0, minimum=0.0), "noise_per_sigma": C.integer(1),
              "seed": C.integer(0)},
@@ -81,6 +83,8 @@ def validate_zoo(config: Any) -> None:
             "must be 0 for the single full task")
   C.require(config.get("adapter") is None or config.model.name == "vit_tiny", "adapter",
             f"LoRA adapters need model.name = 'vit_tiny', got {config.model.name!r}")
+  C.require(config.get("features") is None or config.get("adapter") is None, "features",
+            "a zoo is of heads on frozen features or of LoRA adapters, not both")
 
 
 def zoo_dir(workdir: str) -> str:
@@ -89,17 +93,18 @@ def zoo_dir(workdir: str) -> str:
 
 
 # What a zoo is *of*: a zoo collected with other values here cannot serve this config.
-IDENTITY_KEYS = ("target", "model", "data", "tasks", "adapter")
+IDENTITY_KEYS = ("target", "model", "data", "tasks", "adapter", "features")
 
 
 def zoo_identity(config: Any, target: Any) -> dict:
   """The zoo.json entries a zoo collected for `config` has (JSON-normalized)."""
-  adapter, tasks = config.get("adapter"), config.tasks.to_dict()
+  adapter, tasks, feats = config.get("adapter"), config.tasks.to_dict(), config.get("features")
   if tasks.get("pick") == "first":  # zoos collected before the option existed stay valid
     del tasks["pick"]
   return json.loads(json.dumps({
       "target": target.name, "model": config.model.to_dict(), "data": config.data.to_dict(),
-      "tasks": tasks, "adapter": None if adapter is None else adapter.to_dict()}))
+      "tasks": tasks, "adapter": None if adapter is None else adapter.to_dict(),
+      "features": None if feats is None else feats.to_dict()}))
 
 
 def check_zoo_info(config: Any, directory: str, target: Any) -> None:
@@ -145,6 +150,11 @@ def base_dir(workdir: str) -> str:
   return os.path.join(workdir, "base")
 
 
+def backbone_dir(workdir: str) -> str:
+  """Where a head zoo's frozen feature extractor lives."""
+  return os.path.join(workdir, "backbone")
+
+
 def base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
   """The trained base model of a LoRA zoo (trained here when `train_base` and missing)."""
   a, directory = config.adapter, base_dir(workdir)
@@ -182,11 +192,18 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *,
                      train_base: bool = False) -> ZooInputs:
   """The ZooInputs of the zoo sections of a config.
 
-  A LoRA zoo (`adapter` section) needs `workdir` (its base model lives there); with
-  `train_base` the base is trained if it is missing.
+  A LoRA zoo (`adapter` section) or a head zoo (`features` section) needs `workdir` (its
+  base model or feature extractor lives there); with `train_base` it is trained if missing.
   """
   dataset = data_lib.load(config.data.name, seed=config.data.seed,
                           image_size=config.data.image_size or None)
+  if config.get("features") is not None:  # a zoo of heads on a frozen feature extractor
+    if workdir is None:
+      raise ValueError("a zoo of heads on features needs the workdir that holds the backbone")
+    backbone = features_lib.backbone(config.features, backbone_dir(workdir), dataset,
+                                     config.collect, train=train_base,
+                                     budget_bytes=memory.budget_bytes(config))
+    dataset = features_lib.features_dataset(dataset, *backbone)
   t = config.tasks
   if t.kind == "full":
     tasks = [tasks_lib.full_task(dataset.num_classes)]

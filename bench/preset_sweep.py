@@ -1,0 +1,91 @@
+"""Runs several presets of one config on one collected zoo and prints a JSON line per preset.
+
+  python bench/preset_sweep.py --config configs/d2nwg_digits.py --zoo runs/d2nwg_digits \
+      --shared zoo backbone --presets default no_vae ... [--out results.jsonl] [-- flags]
+
+Each preset runs the launcher in <root>/<preset> with the `--shared` entries copied from --zoo
+(a finished run, so every preset sees the same zoo), without the noise baselines; launcher
+flags after `--` apply to every run. A row holds, per split, the mean generated accuracy (each
+task's mean over its generated models, no selection), the originals', the mean per-task ratio
+and every per-task baseline's mean, plus the run's seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def split_means(report: dict, split: str) -> dict:
+  rows = [r for r in report[split] if r["generated"]]
+  if not rows:
+    return {}
+  gen = sum(r["generated"]["mean"] for r in rows) / len(rows)
+  orig = sum(r["original"]["mean"] for r in rows) / len(rows)
+  ratio = sum(r["generated"]["mean"] / r["original"]["mean"] for r in rows) / len(rows)
+  out = {"generated": round(gen, 2), "original": round(orig, 2), "ratio": round(ratio, 4)}
+  for name, found in report.get("task_baselines", {}).items():
+    if found[split]:
+      out[name] = round(found[split]["mean"], 2)
+  return out
+
+
+def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra: list[str],
+        bench: str) -> dict:
+  workdir = os.path.join(root, preset)
+  os.makedirs(workdir, exist_ok=True)
+  for name in shared:
+    source, target = os.path.join(zoo, name), os.path.join(workdir, name)
+    if not os.path.exists(target):
+      (shutil.copytree if os.path.isdir(source) else shutil.copy)(source, target)
+  start = time.perf_counter()
+  spec = config + ("" if preset == "default" else ":" + preset)
+  result = subprocess.run([sys.executable, "launch/main.py", f"--config={spec}",
+                           f"--workdir={workdir}", "--config.eval.noise_sigmas=()", *extra],
+                          cwd=REPO, capture_output=True, text=True)
+  if result.returncode != 0:
+    sys.exit(f"{preset}: the run failed: {result.stderr.strip().splitlines()[-1]}")
+  report = json.load(open(os.path.join(workdir, "report.json")))
+  return {"bench": bench, "preset": preset, "extra": extra,
+          "seen": split_means(report, "seen"), "unseen": split_means(report, "unseen"),
+          "seconds": round(time.perf_counter() - start, 1)}
+
+
+def sweep(config: str, zoo: str, shared: list[str], presets: list[str], root: str,
+          extra: list[str], out: str, bench: str) -> None:
+  for name in shared:
+    if not os.path.exists(os.path.join(zoo, name)):
+      sys.exit(f"--zoo {zoo} has no {name}: run {config} there first")
+  for preset in presets:
+    row = run(config, preset, os.path.abspath(zoo), shared, root, extra, bench)
+    print(json.dumps(row), flush=True)
+    if out:
+      with open(out, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--config", required=True)
+  parser.add_argument("--zoo", required=True, help="a finished run of --config")
+  parser.add_argument("--shared", nargs="*", default=["zoo"])
+  parser.add_argument("--presets", nargs="+", required=True)
+  parser.add_argument("--root", default="")
+  parser.add_argument("--out", default="")
+  parser.add_argument("extra", nargs="*", help="more launcher flags, after --")
+  args = parser.parse_args()
+  name = os.path.splitext(os.path.basename(args.config))[0]
+  sweep(args.config, args.zoo, args.shared, args.presets,
+        args.root or os.path.join(REPO, "runs", f"{name}_sweep"), args.extra, args.out,
+        f"{name}_sweep")
+
+
+if __name__ == "__main__":
+  main()

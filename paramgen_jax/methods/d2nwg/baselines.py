@@ -1,0 +1,142 @@
+"""D2NWG's per-task baselines (report.json 'task_baselines'), each a set of models scored
+on the task's test split:
+
+  nearest seen task         (unseen) the zoo models of the seen task whose support-set
+                            embedding is closest (cosine) to the unseen task's
+  support fine-tuned        (unseen) those models after `baselines.finetune_steps` Adam
+                            steps on the unseen task's support set (its only labels)
+  random init               (unseen) `generate.num_models` fresh initializations
+  VAE reconstruction        (seen) the task's last checkpoint through the VAE (stage 1's
+                            ceiling; with vae.use only)
+  D2NWG, k-shot support     (unseen) the models generated from k-shot support sets
+  D2NWG unranked            (with the predictor) the first generate.num_models candidates
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from paramgen_jax import memory
+from paramgen_jax import stage_helpers as H
+from paramgen_jax.methods.d2nwg import core, support
+from paramgen_jax.zoo.accuracy import accuracy, correct_matrix, predict_many, take_sets
+from paramgen_jax.zoo.conditions import nearest_seen
+from paramgen_jax.zoo.models import split_variables
+
+
+def finetune(target: Any, stacked: Any, x: np.ndarray, y: np.ndarray, steps: int, lr: float,
+             key: jax.Array) -> Any:
+  """Every model of `stacked` after `steps` full-batch Adam steps of cross-entropy on
+  (x (N, ...), y (N,)) in training mode; BatchNorm statistics updated as in training."""
+  tx = optax.adam(lr)
+
+  def one(variables, k):
+    params, model_state = split_variables(variables)
+
+    def step(carry, i):
+      params, model_state, opt = carry
+
+      def loss(p):
+        logits, new_state = target.apply_train(p, model_state, x, jax.random.fold_in(k, i))
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), new_state
+
+      (_, new_state), grads = jax.value_and_grad(loss, has_aux=True)(params)
+      updates, opt = tx.update(grads, opt, params)
+      return (optax.apply_updates(params, updates), new_state, opt), None
+
+    (params, model_state, _), _ = jax.lax.scan(step, (params, model_state, tx.init(params)),
+                                               jnp.arange(steps))
+    return {"params": params, **model_state}
+
+  n = jax.tree_util.tree_leaves(stacked)[0].shape[0]
+  return jax.device_get(jax.jit(jax.vmap(one))(stacked, jax.random.split(key, n)))
+
+
+def random_init(target: Any, x: np.ndarray, count: int, key: jax.Array) -> Any:
+  return jax.device_get(jax.vmap(lambda k: target.init(k, jnp.asarray(x[:1])))(
+      jax.random.split(key, count)))
+
+
+def _scorer(config: Any, inputs: Any):
+  x, y = inputs.dataset.split("test")
+
+  def score(models: Any, task_name: str) -> np.ndarray:
+    task = inputs.by_name[task_name]
+    pred = predict_many(inputs.target.apply, models, x, budget_bytes=memory.budget_bytes(config))
+    labels, used = task.relabel(y)
+    return accuracy(correct_matrix(pred, labels, used), used)
+
+  return score
+
+
+def _task_conditions(config, generator, feats, labels, inputs, names, numbers) -> dict:
+  """{task: support-set vector} for the nearest-task search: the frozen embedding (set
+  encoder), else the flattened class means of the support features."""
+  sets = support.support_sets(feats, labels, [inputs.by_name[t] for t in names], numbers,
+                              config.support.shots, 1, config.support.seed)[:, 0]
+  if config.encoder.kind == "set":
+    vectors = core.embed_support(config, generator.dims, generator.aligner_params, sets,
+                                 np.ones(sets.shape[:-1], bool))
+  else:
+    vectors = sets.mean(2).reshape(len(names), -1)
+  return dict(zip(names, vectors))
+
+
+def _reconstructed(generator: core.Generator, codec: Any, models: Any, length: int) -> Any:
+  vectors = np.asarray(jax.vmap(lambda t: codec.encode(t, 0))(models), np.float32)
+  vectors = np.pad(vectors, ((0, 0), (0, length - vectors.shape[1])))
+  z = core.encode_means(generator.config, generator.vae_params, vectors)
+  z = (z - generator.scale.mean) / generator.scale.std
+  return jax.device_get(jax.jit(lambda zz: jax.vmap(lambda v: codec.decode(v, 0))(
+      core.decode(generator, zz)[:, :codec.length]))(jnp.asarray(z, jnp.float32)))
+
+
+def per_task(config: Any, subdir: str, inputs: Any, rows: list[dict], stacked: Any,
+             generator: core.Generator, codec: Any, feats: np.ndarray,
+             labels: np.ndarray) -> dict:
+  """{baseline name: {task: test accuracies (K,)}} for one architecture's zoo."""
+  names = [r["task"] for r in rows]
+  tasks = list(dict.fromkeys(names))
+  numbers = [list(inputs.by_name).index(t) for t in tasks]
+  split = {t: inputs.splits[t] for t in tasks}
+  seen = [t for t in tasks if split[t] == "seen"]
+  members = {t: np.flatnonzero([n == t for n in names]) for t in tasks}
+  score, b, key = _scorer(config, inputs), config.baselines, jax.random.key(config.eval.seed)
+  near = nearest_seen(_task_conditions(config, generator, feats, labels, inputs, tasks,
+                                       numbers), seen)
+  x_train = inputs.dataset.x_train
+  found: dict[str, dict] = {"nearest seen task": {}, "support fine-tuned": {},
+                            "random init": {}}
+  for i, t in enumerate(tasks):
+    if split[t] != "unseen":
+      continue
+    neighbour = take_sets(stacked, members[near[t]])
+    found["nearest seen task"][t] = score(neighbour, t)
+    idx = support.support_indices(labels, inputs.by_name[t], config.support.shots,
+                                  (config.support.seed, numbers[i], 0))
+    y = np.repeat(np.arange(idx.shape[0]), idx.shape[1]).astype(np.int32)
+    tuned = finetune(inputs.target, neighbour, x_train[idx.reshape(-1)], y, b.finetune_steps,
+                     b.finetune_lr, jax.random.fold_in(key, i))
+    found["support fine-tuned"][t] = score(tuned, t)
+    found["random init"][t] = score(random_init(inputs.target, x_train,
+                                                config.generate.num_models,
+                                                jax.random.fold_in(key, 10_000 + i)), t)
+  if config.vae.use:
+    last = np.asarray([members[t][-1] for t in seen])
+    rebuilt = _reconstructed(generator, codec, take_sets(stacked, last), generator.dims[0])
+    found["VAE reconstruction"] = {t: score(take_sets(rebuilt, [j]), t)
+                                   for j, t in enumerate(seen)}
+  for k in config.support.eval_shots:
+    for t, models in H.load_generated(os.path.join(subdir, f"shots{k}")).items():
+      found.setdefault(f"D2NWG, {k}-shot support", {})[t] = score(models, t)
+  if config.predictor.use:
+    n = config.generate.num_models
+    for t, models in H.load_generated(os.path.join(subdir, "candidates")).items():
+      found.setdefault("D2NWG unranked", {})[t] = score(take_sets(models, np.arange(n)), t)
+  return found
