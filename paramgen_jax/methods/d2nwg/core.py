@@ -72,13 +72,8 @@ def vae(config: Any, length: int) -> WeightVAE:
 def latent_size(config: Any, length: int) -> int:
   if not config.vae.use:
     return length
-  n, c = _latent_shape(config)
+  n, c = vae(config, length).latent_shape
   return n * c
-
-
-def _latent_shape(config: Any) -> tuple[int, int]:
-  v = config.vae
-  return v.features // 2 ** len(v.channels), v.latent_channels
 
 
 def aligner(config: Any, dims) -> M.Aligner:
@@ -262,6 +257,7 @@ def decode(generator: Generator, z: jax.Array) -> jax.Array:
   raw = z * jnp.asarray(g.scale.std)[None, :] + jnp.asarray(g.scale.mean)[None, :]
   if not g.config.vae.use:
     return raw
-  model, shape = vae(g.config, g.dims[0]), _latent_shape(g.config)
+  model = vae(g.config, g.dims[0])
+  shape = model.latent_shape
   return jax.vmap(lambda c: model.apply(g.vae_params, c.reshape(shape),
                                         method=WeightVAE.decode))(raw)
