@@ -2,7 +2,7 @@
 Algorithm 1 against paraphrase-retrieval MRR (validation pool), checked on a disjoint test
 pool and on another template pair. Writes bench/results/d2nwg_llm.json.
 
-COMMAND (about 10 minutes on 2 CPU cores):
+COMMAND (about 15 minutes on 2 CPU cores):
   python bench/d2nwg_llm.py
 Smaller (a check that it runs):
   python bench/d2nwg_llm.py --fraction=0.06 --steps=50 --candidates=2 --pool=50 --out=/tmp/llm.json
@@ -29,10 +29,10 @@ from paramgen_jax.text.encoder import TextEncoder  # noqa: E402
 
 def config(steps: int, chunk: int) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.llm = dict(chunk_size=chunk, embed_dim=64, encoder=(16, 32), decoder=(16,))
+  c.llm = dict(chunk_size=chunk, embed_dim=32, encoder=(8, 16), decoder=(8,))
   c.diffusion = dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0")
-  c.train = dict(steps=steps, batch_size=64, lr=2e-3, warmup_steps=50, final_lr_ratio=0.0,
+  c.train = dict(steps=steps, batch_size=32, lr=2e-3, warmup_steps=50, final_lr_ratio=0.0,
                  weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
                  compute_dtype="float32", log_every=50, checkpoint_every=10**9,
                  keep_checkpoints=1, seed=0, fsdp_min_size=2**30)
@@ -44,9 +44,9 @@ def config(steps: int, chunk: int) -> ml_collections.ConfigDict:
 def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--fraction", type=float, default=0.25, help="share of matrices selected")
-  p.add_argument("--steps", type=int, default=3000, help="chunk-diffusion training steps")
-  p.add_argument("--chunk", type=int, default=2048)
-  p.add_argument("--candidates", type=int, default=4, help="K candidates per layer")
+  p.add_argument("--steps", type=int, default=1500, help="chunk-diffusion training steps")
+  p.add_argument("--chunk", type=int, default=1024)
+  p.add_argument("--candidates", type=int, default=3, help="K candidates per layer")
   p.add_argument("--pool", type=int, default=200, help="tasks per retrieval pool")
   p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                "d2nwg_llm.json"))
