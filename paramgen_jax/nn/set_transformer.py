@@ -40,6 +40,12 @@ class MAB(nn.Module):
     return nn.LayerNorm(name="norm_ff")(h + ff)
 
 
+def _learned_queries(module: nn.Module, name: str, count: int, x: jax.Array) -> jax.Array:
+  """`count` learned (count, module.dim) vectors, broadcast over x's batch axes."""
+  table = module.param(name, nn.initializers.xavier_uniform(), (count, module.dim))
+  return jnp.broadcast_to(table, x.shape[:-2] + table.shape)
+
+
 class ISAB(nn.Module):
   """Induced set attention: m learned points attend to the set, the set attends back."""
   dim: int
@@ -48,9 +54,7 @@ class ISAB(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-    inducing = self.param("inducing", nn.initializers.xavier_uniform(),
-                          (self.num_inducing, self.dim))
-    inducing = jnp.broadcast_to(inducing, x.shape[:-2] + inducing.shape)
+    inducing = _learned_queries(self, "inducing", self.num_inducing, x)
     h = MAB(self.dim, self.heads, name="to_inducing")(inducing, x, mask)
     return MAB(self.dim, self.heads, name="from_inducing")(x, h)
 
@@ -63,8 +67,7 @@ class PMA(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-    seeds = self.param("seeds", nn.initializers.xavier_uniform(), (self.num_seeds, self.dim))
-    seeds = jnp.broadcast_to(seeds, x.shape[:-2] + seeds.shape)
+    seeds = _learned_queries(self, "seeds", self.num_seeds, x)
     return MAB(self.dim, self.heads, name="pool")(seeds, nn.relu(nn.Dense(self.dim)(x)), mask)
 
 

@@ -93,8 +93,8 @@ def _reconstructed(generator: core.Generator, codec: Any, models: Any, length: i
   vectors = np.pad(vectors, ((0, 0), (0, length - vectors.shape[1])))
   z = core.encode_means(generator.config, generator.vae_params, vectors)
   z = (z - generator.scale.mean) / generator.scale.std
-  return jax.device_get(jax.jit(lambda zz: jax.vmap(lambda v: codec.decode(v, 0))(
-      core.decode(generator, zz)[:, :codec.length]))(jnp.asarray(z, jnp.float32)))
+  return jax.device_get(jax.jit(lambda zz: core.decode_models(generator, codec, zz))(
+      jnp.asarray(z, jnp.float32)))
 
 
 def per_task(config: Any, subdir: str, inputs: Any, rows: list[dict], stacked: Any,
@@ -103,7 +103,7 @@ def per_task(config: Any, subdir: str, inputs: Any, rows: list[dict], stacked: A
   """{baseline name: {task: test accuracies (K,)}} for one architecture's zoo."""
   names = [r["task"] for r in rows]
   tasks = list(dict.fromkeys(names))
-  numbers = [list(inputs.by_name).index(t) for t in tasks]
+  numbers = support.task_numbers(inputs, tasks)
   split = {t: inputs.splits[t] for t in tasks}
   seen = [t for t in tasks if split[t] == "seen"]
   members = {t: np.flatnonzero([n == t for n in names]) for t in tasks}

@@ -261,3 +261,10 @@ def decode(generator: Generator, z: jax.Array) -> jax.Array:
   shape = model.latent_shape
   return jax.vmap(lambda c: model.apply(g.vae_params, c.reshape(shape),
                                         method=WeightVAE.decode))(raw)
+
+
+def decode_models(generator: Generator, codec: Any, z: jax.Array) -> Any:
+  """Standardized latents (n, Z) -> n models (stacked) of the architecture of `codec`
+  (a FlatCodec; the zoo-wide padding past its length is dropped). Traceable."""
+  vectors = decode(generator, z)[:, :codec.length]
+  return jax.vmap(lambda v: codec.decode(v, 0))(vectors)

@@ -51,8 +51,7 @@ def _scored(config, generator, data, zoo, z, emb) -> tuple[np.ndarray, np.ndarra
   rows = np.flatnonzero(data.arch_ids == 0)
   rows = rows[np.random.default_rng(p.rows).permutation(len(rows))[:p.rows]]
   key = jax.random.key(config.predictor_train.seed)
-  decode = jax.jit(lambda zz: jax.vmap(lambda v: codec.decode(v, 0))(
-      core.decode(generator, zz)[:, :codec.length]))
+  decode = jax.jit(lambda zz: core.decode_models(generator, codec, zz))
   x_val, y_val = inputs.dataset.split("val")
   out = []
   for level, sigma in enumerate(p.noise):

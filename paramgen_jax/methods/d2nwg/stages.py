@@ -27,7 +27,6 @@ import os
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -150,7 +149,8 @@ def train(config: Any, workdir: str) -> None:
     save_codec(codec, _codec_dir(workdir, arch))
     zoos.append((codec, stacked, [rows[i]["task"] for i in keep], seen, inputs))
   length = _length(config, [z[0] for z in zoos])
-  seen, numbers = zoos[0][3], [list(zoos[0][4].by_name).index(t.name) for t in zoos[0][3]]
+  seen = zoos[0][3]
+  numbers = support.task_numbers(zoos[0][4], [t.name for t in seen])
   index = {t.name: i for i, t in enumerate(seen)}
   parts = [(*_vectors(codec, stacked, length), np.full(len(names), a, np.int32),
             np.asarray([index[n] for n in names], np.int32))
@@ -187,7 +187,7 @@ def sample(config: Any, workdir: str) -> None:
   for a, (arch, sub, subdir) in enumerate(architectures(config, workdir)):
     inputs = spec.build_zoo_inputs(sub, subdir)
     names = list(spec.manifest_splits(subdir))
-    numbers = [list(inputs.by_name).index(t) for t in names]
+    numbers = support.task_numbers(inputs, names)
     unseen = [i for i, t in enumerate(names) if inputs.splits[t] == "unseen"]
     jobs = [(subdir, list(range(len(names))), s.shots)] + [
         (os.path.join(subdir, f"shots{k}"), unseen, k) for k in s.eval_shots]
@@ -243,8 +243,7 @@ def _generation(generator: core.Generator, codec: FlatCodec, num: int):
     g = generator._replace(vae_params=vae_params, den_params=den_params,
                            scale=core.Scale(mean, std))
     z = core.sample_latents(g, cond, key, num)
-    vectors = core.decode(g, z)[:, :codec.length]
-    return jax.vmap(lambda v: codec.decode(v, 0))(vectors), z
+    return core.decode_models(g, codec, z), z
 
   return run
 

@@ -40,6 +40,12 @@ def image_features(config: Any, workdir: str, *, train: bool) -> tuple[np.ndarra
   return features_lib.extract(target, variables, raw.x_train), raw.y_train, raw
 
 
+def task_numbers(inputs: Any, names: Sequence[str]) -> list[int]:
+  """Each task's index in the zoo's task list (`spec.ZooInputs`): what seeds its draws."""
+  order = {name: i for i, name in enumerate(inputs.by_name)}
+  return [order[name] for name in names]
+
+
 def support_indices(labels: np.ndarray, task: Task, shots: int, seed: Sequence[int]) -> np.ndarray:
   """(C, shots) training-example indices, row c for the task's label c."""
   rng_seed = int(np.random.default_rng(list(seed)).integers(2**31))
