@@ -24,6 +24,10 @@ def check(config, num_devices=1):
                       "no_structural", "rho80", "rho100", "top2", "e8", "shared_pool")),
     ("d2nwg_digits", ("smoke", None, "paper", "no_vae", "mlp_encoder", "ranked", "tasks25",
                       "tasks50", "tasks100", "mixed")),
+    ("mapping_unseen_binary", ("smoke", None, "paper", "k1", "k3", "k7", "k9", "alpha0",
+                               "alpha05", "alpha075", "alpha15", "tasks5", "tasks25",
+                               "tasks100", "tasks300", "sequential", "text", "block_L",
+                               "block_C", "block_R", "block_LC", "block_LR", "block_RC")),
     ("cond_pdiff_lora", ("smoke", None, "paper", "batch_norm", "no_norm", "onehot", "learned",
                          "description", "data", "n1", "n3", "zeroshot"))])
 def test_shipped_configs_validate(name, presets):
@@ -34,6 +38,7 @@ def test_shipped_configs_validate(name, presets):
 def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
   for rpg, zoo in (("rpg_convnext", "zoo_digits_convnext"), ("rpg_vit_tiny", "zoo_digits_vit"),
                    ("rpg_unseen_binary", "zoo_digits_binary"),
+                   ("mapping_unseen_binary", "zoo_digits_binary"),
                    ("cond_pdiff_lora", "zoo_digits_lora"),
                    ("loragen_lora", "zoo_digits_lora:zeroshot")):
     for arg in ("smoke", None):
@@ -50,7 +55,8 @@ def test_every_config_file_is_checked():
   shipped = {f[:-3] for f in os.listdir(os.path.join(REPO, "configs")) if f.endswith(".py")}
   assert shipped == {"toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "rpg_convnext",
                      "rpg_unseen_binary", "zoo_digits_vit", "rpg_vit_tiny", "zoo_digits_lora",
-                     "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits"}
+                     "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits",
+                     "mapping_unseen_binary"}
 
 
 @pytest.mark.parametrize("mutate, message", [

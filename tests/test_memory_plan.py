@@ -15,6 +15,9 @@ from paramgen_jax.methods.pdiff import core as pdiff_core
 from paramgen_jax.methods.pdiff.model import LatentScale
 from paramgen_jax.methods.d2nwg import core as d2nwg_core
 from paramgen_jax.methods.d2nwg import stages as d2nwg_stages
+from paramgen_jax.methods.mapping import core as mapping_core
+from paramgen_jax.methods.mapping import stages as mapping_stages
+from paramgen_jax.params.arrangement import Arrangement
 from paramgen_jax.methods.loragen import core as loragen_core
 from paramgen_jax.methods.loragen.locations import LocationPlan
 from paramgen_jax.methods.rpg import core as rpg_core
@@ -27,7 +30,7 @@ from paramgen_jax.zoo.tasks import binary_task
 from tests.helpers import load_config
 
 GENERATORS = ("rpg_convnext", "rpg_vit_tiny", "rpg_unseen_binary", "cond_pdiff_lora",
-              "pdiff_digits", "loragen_lora", "d2nwg_digits")
+              "pdiff_digits", "loragen_lora", "d2nwg_digits", "mapping_unseen_binary")
 ZOOS = ("zoo_digits_convnext", "zoo_digits_binary", "zoo_digits_vit", "zoo_digits_lora")
 # Width of each kind of condition vector (MiniLM text: 384; 'bits': the 10-bit task code).
 CONDITION_DIMS = {"bits": 10, "text": 384, "text_description": 384}
@@ -161,7 +164,7 @@ def _eval_workloads(config, dataset, num_tasks):
   loads = {(min(c.tasks_per_unit, num_tasks) * c.checkpoints, len(dataset.y_train)),
            (num_tasks * len(c.seeds) * c.checkpoints, len(dataset.y_test))}
   if "generate" in config:
-    loads.add((config.generate.num_models, len(dataset.y_train)))
+    loads.add((config.generate.get("num_models", 1), len(dataset.y_train)))
   return sorted(loads)
 
 
@@ -247,6 +250,18 @@ def _d2nwg_plan(config, template, seen):
                                       config.generate.num_models)
 
 
+def _mapping_plan(config, template, seen):
+  """The mapping's plan for one model per task (seen and unseen), on abstract parameters."""
+  arrangement = Arrangement.from_template(template, kind=config.arrangement.kind)
+  dim, layers = CONDITION_DIMS[config.condition.kind], arrangement.num_layers
+  params = jax.eval_shape(mapping_core.init_fn(config, arrangement, dim), jax.random.key(0))
+  scale = mapping_core.StatsScale(np.zeros((layers, 4), np.float32),
+                                  np.ones((layers, 4), np.float32))
+  generator = mapping_core.Generator(params, arrangement, scale, config)
+  return mapping_stages.generation_plan(generator, dim, len(seen) + config.tasks.num_unseen,
+                                        memory.budget_bytes(config))
+
+
 @pytest.mark.parametrize("name", GENERATORS + ZOOS)
 def test_default_config_fits_its_budget(name, monkeypatch):
   config = load_config(name)
@@ -263,12 +278,13 @@ def test_default_config_fits_its_budget(name, monkeypatch):
     assert temp <= budget
   if name in GENERATORS:
     plan = {"rpg": _rpg_plan, "pdiff": _pdiff_plan, "loragen": _loragen_plan,
-            "d2nwg": _d2nwg_plan}[config.method]
+            "d2nwg": _d2nwg_plan, "mapping": _mapping_plan}[config.method]
     size, executable = plan(config, template, seen)
     temp = memory.memory_of(executable)["temp"]
-    print(f"{name}: generate {config.generate.num_models} models, {size} per call: "
-          f"{temp / 2**20:.1f} MiB planned")
-    assert temp <= budget and size == config.generate.num_models  # defaults: one call
+    # the mapping makes one model per task, every task in one call
+    total = len(tasks) if config.method == "mapping" else config.generate.num_models
+    print(f"{name}: generate {total} models, {size} per call: {temp / 2**20:.1f} MiB planned")
+    assert temp <= budget and size == total  # defaults: one call
 
 
 def test_convnext_evaluate_unit_was_over_budget_and_now_fits(digits):

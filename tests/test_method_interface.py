@@ -20,6 +20,8 @@ def test_stages_module_has_every_stage_with_a_docstring(name):
 
 
 def test_known_methods_and_an_unknown_one():
-  assert {"rpg", "pdiff", "loragen", "d2nwg", "zoo", "toy_gmm"} <= set(pipeline.known_methods())
-  with pytest.raises(configlib.ConfigError, match="unknown method 'nope' .*known: d2nwg, loragen"):
+  assert {"rpg", "pdiff", "loragen", "d2nwg", "mapping", "zoo",
+          "toy_gmm"} <= set(pipeline.known_methods())
+  with pytest.raises(configlib.ConfigError,
+                     match="unknown method 'nope' .*known: d2nwg, loragen, mapping"):
     pipeline.method_module("nope")

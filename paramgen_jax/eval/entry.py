@@ -80,8 +80,8 @@ def evaluate_generated(config: Any, workdir: str, method: str,
                        generated: Mapping[str, Any] | None = None, *,
                        select_split: str | None = None,
                        neighbours: Mapping[str, str] | None = None,
-                       task_baselines: Mapping[str, Mapping[str, np.ndarray]] | None = None
-                       ) -> Report:
+                       task_baselines: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+                       extra: Mapping[str, Any] | None = None) -> Report:
   """Scores the zoo and `generated` ({task: stacked variables}) and writes the report files.
 
   With `select_split`, the report also has COND P-DIFF's protocol ('selection'): per task,
@@ -89,7 +89,8 @@ def evaluate_generated(config: Any, workdir: str, method: str,
   (`neighbours`: unseen task -> the seen task whose checkpoints are the neighbour baseline).
   `task_baselines` ({name: {task: test accuracies (K,)}}, a method's own per-task baselines)
   go into 'task_baselines' as {name: {'seen' | 'unseen': stats of the per-task means,
-  'per_task': {task: mean}}}.
+  'per_task': {task: mean}}}. `extra` ({key: JSON value}, e.g. the generator's size and
+  inference cost) is added to report.json as is.
   """
   started, budget = time.perf_counter(), memory.budget_bytes(config)
   inputs = spec.build_zoo_inputs(config, workdir)
@@ -115,6 +116,7 @@ def evaluate_generated(config: Any, workdir: str, method: str,
   if task_baselines:
     data["task_baselines"] = summarize_task_baselines(task_baselines, found.seen, found.unseen)
   data["nonfinite_generated"] = sum(dropped.values())
+  data.update(extra or {})
   data["timing_s"] = _timing(workdir, started)
   write_report(workdir, data, found.points)
   return Report(data, workdir)

@@ -1,0 +1,138 @@
+"""One model for one unseen binary task: the data-conditioned mapping's forward pass against
+RPG's DDIM-60 generation, side by side in one process (the paper's Table 4).
+
+  python bench/mapping_vs_rpg.py --mapping runs/mapping_unseen_binary \
+      --rpg runs/rpg_unseen_binary [--repeats 20] [--out bench/results/mapping_vs_rpg.json]
+
+Both generators are the trained ones of those workdirs (the README's main runs of
+configs/mapping_unseen_binary.py and configs/rpg_unseen_binary.py; other presets with
+--mapping-preset / --rpg-preset), conditioned on
+the first unseen task's 10-bit code; each is compiled first, then timed as the median of
+`--repeats` calls with the parameters fetched to the host. Memory: XLA's buffer plan of each
+compiled generation (arguments + outputs + temporaries). Also gathers, from the two runs'
+report.json and timing.json, the per-task unseen accuracies (originals, RPG's mean of its 10
+models, the mapping's model), training steps and seconds, and generator parameters.
+Prints the timings and a markdown table of both.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from configs import mapping_unseen_binary, rpg_unseen_binary  # noqa: E402
+from paramgen_jax import memory  # noqa: E402
+from paramgen_jax.methods.mapping import core as mapping_core  # noqa: E402
+from paramgen_jax.methods.mapping import stages as mapping_stages  # noqa: E402
+from paramgen_jax.methods.rpg import core as rpg_core  # noqa: E402
+from paramgen_jax.methods.rpg import stages as rpg_stages  # noqa: E402
+from paramgen_jax.zoo import conditions, spec  # noqa: E402
+
+
+def timed(executable, args, repeats):
+  """(median seconds, all seconds) of `repeats` calls, results fetched to the host."""
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.device_get(executable(*args))
+    times.append(time.perf_counter() - start)
+  return float(np.median(times)), [round(t, 5) for t in times]
+
+
+def measure(name, fn, args, repeats):
+  start = time.perf_counter()
+  executable = jax.jit(fn).lower(*args).compile()
+  compile_s = time.perf_counter() - start
+  median, times = timed(executable, args, repeats)
+  plan = memory.memory_of(executable)
+  row = {"generator": name, "seconds": median, "compile_s": round(compile_s, 2),
+         "times": times, "memory_bytes": plan["temp"] + plan["argument"] + plan["output"],
+         "memory_plan": plan}
+  print(json.dumps({k: v for k, v in row.items() if k != "times"}), flush=True)
+  return row
+
+
+def count(params) -> int:
+  return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
+
+
+def per_task(mapping_dir: str, rpg_dir: str) -> list[dict]:
+  """Unseen tasks: original mean, RPG's generated mean, the mapping's generated accuracy."""
+  load = lambda d: {r["task"]: r for r in json.load(open(os.path.join(d, "report.json")))[
+      "unseen"] if r["generated"]}
+  mapping, rpg = load(mapping_dir), load(rpg_dir)
+  return [{"task": t, "original": rpg[t]["original"]["mean"], "rpg": rpg[t]["generated"]["mean"],
+           "mapping": mapping[t]["generated"]["mean"]} for t in rpg if t in mapping]
+
+
+def markdown(result: dict) -> str:
+  rows = result["per_task"]
+  mean = lambda k: np.mean([r[k] for r in rows])
+  ratio = lambda k: np.mean([r[k] / r["original"] for r in rows])
+  lines = ["| unseen task (code) | original | RPG (mean of 10) | mapping |", "|---|---|---|---|"]
+  lines += [f"| {r['task'][7:]} | {r['original']:.2f} | {r['rpg']:.2f} | {r['mapping']:.2f} |"
+            for r in rows]
+  lines.append(f"| **mean** (generated / original) | {mean('original'):.2f} | "
+               f"{mean('rpg'):.2f} ({ratio('rpg'):.3f}) | {mean('mapping'):.2f} "
+               f"({ratio('mapping'):.3f}) |")
+  g = result["generators"]
+  lines += ["", "| | RPG | mapping | ratio |", "|---|---|---|---|"]
+  for key, label in (("train_steps", "training steps"), ("train_s", "training seconds"),
+                     ("parameters", "generator parameters")):
+    lines.append(f"| {label} | {g['rpg'][key]:,} | {g['mapping'][key]:,} | "
+                 f"{g['rpg'][key] / g['mapping'][key]:.1f}× |")
+  r, m = result["rows"][1], result["rows"][0]
+  lines.append(f"| one model: seconds | {r['seconds']:.3f} | {m['seconds']:.4f} | "
+               f"{result['speedup']:.0f}× |")
+  lines.append(f"| one model: memory (MB, XLA plan) | {r['memory_bytes'] / 1e6:.1f} | "
+               f"{m['memory_bytes'] / 1e6:.2f} | {result['memory_ratio']:.1f}× |")
+  return "\n".join(lines)
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap.add_argument("--mapping", default="runs/mapping_unseen_binary")
+  ap.add_argument("--rpg", default="runs/rpg_unseen_binary")
+  ap.add_argument("--mapping-preset", default=None, help="the mapping run's config preset")
+  ap.add_argument("--rpg-preset", default=None, help="the RPG run's config preset")
+  ap.add_argument("--repeats", type=int, default=20)
+  ap.add_argument("--out", default="")
+  args = ap.parse_args()
+  mapping_config = mapping_unseen_binary.get_config(args.mapping_preset)
+  rpg_config = rpg_unseen_binary.get_config(args.rpg_preset)
+  inputs = spec.build_zoo_inputs(rpg_config, args.rpg)
+  task = next(n for n, s in spec.manifest_splits(args.rpg).items() if s == "unseen")
+  bits = conditions.bit_conditions([inputs.by_name[task]])
+  mapping, _ = mapping_stages.load_generator(mapping_config, args.mapping)
+  rpg = rpg_stages.load_generator(rpg_config, args.rpg)
+  rows = [
+      measure("mapping", lambda p, c: mapping_core.generate(mapping._replace(params=p), c),
+              (mapping.params, bits), args.repeats),
+      measure(f"rpg_ddim{rpg_config.sample.steps}",
+              lambda p, c, k: rpg_core.generate(rpg._replace(params=p), k, c, num_models=1),
+              (rpg.params, bits[0], jax.random.key(0)), max(3, args.repeats // 4))]
+  timing = lambda d: json.load(open(os.path.join(d, "timing.json")))["train"]
+  generators = {
+      "mapping": {"parameters": count(mapping.params), "train_steps": mapping_config.train.steps,
+                  "train_s": round(timing(args.mapping))},
+      "rpg": {"parameters": count(rpg.params), "train_steps": rpg_config.train.steps,
+              "train_s": round(timing(args.rpg))}}
+  result = {"task": task, "device": jax.devices()[0].device_kind, "rows": rows,
+            "speedup": rows[1]["seconds"] / rows[0]["seconds"],
+            "memory_ratio": rows[1]["memory_bytes"] / rows[0]["memory_bytes"],
+            "generators": generators, "per_task": per_task(args.mapping, args.rpg)}
+  print(json.dumps({k: result[k] for k in ("task", "device", "speedup", "memory_ratio")}))
+  print(markdown(result))
+  if args.out:
+    with open(args.out, "w") as f:
+      json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+  main()
