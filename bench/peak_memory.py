@@ -23,7 +23,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULTS = ("toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "zoo_digits_vit",
             "zoo_digits_lora", "rpg_convnext", "rpg_vit_tiny", "rpg_unseen_binary",
-            "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits")
+            "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits",
+            "mapping_unseen_binary")
 
 
 def run_one(name: str, root: str, zoo_from: str | None, extra: list[str]) -> dict:
