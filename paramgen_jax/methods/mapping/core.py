@@ -33,11 +33,13 @@ class StatsScale(NamedTuple):
 
 
 class Generator(NamedTuple):
-  """A trained mapping: params of `MappingNet`, the arrangement, the stats scale, config."""
+  """A trained mapping: params of `MappingNet`, the arrangement, the stats scale, config,
+  and the per-layer loss weights it was trained with (L,) (None when loaded for sampling)."""
   params: PyTree
   arrangement: Arrangement
   scale: StatsScale
   config: Any
+  loss_weights: np.ndarray | None = None
 
 
 def stats_features(stats: jax.Array) -> jax.Array:
@@ -128,7 +130,7 @@ def train(stacked: PyTree, conditions: np.ndarray, config: Any, *,
       loss_fn=loss_function(config, arrangement, lam),
       batch_fn=lambda step: {k: v[pick(step)] for k, v in data.items()},
       workdir=workdir, desc="train mapping")
-  return Generator(jax.device_get(state.eval_params()), arrangement, scale, config)
+  return Generator(jax.device_get(state.eval_params()), arrangement, scale, config, lam)
 
 
 def generate(generator: Generator, conditions: jax.Array) -> PyTree:

@@ -112,13 +112,11 @@ def train(config: Any, workdir: str) -> None:
                          workdir=workdir)
   np.savez(os.path.join(workdir, SCALE_FILE), mean=generator.scale.mean,
            std=generator.scale.std)
-  _, _, _, weights, biases = core.arranged_targets(arrangement, stacked)
   atomic_write_json(os.path.join(workdir, SHAPE_FILE), {
       "condition_dim": int(conditions.shape[1]), "parameters": core.param_count(generator),
       "train_steps": int(config.train.steps), "train_tasks": len(by_task),
       "volume": list(arrangement.volume_shape), "arrangement": arrangement.kind,
-      "loss_weights": core.loss_weights(arrangement, weights, biases,
-                                        config.loss.alpha).tolist()})
+      "loss_weights": generator.loss_weights.tolist()})
 
 
 def _arrangement(config: Any, inputs: spec.ZooInputs) -> Arrangement:
