@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,7 +26,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import mapping_unseen_binary, rpg_unseen_binary  # noqa: E402
-from paramgen_jax import memory  # noqa: E402
+from paramgen_jax import stage_helpers as H  # noqa: E402
 from paramgen_jax.methods.mapping import core as mapping_core  # noqa: E402
 from paramgen_jax.methods.mapping import stages as mapping_stages  # noqa: E402
 from paramgen_jax.methods.rpg import core as rpg_core  # noqa: E402
@@ -35,25 +34,8 @@ from paramgen_jax.methods.rpg import stages as rpg_stages  # noqa: E402
 from paramgen_jax.zoo import conditions, spec  # noqa: E402
 
 
-def timed(executable, args, repeats):
-  """(median seconds, all seconds) of `repeats` calls, results fetched to the host."""
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.device_get(executable(*args))
-    times.append(time.perf_counter() - start)
-  return float(np.median(times)), [round(t, 5) for t in times]
-
-
 def measure(name, fn, args, repeats):
-  start = time.perf_counter()
-  executable = jax.jit(fn).lower(*args).compile()
-  compile_s = time.perf_counter() - start
-  median, times = timed(executable, args, repeats)
-  plan = memory.memory_of(executable)
-  row = {"generator": name, "seconds": median, "compile_s": round(compile_s, 2),
-         "times": times, "memory_bytes": plan["temp"] + plan["argument"] + plan["output"],
-         "memory_plan": plan}
+  row = {"generator": name, **H.compiled_cost(fn, args, repeats)}
   print(json.dumps({k: v for k, v in row.items() if k != "times"}), flush=True)
   return row
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any, Callable, Sequence
 
 import jax
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from paramgen_jax import diffusion
+from paramgen_jax import diffusion, memory
 from paramgen_jax.errors import CorruptDataError, NonFiniteError
 from paramgen_jax.integrity import nonfinite_sets
 from paramgen_jax.train import TrainState, checkpoint, fit, make_mesh, make_optimizer
@@ -178,6 +179,24 @@ def cached_vectors(path: str, names: list[str],
   found = compute()
   np.savez(path, names=np.asarray(names), vectors=np.stack([found[n] for n in names]))
   return found
+
+
+def compiled_cost(fn: Callable, args: tuple, repeats: int) -> dict:
+  """Cost of one call of `fn(*args)`: 'compile_s', 'seconds' (median of `repeats` calls of
+  the compiled executable, results fetched to the host), 'times' (each call's seconds),
+  'memory_bytes' (XLA's plan: arguments + outputs + temporaries) and 'memory_plan'."""
+  start = time.perf_counter()
+  executable = jax.jit(fn).lower(*args).compile()
+  compile_s = time.perf_counter() - start
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.device_get(executable(*args))
+    times.append(time.perf_counter() - start)
+  plan = memory.memory_of(executable)
+  return {"compile_s": round(compile_s, 3), "seconds": float(np.median(times)),
+          "times": [round(t, 5) for t in times],
+          "memory_bytes": plan["temp"] + plan["argument"] + plan["output"], "memory_plan": plan}
 
 
 def codec_dir(workdir: str) -> str:

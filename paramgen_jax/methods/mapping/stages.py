@@ -18,7 +18,6 @@ MiniLM embedding of its text description ('text').
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import jax
@@ -124,13 +123,15 @@ def _arrangement(config: Any, inputs: spec.ZooInputs) -> Arrangement:
                                    kind=config.arrangement.kind)
 
 
-def load_generator(config: Any, workdir: str) -> tuple[core.Generator, dict]:
-  """The trained generator and its generator.json."""
+def load_generator(config: Any, workdir: str, inputs: spec.ZooInputs | None = None
+                   ) -> tuple[core.Generator, dict]:
+  """The trained generator and its generator.json (`inputs`: the zoo inputs, when the
+  caller has them)."""
   path = os.path.join(workdir, SHAPE_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(f"no {path}: run --mode=train first")
   shape = read_json(path, "generator shape file")
-  arrangement = _arrangement(config, spec.build_zoo_inputs(config, workdir))
+  arrangement = _arrangement(config, inputs or spec.build_zoo_inputs(config, workdir))
   params, _ = H.load_trained_params(config, workdir, core.init_fn(
       config, arrangement, shape["condition_dim"]))
   saved = np.load(os.path.join(workdir, SCALE_FILE))
@@ -160,8 +161,8 @@ def generation_plan(generator: core.Generator, condition_dim: int, total: int,
 
 def sample(config: Any, workdir: str) -> None:
   """One model per target task (batched forward passes), then one model's time and memory."""
-  generator, shape = load_generator(config, workdir)
   inputs = spec.build_zoo_inputs(config, workdir)
+  generator, shape = load_generator(config, workdir, inputs)
   names = target_tasks(config, workdir)
   conds = task_conditions(config, workdir, [inputs.by_name[n] for n in names])
   size, run = generation_plan(generator, shape["condition_dim"], len(names),
@@ -181,19 +182,12 @@ def sample(config: Any, workdir: str) -> None:
 def inference_cost(generator: core.Generator, condition: np.ndarray, repeats: int) -> dict:
   """One model from one condition (1, F): compile seconds, median seconds of `repeats`
   compiled calls (results fetched to the host), XLA's memory plan in bytes."""
-  fn = jax.jit(lambda params, c: core.generate(generator._replace(params=params), c))
-  start = time.perf_counter()
-  executable = fn.lower(generator.params, condition).compile()
-  compile_s = time.perf_counter() - start
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(executable(generator.params, condition))
-    times.append(time.perf_counter() - start)
-  plan = memory.memory_of(executable)
-  return {"compile_s": round(compile_s, 3), "seconds_per_model": float(np.median(times)),
-          "repeats": repeats, "memory_bytes": plan["temp"] + plan["argument"] + plan["output"],
-          "memory_plan": plan}
+  cost = H.compiled_cost(
+      lambda params, c: core.generate(generator._replace(params=params), c),
+      (generator.params, condition), repeats)
+  return {"compile_s": cost["compile_s"], "seconds_per_model": cost["seconds"],
+          "repeats": repeats, "memory_bytes": cost["memory_bytes"],
+          "memory_plan": cost["memory_plan"]}
 
 
 def nearest_seen_baseline(config: Any, workdir: str, inputs: spec.ZooInputs) -> dict:
