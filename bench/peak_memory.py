@@ -22,7 +22,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULTS = ("toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "zoo_digits_vit",
-            "zoo_digits_lora", "rpg_convnext", "rpg_vit_tiny", "rpg_unseen_binary",
+            "zoo_digits_lora", "rpg_convnext", "rpg_vit_tiny", "rpg_mlp", "rpg_cnn",
+            "rpg_resnet_mini", "rpg_unseen_binary",
             "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits",
             "mapping_unseen_binary")
 

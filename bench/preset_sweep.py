@@ -21,20 +21,13 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from paramgen_jax.eval.headline import split_means  # noqa: E402
 
 
-def split_means(report: dict, split: str) -> dict:
-  rows = [r for r in report[split] if r["generated"]]
-  if not rows:
-    return {}
-  gen = sum(r["generated"]["mean"] for r in rows) / len(rows)
-  orig = sum(r["original"]["mean"] for r in rows) / len(rows)
-  ratio = sum(r["generated"]["mean"] / r["original"]["mean"] for r in rows) / len(rows)
-  out = {"generated": round(gen, 2), "original": round(orig, 2), "ratio": round(ratio, 4)}
-  for name, found in report.get("task_baselines", {}).items():
-    if found[split]:
-      out[name] = round(found[split]["mean"], 2)
-  return out
+def _rounded(means: dict) -> dict:
+  return {k: v if k == "tasks" else round(v, 4 if k == "ratio" else 2) for k, v in means.items()}
 
 
 def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra: list[str],
@@ -54,7 +47,8 @@ def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra:
     sys.exit(f"{preset}: the run failed: {result.stderr.strip().splitlines()[-1]}")
   report = json.load(open(os.path.join(workdir, "report.json")))
   return {"bench": bench, "preset": preset, "extra": extra,
-          "seen": split_means(report, "seen"), "unseen": split_means(report, "unseen"),
+          "seen": _rounded(split_means(report, "seen")),
+          "unseen": _rounded(split_means(report, "unseen")),
           "seconds": round(time.perf_counter() - start, 1)}
 
 

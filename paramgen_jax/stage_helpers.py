@@ -19,7 +19,7 @@ import orbax.checkpoint as ocp
 
 from paramgen_jax import diffusion, memory
 from paramgen_jax.errors import CorruptDataError, NonFiniteError
-from paramgen_jax.integrity import nonfinite_sets
+from paramgen_jax.integrity import atomic_write_json, nonfinite_sets
 from paramgen_jax.train import TrainState, checkpoint, fit, make_mesh, make_optimizer
 from paramgen_jax.train import restore_latest
 from paramgen_jax.train.metrics import progress_bar
@@ -197,6 +197,34 @@ def compiled_cost(fn: Callable, args: tuple, repeats: int) -> dict:
   return {"compile_s": round(compile_s, 3), "seconds": float(np.median(times)),
           "times": [round(t, 5) for t in times],
           "memory_bytes": plan["temp"] + plan["argument"] + plan["output"], "memory_plan": plan}
+
+
+INFERENCE_FILE = "inference.json"
+
+
+def timing_repeats(config: Any) -> int:
+  """`generate.timing_repeats` (calls timed for one model's cost), 3 where not set."""
+  return int(config.generate.get("timing_repeats", 3))
+
+
+def record_inference_cost(workdir: str, fn: Callable, args: tuple, trained: Any,
+                          repeats: int) -> dict:
+  """Times one model's generation and writes workdir/inference.json (read into report.json
+  as 'inference' by `eval.entry.evaluate_generated`, and by the leaderboard).
+
+  fn(*args) generates one model (the trained arrays among `args`, so one executable serves
+  any task); trained: the generator's trained arrays (counted as 'generator_params').
+  -> {'compile_s', 'seconds_per_model' (median of `repeats` compiled calls, fetched),
+  'repeats', 'memory_bytes' (XLA's plan: arguments + outputs + temporaries), 'memory_plan',
+  'generator_params'}.
+  """
+  cost = compiled_cost(fn, args, repeats)
+  found = {"compile_s": cost["compile_s"], "seconds_per_model": cost["seconds"],
+           "repeats": repeats, "memory_bytes": cost["memory_bytes"],
+           "memory_plan": cost["memory_plan"],
+           "generator_params": int(sum(np.size(x) for x in jax.tree_util.tree_leaves(trained)))}
+  atomic_write_json(os.path.join(workdir, INFERENCE_FILE), found)
+  return found
 
 
 def codec_dir(workdir: str) -> str:

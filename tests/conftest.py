@@ -19,3 +19,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture
 def repo_root():
   return REPO
+
+
+@pytest.fixture(scope="session")
+def smoke_root(tmp_path_factory):
+  """A directory every pytest-xdist worker of this session shares (`shared_smoke_run`)."""
+  base = tmp_path_factory.getbasetemp()
+  return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "smoke_runs"

@@ -15,6 +15,35 @@ def load_config(name: str, arg: str | None = None):
   return module.get_config(arg)
 
 
+def shared_smoke_run(root, config: str, *overrides: str, name: str | None = None):
+  """(workdir, result) of `launch/main.py --config=configs/<config>.py:smoke <overrides>` in
+  `root` (the `smoke_root` fixture: one directory for every pytest-xdist worker). The first
+  test to ask runs it, under a file lock, and later ones reuse it, so a method's smoke run and
+  the leaderboard built from it cost one run. result: {'returncode', 'stdout', 'stderr'}.
+  Tests that change the workdir copy it first.
+  """
+  import fcntl
+  import hashlib
+  import json
+
+  from tests.launch.test_main import launch
+
+  name = name or config + (("_" + hashlib.sha1(" ".join(overrides).encode()).hexdigest()[:8])
+                           if overrides else "")
+  workdir = os.path.join(str(root), name)
+  os.makedirs(str(root), exist_ok=True)
+  with open(os.path.join(str(root), f"{name}.lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    path = os.path.join(str(root), f"{name}.result.json")
+    if not os.path.exists(path):
+      found = launch(f"--config=configs/{config}.py:smoke", f"--workdir={workdir}", *overrides)
+      with open(path, "w") as f:
+        json.dump({"returncode": found.returncode, "stdout": found.stdout,
+                   "stderr": found.stderr}, f)
+    with open(path) as f:
+      return workdir, json.load(f)
+
+
 def generated_moments(models) -> list[float]:
   """[mean, RMS] (float64) over every floating value of one task's generated models."""
   import jax

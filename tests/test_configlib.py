@@ -17,7 +17,10 @@ def check(config, num_devices=1):
     ("zoo_digits_convnext", ("smoke", None)),
     ("rpg_convnext", ("smoke", None, "paper", "no_relation")),
     ("rpg_unseen_binary", ("smoke", None, "paper")), ("zoo_digits_vit", ("smoke", None)),
-    ("rpg_vit_tiny", ("smoke", None, "paper")),
+    ("rpg_vit_tiny", ("smoke", None, "paper", "mamba1")),
+    ("zoo_digits_mlp", ("smoke", None)), ("zoo_digits_cnn", ("smoke", None)),
+    ("zoo_digits_resnet_mini", ("smoke", None)), ("rpg_mlp", ("smoke", None, "paper")),
+    ("rpg_cnn", ("smoke", None, "paper")), ("rpg_resnet_mini", ("smoke", None, "paper")),
     ("zoo_digits_lora", ("smoke", None, "zeroshot", "zeroshot_smoke")),
     ("pdiff_digits", ("smoke", None, "paper")),
     ("loragen_lora", ("smoke", None, "paper", "no_direction", "no_spectral", "rec_only", "no_moe",
@@ -37,6 +40,8 @@ def test_shipped_configs_validate(name, presets):
 
 def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
   for rpg, zoo in (("rpg_convnext", "zoo_digits_convnext"), ("rpg_vit_tiny", "zoo_digits_vit"),
+                   ("rpg_mlp", "zoo_digits_mlp"), ("rpg_cnn", "zoo_digits_cnn"),
+                   ("rpg_resnet_mini", "zoo_digits_resnet_mini"),
                    ("rpg_unseen_binary", "zoo_digits_binary"),
                    ("mapping_unseen_binary", "zoo_digits_binary"),
                    ("cond_pdiff_lora", "zoo_digits_lora"),
@@ -56,7 +61,9 @@ def test_every_config_file_is_checked():
   assert shipped == {"toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "rpg_convnext",
                      "rpg_unseen_binary", "zoo_digits_vit", "rpg_vit_tiny", "zoo_digits_lora",
                      "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits",
-                     "mapping_unseen_binary"}
+                     "mapping_unseen_binary", "zoo_digits_mlp", "zoo_digits_cnn",
+                     "zoo_digits_resnet_mini", "rpg_mlp", "rpg_cnn", "rpg_resnet_mini",
+                     "leaderboard"}  # not a pipeline config: tests/eval/test_leaderboard.py
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -84,6 +91,8 @@ def test_bad_values_are_named(mutate, message):
 @pytest.mark.parametrize("name, presets", [
     ("toy_gmm", ("smoke", None)), ("rpg_convnext", ("smoke", None, "paper", "no_relation")),
     ("rpg_vit_tiny", ("smoke", None, "paper")), ("rpg_unseen_binary", ("smoke", None, "paper")),
+    ("rpg_mlp", ("smoke", None, "paper")), ("rpg_cnn", ("smoke", None, "paper")),
+    ("rpg_resnet_mini", ("smoke", None, "paper")),
     ("pdiff_digits", ("smoke", None, "paper")), ("cond_pdiff_lora", ("smoke", None, "paper"))])
 def test_train_sections_split_only_leaves_of_4_mib(name, presets):
   """2**20 elements: every smoke and default generator stays replicated (see
@@ -143,6 +152,8 @@ def test_optional_sections_are_checked_only_when_present():
 
 @pytest.mark.parametrize("name", ["zoo_digits_convnext", "zoo_digits_binary", "rpg_convnext",
                                   "rpg_vit_tiny", "rpg_unseen_binary", "zoo_digits_vit",
+                                  "rpg_mlp", "rpg_cnn", "rpg_resnet_mini", "zoo_digits_mlp",
+                                  "zoo_digits_cnn", "zoo_digits_resnet_mini",
                                   "zoo_digits_lora", "pdiff_digits", "cond_pdiff_lora"])
 def test_zoo_configs_have_a_memory_budget(name):
   config = load_config(name)

@@ -29,7 +29,8 @@ from paramgen_jax.zoo.models import make_target
 from paramgen_jax.zoo.tasks import binary_task
 from tests.helpers import load_config
 
-GENERATORS = ("rpg_convnext", "rpg_vit_tiny", "rpg_unseen_binary", "cond_pdiff_lora",
+GENERATORS = ("rpg_convnext", "rpg_vit_tiny", "rpg_mlp", "rpg_cnn", "rpg_resnet_mini",
+              "rpg_unseen_binary", "cond_pdiff_lora",
               "pdiff_digits", "loragen_lora", "d2nwg_digits", "mapping_unseen_binary")
 ZOOS = ("zoo_digits_convnext", "zoo_digits_binary", "zoo_digits_vit", "zoo_digits_lora")
 # Width of each kind of condition vector (MiniLM text: 384; 'bits': the 10-bit task code).

@@ -10,3 +10,4 @@ and `write_report` (report.py) are its parts. The accuracy of many parameter set
 from paramgen_jax.eval.entry import Report, drop_nonfinite, evaluate_generated
 from paramgen_jax.eval.report import ZooEvaluation, evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary
+from paramgen_jax.eval.verdicts import report_verdicts, verdict

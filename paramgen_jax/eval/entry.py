@@ -6,7 +6,8 @@
 It loads and checks the config's zoo, checks every generated model against the target's
 layout, leaves out (and counts) models with non-finite parameters, runs `evaluate_zoo`
 (originals, baselines, generated models, memorization) and, with `select_split`, COND
-P-DIFF's selection protocol, then writes report.json, report.md and similarity.png.
+P-DIFF's selection protocol, tests whether the generated models beat each baseline
+(`eval.verdicts`), then writes report.json, report.md and similarity.png.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from paramgen_jax.errors import NonFiniteError
 from paramgen_jax.eval.protocol import selection_protocol
 from paramgen_jax.eval.report import evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary
+from paramgen_jax.eval.verdicts import report_verdicts
 from paramgen_jax.integrity import nonfinite_sets, read_json
 from paramgen_jax.zoo import spec, store
 from paramgen_jax.zoo.accuracy import take_sets
@@ -68,6 +70,13 @@ def summarize_task_baselines(task_baselines: Mapping[str, Mapping[str, np.ndarra
   return out
 
 
+def _inference(workdir: str) -> dict | None:
+  """One model's generation cost as the sample stage recorded it (`stage_helpers.
+  record_inference_cost`), or None where it did not."""
+  path = os.path.join(workdir, "inference.json")
+  return read_json(path, "inference file") if os.path.exists(path) else None
+
+
 def _timing(workdir: str, started: float) -> dict:
   path = os.path.join(workdir, "timing.json")
   timing = read_json(path, "timing file") if os.path.exists(path) else {}
@@ -90,7 +99,9 @@ def evaluate_generated(config: Any, workdir: str, method: str,
   `task_baselines` ({name: {task: test accuracies (K,)}}, a method's own per-task baselines)
   go into 'task_baselines' as {name: {'seen' | 'unseen': stats of the per-task means,
   'per_task': {task: mean}}}. `extra` ({key: JSON value}, e.g. the generator's size and
-  inference cost) is added to report.json as is.
+  inference cost) is added to report.json as is. 'verdicts' (schema in `eval.report`) says,
+  per split and baseline (those above and the selection protocol's), whether the generated
+  models beat it.
   """
   started, budget = time.perf_counter(), memory.budget_bytes(config)
   inputs = spec.build_zoo_inputs(config, workdir)
@@ -115,8 +126,12 @@ def evaluate_generated(config: Any, workdir: str, method: str,
         found.generated_test, neighbours, budget_bytes=budget)
   if task_baselines:
     data["task_baselines"] = summarize_task_baselines(task_baselines, found.seen, found.unseen)
+  data["verdicts"] = report_verdicts(
+      {"seen": [r["task"] for r in found.seen], "unseen": [r["task"] for r in found.unseen]},
+      found.generated_test, found.baseline_test, task_baselines, data.get("selection"))
   data["nonfinite_generated"] = sum(dropped.values())
   data.update(extra or {})
+  data["inference"] = _inference(workdir)
   data["timing_s"] = _timing(workdir, started)
   write_report(workdir, data, found.points)
   return Report(data, workdir)

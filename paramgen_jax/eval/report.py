@@ -10,14 +10,35 @@
 
 report.json: {"method", "target", "config", "seen": [row], "unseen": [row],
   "baselines": {name: stats}, "similarity": {...}, "timing_s": {...}, ["selection"],
-  "nonfinite_generated": count}, a row being {"task", "original": stats, "generated": stats}
+  "nonfinite_generated": count, "inference": {"seconds_per_model", "memory_bytes",
+  "generator_params", ...} or null}, a row being {"task", "original": stats, "generated": stats}
   and stats {"best", "mean", "median", "min", "std", "n"} in percent ({} where there is
   nothing, e.g. no generated models; generated stats also count the task's models left out
   for non-finite parameters as "nonfinite").
 Baselines aggregate over the seen tasks: 'original' over all their checkpoints, 'soup' over
 the per-task soups, 'noise_<σ>' over all noised models. The noise is scaled by per-layer
 statistics of the seen tasks' checkpoints (what the generators are fitted on; the whole zoo
-when it has no seen task).
+when it has no seen task). The same baselines per task, unseen tasks included, are
+`ZooEvaluation.baseline_test`; they feed the verdicts.
+
+report.json "verdicts" (written by `eval.entry`; the test is described in `eval.verdicts`):
+a list, per split ('seen', 'unseen') and per baseline that split has values for, of
+  {"split": "seen" | "unseen",
+   "baseline": "original" | "noise_<σ>" | "soup" | a 'task_baselines' name,
+   "selection": null, or the split models were picked on (COND P-DIFF's protocol: the
+                picked generated model against the picked original, the soup and the
+                picked model of the nearest seen task),
+   "oracle": true where the baseline is built from an unseen task's own checkpoints,
+   "generated_mean", "baseline_mean": mean over the compared tasks of the per-task mean
+                test accuracy (%), "difference": generated_mean - baseline_mean,
+   "test": "wilcoxon_signed_rank" | "mann_whitney_u" | "none", "unit": "tasks" | "models",
+   "n_generated", "n_baseline": tasks (paired, unit 'tasks') or models compared,
+   "zero_differences": ties dropped by a signed-rank test, "statistic": W+ or U (null for
+                'none'), "p_value": one-sided p for generated > baseline,
+   "p_value_worse": one-sided p for generated < baseline, "min_p": the smallest one-sided p
+                the sample sizes allow (≥ alpha: the test could not have rejected), "alpha": 0.05,
+   "verdict": "beats" | "not distinguishable" | "worse", "sentence": the same in words}.
+report.md opens with these sentences ("What the figures mean").
 """
 
 from __future__ import annotations
@@ -35,6 +56,7 @@ from paramgen_jax.data import Dataset
 from paramgen_jax.eval import baselines, similarity
 from paramgen_jax.eval.protocol import protocol_markdown
 from paramgen_jax.eval.stats import summary
+from paramgen_jax.eval.verdicts import verdicts_markdown
 from paramgen_jax.zoo.accuracy import (accuracy, correct_matrix, num_sets, predict_many,
                                        take_sets)
 
@@ -44,7 +66,9 @@ class ZooEvaluation(NamedTuple):
 
   seen, unseen: report rows; baselines: {name: stats}; similarity: {models: {'accuracy',
   'nn_wrong_iou', 'nn_l2': stats}}; points: {models: (accuracy (K,), NN wrong-IoU (K,))} for
-  the plot; generated_test: {task: test accuracy (S,) of each generated model}.
+  the plot; generated_test: {task: test accuracy (S,) of each generated model};
+  baseline_test: {'original' | 'noise_<σ>' | 'soup': {task: test accuracy (K,) of each of
+  the task's baseline models}} for every task, seen and unseen.
   """
   seen: list
   unseen: list
@@ -52,6 +76,7 @@ class ZooEvaluation(NamedTuple):
   similarity: dict
   points: dict
   generated_test: dict
+  baseline_test: dict
 
 
 def _concat(stacks: Sequence[Any]) -> Any:
@@ -158,6 +183,17 @@ def _seen_baselines(names: Sequence[str], split_of: Mapping[str, str],
   return found
 
 
+def _per_task_baselines(names: Sequence[str], members: Mapping[str, Any],
+                        orig_acc: np.ndarray, soup_acc: np.ndarray,
+                        noise: Mapping[str, _Scored], per_sigma: int) -> dict:
+  """{'original', 'noise_<σ>', 'soup': {task: test accuracies (K,)}} for every task."""
+  found = {"original": {t: orig_acc[members[t]] for t in names}}
+  for name, models in noise.items():
+    found[name] = {t: models.acc[i * per_sigma:(i + 1) * per_sigma] for i, t in enumerate(names)}
+  found["soup"] = {t: soup_acc[i:i + 1] for i, t in enumerate(names)}
+  return found
+
+
 def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: Sequence[dict],
                  stacked: Any, *, noise_sigmas: Sequence[float], noise_per_sigma: int,
                  seed: int = 0, generated: Mapping[str, Any] | None = None,
@@ -198,7 +234,9 @@ def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: 
       {name: {"accuracy": summary(a), "nn_wrong_iou": summary(i), "nn_l2": summary(d)}
        for name, (a, i, d) in sims.items()},
       points={name: (np.asarray(a), np.asarray(i)) for name, (a, i, _) in sims.items()},
-      generated_test={t: models.acc for t, models in gen.items()})
+      generated_test={t: models.acc for t, models in gen.items()},
+      baseline_test=_per_task_baselines(names, members, originals.acc, soup_acc, noise,
+                                        noise_per_sigma))
 
 
 def _fmt(stats: dict, key: str = "mean", spec: str = ".2f") -> str:
@@ -213,6 +251,8 @@ def write_report(workdir: str, report: dict,
     json.dump(report, f, indent=1)
   _plot(points, os.path.join(workdir, "similarity.png"))
   lines = [f"# {report['method']} on {report['target']}", ""]
+  if "verdicts" in report:
+    lines += verdicts_markdown(report["verdicts"])
   if report.get("nonfinite_generated"):
     lines += [f"**{report['nonfinite_generated']} generated model(s) had non-finite parameters "
               "and are left out of every figure below** (per task: `generated.nonfinite` in "

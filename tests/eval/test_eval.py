@@ -12,6 +12,7 @@ from paramgen_jax import data
 from paramgen_jax import params as P
 from paramgen_jax.eval import baselines, similarity
 from paramgen_jax.eval.entry import Report, evaluate_generated
+from paramgen_jax.eval.protocol import split_accuracy
 from paramgen_jax.eval.report import ZooEvaluation, evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary
 from paramgen_jax.zoo import collect
@@ -106,7 +107,7 @@ def test_tiny_zoo_report(tmp_path, monkeypatch):
                         noise_per_sigma=2, generated={tasks[0].name: copy_of_first})
   assert isinstance(report, ZooEvaluation)
   assert ZooEvaluation._fields == ("seen", "unseen", "baselines", "similarity", "points",
-                                   "generated_test")
+                                   "generated_test", "baseline_test")
   assert fitted_on == [3]  # the seen task's checkpoints only, not the unseen task's
   assert [r["task"] for r in report.seen] == [tasks[0].name]
   assert [r["task"] for r in report.unseen] == [tasks[1].name]
@@ -118,6 +119,15 @@ def test_tiny_zoo_report(tmp_path, monkeypatch):
   gen = report.similarity["generated"]
   assert gen["nn_wrong_iou"]["min"] == 1.0 and gen["nn_l2"]["best"] < 1e-6
   assert report.generated_test[tasks[0].name].shape == (3,)
+  # The same baselines per task, the unseen task's too (the verdicts test against them).
+  per_task = report.baseline_test
+  assert set(per_task) == set(report.baselines)
+  assert all(set(v) == set(by_name) for v in per_task.values())
+  first = tasks[0].name
+  assert [per_task[n][first].shape for n in ("original", "noise_0", "soup")] == [(3,), (2,), (1,)]
+  assert per_task["original"][first].mean() == pytest.approx(seen["original"]["mean"])
+  assert per_task["soup"][first][0] == pytest.approx(report.baselines["soup"]["mean"])
+  assert per_task["noise_0.1"][first].mean() == pytest.approx(report.baselines["noise_0.1"]["mean"])
   content = dict(method="test", target="mlp", config={}, seen=report.seen, unseen=report.unseen,
               baselines=report.baselines, similarity=report.similarity, timing_s={})
   write_report(str(tmp_path), content, report.points)
@@ -138,9 +148,15 @@ def test_evaluate_generated_writes_what_it_returns(tmp_path):
   zoo_spec.collect_zoo_from_config(config, workdir)
   rows, stacked = zoo_spec.load_checked_zoo(config, workdir)
   task = rows[0]["task"]
-  mine = [i for i, r in enumerate(rows) if r["task"] == task]
-  report = evaluate_generated(config, workdir, "test",
-                              generated={task: take_sets(stacked, mine)})
+  unseen = next(r["task"] for r in rows if r["split"] == "unseen")
+  mine = take_sets(stacked, [i for i, r in enumerate(rows) if r["task"] == task])
+  # The unseen task's 'generated' models are the seen task's: so is its method baseline.
+  inputs = zoo_spec.build_zoo_inputs(config, workdir)
+  nearest = split_accuracy(inputs.target.apply, mine, inputs.dataset, inputs.by_name[unseen],
+                           "test")
+  report = evaluate_generated(config, workdir, "test", generated={task: mine, unseen: mine},
+                              select_split="train", neighbours={unseen: task},
+                              task_baselines={"nearest seen task": {unseen: nearest}})
   assert isinstance(report, Report) and report.directory == workdir
   assert json.load(open(tmp_path / "report.json")) == json.loads(json.dumps(report.data))
   assert not [k for k in _all_keys(report.data) if k.startswith("_")]
@@ -149,6 +165,24 @@ def test_evaluate_generated_writes_what_it_returns(tmp_path):
   # Its 'generated' models are its originals, none of them left out as non-finite.
   assert row["generated"] == {**row["original"], "nonfinite": 0}
   assert (len(report.data["seen"]), len(report.data["unseen"])) == (2, 1)
+  # A verdict for every baseline each split has: the zoo's (marked 'oracle' where built from
+  # the unseen task's own checkpoints), the method's, and the selection protocol's.
+  verdicts = report.data["verdicts"]
+  zoo = {"original", "noise_0.1", "soup"}
+  assert {(v["split"], v["baseline"], v["selection"]) for v in verdicts} == (
+      {(s, b, None) for s in ("seen", "unseen") for b in zoo}
+      | {("unseen", "nearest seen task", None)}
+      | {(s, b, "train") for s in ("seen", "unseen") for b in ("original", "soup")}
+      | {("unseen", "nearest seen task", "train")})
+  assert all(v["oracle"] == (v["split"] == "unseen" and v["baseline"] in zoo | {"original"})
+             for v in verdicts)
+  same = [v for v in verdicts if v["selection"] is None and (v["split"], v["baseline"]) in (
+      ("seen", "original"), ("unseen", "nearest seen task"))]  # these very models
+  assert len(same) == 2
+  assert all(v["verdict"] == "not distinguishable" and v["difference"] == 0 for v in same)
+  markdown = open(tmp_path / "report.md").read()
+  assert markdown.split("\n")[2] == "## What the figures mean"
+  assert all(v["sentence"] in markdown for v in verdicts)
 
 
 def _all_keys(tree):

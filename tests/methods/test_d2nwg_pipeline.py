@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 
 import jax.numpy as jnp
 import numpy as np
@@ -10,14 +11,14 @@ import pytest
 from paramgen_jax.methods.d2nwg import model as M
 from paramgen_jax.methods.d2nwg import support
 from paramgen_jax.zoo import tasks as tasks_lib
-from tests.helpers import assert_generated_unchanged
-from tests.launch.test_main import launch
+from tests.helpers import assert_generated_unchanged, shared_smoke_run
 
 
 @pytest.mark.slow
-def test_d2nwg_digits_smoke(tmp_path):
-  result = launch("--config=configs/d2nwg_digits.py:smoke", f"--workdir={tmp_path}")
-  assert result.returncode == 0, result.stderr
+def test_d2nwg_digits_smoke(smoke_root):
+  workdir, result = shared_smoke_run(smoke_root, "d2nwg_digits")
+  assert result["returncode"] == 0, result["stderr"]
+  tmp_path = pathlib.Path(workdir)
   report = json.load(open(tmp_path / "report.json"))
   assert report["method"] == "d2nwg" and report["target"] == "mlp"
   assert len(report["seen"]) == 9 and len(report["unseen"]) == 3
@@ -33,7 +34,7 @@ def test_d2nwg_digits_smoke(tmp_path):
   for name in ("vae", "align", "diffusion"):
     assert os.path.isdir(tmp_path / name / "checkpoints")
   assert os.path.isdir(tmp_path / "backbone") and os.path.isdir(tmp_path / "codec" / "mlp")
-  assert "mlp unseen (3 tasks): generated" in result.stdout
+  assert "mlp unseen (3 tasks): generated" in result["stdout"]
   assert_generated_unchanged(tmp_path, "d2nwg_digits")
 
 

@@ -2,17 +2,18 @@
 
 import json
 import os
+import pathlib
 
 import pytest
 
-from tests.helpers import assert_generated_unchanged
-from tests.launch.test_main import launch
+from tests.helpers import assert_generated_unchanged, shared_smoke_run
 
 
 @pytest.mark.slow
-def test_loragen_lora_smoke(tmp_path):
-  result = launch("--config=configs/loragen_lora.py:smoke", f"--workdir={tmp_path}")
-  assert result.returncode == 0, result.stderr
+def test_loragen_lora_smoke(smoke_root):
+  workdir, result = shared_smoke_run(smoke_root, "loragen_lora")
+  assert result["returncode"] == 0, result["stderr"]
+  tmp_path = pathlib.Path(workdir)
   report = json.load(open(tmp_path / "report.json"))
   assert report["method"] == "loragen" and report["target"] == "vit_tiny_lora"
   assert len(report["seen"]) == 8 and len(report["unseen"]) == 2
@@ -32,5 +33,5 @@ def test_loragen_lora_smoke(tmp_path):
   assert len(diagnostics["spectral_entropy"]["generated"]) == 2
   for name in ("experts.png", "spectra.png", "report.md", "conditions_descriptions.npz"):
     assert os.path.exists(tmp_path / name)
-  assert "unseen (2 tasks): generated" in result.stdout
+  assert "unseen (2 tasks): generated" in result["stdout"]
   assert_generated_unchanged(tmp_path, "loragen_lora")

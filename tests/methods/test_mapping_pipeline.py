@@ -2,6 +2,7 @@
 answers and its in-memory training on a zoo whose weights are a function of the condition."""
 
 import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -12,14 +13,14 @@ import pytest
 from configs import mapping_unseen_binary
 from paramgen_jax.methods.mapping import core
 from paramgen_jax.methods.mapping.model import weighted_mse
-from tests.helpers import assert_generated_unchanged
-from tests.launch.test_main import launch
+from tests.helpers import assert_generated_unchanged, shared_smoke_run
 
 
 @pytest.mark.slow
-def test_mapping_unseen_binary_smoke(tmp_path):
-  result = launch("--config=configs/mapping_unseen_binary.py:smoke", f"--workdir={tmp_path}")
-  assert result.returncode == 0, result.stderr
+def test_mapping_unseen_binary_smoke(smoke_root):
+  workdir, result = shared_smoke_run(smoke_root, "mapping_unseen_binary")
+  assert result["returncode"] == 0, result["stderr"]
+  tmp_path = pathlib.Path(workdir)
   report = json.load(open(tmp_path / "report.json"))
   assert report["method"] == "mapping" and report["target"] == "mlp"
   assert len(report["seen"]) == 8 and len(report["unseen"]) == 2
@@ -30,7 +31,7 @@ def test_mapping_unseen_binary_smoke(tmp_path):
   assert report["generator"]["parameters"] > 0 and report["generator"]["train_steps"] == 40
   assert report["inference"]["seconds_per_model"] > 0
   assert report["inference"]["memory_bytes"] > 0
-  assert "mapping unseen (2 tasks): generated" in result.stdout
+  assert "mapping unseen (2 tasks): generated" in result["stdout"]
   assert_generated_unchanged(tmp_path, "mapping_unseen_binary")
 
 

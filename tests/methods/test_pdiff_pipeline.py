@@ -2,17 +2,18 @@
 
 import json
 import os
+import pathlib
 
 import pytest
 
-from tests.helpers import assert_generated_unchanged
-from tests.launch.test_main import launch
+from tests.helpers import assert_generated_unchanged, shared_smoke_run
 
 
 @pytest.mark.slow
-def test_pdiff_unconditional_smoke(tmp_path):
-  result = launch("--config=configs/pdiff_digits.py:smoke", f"--workdir={tmp_path}")
-  assert result.returncode == 0, result.stderr
+def test_pdiff_unconditional_smoke(smoke_root):
+  workdir, result = shared_smoke_run(smoke_root, "pdiff_digits")
+  assert result["returncode"] == 0, result["stderr"]
+  tmp_path = pathlib.Path(workdir)
   report = json.load(open(tmp_path / "report.json"))
   assert report["method"] == "pdiff" and report["target"] == "mlp"
   assert report["seen"][0]["generated"]["n"] == 4
@@ -26,11 +27,13 @@ def test_pdiff_unconditional_smoke(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("condition, unseen", [("text", 1), ("onehot", 0), ("data", 1)])
-def test_cond_pdiff_lora_smoke(tmp_path, condition, unseen):
-  args = ["--config=configs/cond_pdiff_lora.py:smoke", f"--workdir={tmp_path}",
-          f"--config.generator.condition={condition}"]
-  result = launch(*args)
-  assert result.returncode == 0, result.stderr
+def test_cond_pdiff_lora_smoke(smoke_root, condition, unseen):
+  # text is the config's own condition: the leaderboard's smoke run.
+  workdir, result = shared_smoke_run(
+      smoke_root, "cond_pdiff_lora",
+      *([] if condition == "text" else [f"--config.generator.condition={condition}"]))
+  assert result["returncode"] == 0, result["stderr"]
+  tmp_path = pathlib.Path(workdir)
   report = json.load(open(tmp_path / "report.json"))
   assert report["target"] == "vit_tiny_lora"
   assert os.path.isdir(tmp_path / "base" / "units")

@@ -2,19 +2,22 @@
 
 import json
 import os
+import pathlib
+import shutil
 
 import pytest
 
-from tests.helpers import assert_generated_unchanged, replace_unseen_checkpoints
+from tests.helpers import assert_generated_unchanged, replace_unseen_checkpoints, shared_smoke_run
 from tests.launch.test_main import launch
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config, target", [("rpg_convnext", "convnext_mini"),
                                             ("rpg_vit_tiny", "vit_tiny")])
-def test_rpg_smoke_pipeline(tmp_path, config, target):
-  result = launch(f"--config=configs/{config}.py:smoke", f"--workdir={tmp_path}")
-  assert result.returncode == 0, result.stderr
+def test_rpg_smoke_pipeline(smoke_root, config, target):
+  workdir, result = shared_smoke_run(smoke_root, config)
+  assert result["returncode"] == 0, result["stderr"]
+  tmp_path = pathlib.Path(workdir)
   report = json.load(open(tmp_path / "report.json"))
   assert report["method"] == "rpg" and report["target"] == target
   row = report["seen"][0]
@@ -34,10 +37,14 @@ def test_conditional_runs_need_binary_tasks(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("condition", ["bits", "text"])
-def test_conditional_rpg_generates_for_unseen_tasks(tmp_path, condition):
-  result = launch("--config=configs/rpg_unseen_binary.py:smoke", f"--workdir={tmp_path}",
-                  f"--config.generator.condition={condition}")
-  assert result.returncode == 0, result.stderr
+def test_conditional_rpg_generates_for_unseen_tasks(smoke_root, tmp_path, condition):
+  # bits is the config's own condition: the leaderboard's smoke run.
+  workdir, result = shared_smoke_run(
+      smoke_root, "rpg_unseen_binary",
+      *([] if condition == "bits" else [f"--config.generator.condition={condition}"]))
+  assert result["returncode"] == 0, result["stderr"]
+  tmp_path = tmp_path / "run"
+  shutil.copytree(workdir, tmp_path)  # changed below
   report = json.load(open(tmp_path / "report.json"))
   assert len(report["unseen"]) == 2 and all(r["generated"]["n"] == 2 for r in report["unseen"])
   assert all(r["generated"] == {} for r in report["seen"])  # generated only for unseen tasks

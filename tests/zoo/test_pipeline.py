@@ -7,7 +7,7 @@ import pytest
 from tests.launch.test_main import launch
 
 REPORT_KEYS = {"method", "target", "config", "seen", "unseen", "baselines", "similarity",
-               "timing_s", "nonfinite_generated"}
+               "timing_s", "nonfinite_generated", "verdicts", "inference"}
 STAT_KEYS = {"best", "mean", "median", "min", "std", "n"}
 
 

@@ -34,6 +34,7 @@ from paramgen_jax import configlib as C
 from paramgen_jax import memory
 from paramgen_jax import stage_helpers as H
 from paramgen_jax.eval.entry import evaluate_generated
+from paramgen_jax.eval.headline import headline_line, split_means
 from paramgen_jax.methods.d2nwg import baselines, core, predictor, support
 from paramgen_jax.methods.d2nwg.model import ENCODERS
 from paramgen_jax.params.codec import FlatCodec, load_codec, save_codec
@@ -197,8 +198,10 @@ def sample(config: Any, workdir: str) -> None:
                                   [numbers[i] for i in chosen], shots, 1, s.seed)[:, 0]
       padded, mask = support.pad_shots(sets, s.shots)
       conds = dict(zip(tasks, core.conditions(generator, padded, mask, a)))
-      _generate(config, generator, codecs[a], out_dir, conds, rank,
-                jax.random.fold_in(jax.random.key(config.sample.seed), 1000 * a + shots))
+      key = jax.random.fold_in(jax.random.key(config.sample.seed), 1000 * a + shots)
+      _generate(config, generator, codecs[a], out_dir, conds, rank, key)
+      if out_dir == subdir:
+        _record_cost(config, generator, codecs[a], out_dir, next(iter(conds.values())), key)
 
 
 def _generate(config: Any, generator: core.Generator, codec: FlatCodec, out_dir: str,
@@ -222,6 +225,17 @@ def _generate(config: Any, generator: core.Generator, codec: FlatCodec, out_dir:
     return predictor.top(rank, z, conds[task], models, n)
 
   H.generate_for_tasks(out_dir, list(conds), n, n if rank is not None else size, make, key)
+
+
+def _record_cost(config: Any, generator: core.Generator, codec: FlatCodec, out_dir: str,
+                 cond: dict, key: jax.Array) -> None:
+  """One model's generation time and memory plan into out_dir/inference.json (without the
+  predictor's ranking of candidates)."""
+  g = generator
+  H.record_inference_cost(
+      out_dir, _generation(g, codec, 1), (g.vae_params, g.den_params, g.scale.mean, g.scale.std,
+                                          cond, key),
+      (g.vae_params, g.den_params), H.timing_repeats(config))
 
 
 def generation_plan(config: Any, generator: core.Generator, codec: FlatCodec, cond: dict,
@@ -268,19 +282,9 @@ def evaluate(config: Any, workdir: str) -> None:
 
 
 def _headline(arch: str, data: dict) -> dict:
-  """Prints and returns {split: {generated, original, ratio, baselines...}} of a report."""
-  out = {}
-  for split in ("seen", "unseen"):
-    rows = [r for r in data[split] if r["generated"]]
-    if not rows:
-      continue
-    gen = float(np.mean([r["generated"]["mean"] for r in rows]))
-    orig = float(np.mean([r["original"]["mean"] for r in rows]))
-    ratio = float(np.mean([r["generated"]["mean"] / r["original"]["mean"] for r in rows]))
-    base = {name: b[split]["mean"] for name, b in data.get("task_baselines", {}).items()
-            if b[split]}
-    out[split] = {"generated": gen, "original": orig, "ratio": ratio, **base}
-    extra = ", ".join(f"{name} {v:.2f}%" for name, v in base.items())
-    print(f"{arch} {split} ({len(rows)} tasks): generated {gen:.2f}% vs original {orig:.2f}% "
-          f"(mean ratio {ratio:.3f}); {extra}")
+  """Prints and returns {split: `split_means`} of a report."""
+  out = {split: split_means(data, split) for split in ("seen", "unseen")}
+  out = {split: means for split, means in out.items() if means}
+  for split, means in out.items():
+    print(headline_line(arch, split, means))
   return out

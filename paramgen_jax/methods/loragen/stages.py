@@ -113,6 +113,10 @@ def sample(config: Any, workdir: str) -> None:
       lambda task, task_key, start: run(
           generator.vae_params, generator.dit_params, jnp.asarray(conditions[task]),
           H.chunk_key(task_key, start, size, n)), key)
+  g = generator
+  one = lambda v, d, c, k: core.generate(g._replace(vae_params=v, dit_params=d), k, c, 1)
+  H.record_inference_cost(workdir, one, (g.vae_params, g.dit_params, first, key),
+                          (g.vae_params, g.dit_params), H.timing_repeats(config))
 
 
 def _reconstructed(generator: core.Generator, stacked: Any) -> Any:

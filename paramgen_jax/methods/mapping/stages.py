@@ -28,6 +28,7 @@ from paramgen_jax import configlib as C
 from paramgen_jax import memory
 from paramgen_jax import stage_helpers as H
 from paramgen_jax.eval.entry import evaluate_generated
+from paramgen_jax.eval.headline import headline_line, split_means
 from paramgen_jax.eval.protocol import split_accuracy
 from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.mapping import core
@@ -57,7 +58,7 @@ SCHEMA = {
     "generate": {"seen_tasks": C.integer(0), "timing_repeats": C.integer(1)},
     "mesh": C.MESH_FIELD,
 }
-SHAPE_FILE, SCALE_FILE, INFERENCE_FILE = "generator.json", "scale.npz", "inference.json"
+SHAPE_FILE, SCALE_FILE = "generator.json", "scale.npz"
 
 
 def validate(config: Any) -> None:
@@ -175,19 +176,9 @@ def sample(config: Any, workdir: str) -> None:
     models = jax.device_get(run(generator.params, padded))
     for i, name in enumerate(names[first:first + size]):
       H.save_generated(workdir, name, jax.tree_util.tree_map(lambda x: x[i:i + 1], models))
-  atomic_write_json(os.path.join(workdir, INFERENCE_FILE),
-                    inference_cost(generator, table[:1], config.generate.timing_repeats))
-
-
-def inference_cost(generator: core.Generator, condition: np.ndarray, repeats: int) -> dict:
-  """One model from one condition (1, F): compile seconds, median seconds of `repeats`
-  compiled calls (results fetched to the host), XLA's memory plan in bytes."""
-  cost = H.compiled_cost(
-      lambda params, c: core.generate(generator._replace(params=params), c),
-      (generator.params, condition), repeats)
-  return {"compile_s": cost["compile_s"], "seconds_per_model": cost["seconds"],
-          "repeats": repeats, "memory_bytes": cost["memory_bytes"],
-          "memory_plan": cost["memory_plan"]}
+  H.record_inference_cost(
+      workdir, lambda params, c: core.generate(generator._replace(params=params), c),
+      (generator.params, table[:1]), generator.params, config.generate.timing_repeats)
 
 
 def nearest_seen_baseline(config: Any, workdir: str, inputs: spec.ZooInputs) -> dict:
@@ -214,15 +205,10 @@ def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated models; the report carries the generator's size and cost."""
   inputs = spec.build_zoo_inputs(config, workdir)
   shape = read_json(os.path.join(workdir, SHAPE_FILE), "generator shape file")
-  cost_path = os.path.join(workdir, INFERENCE_FILE)
-  cost = read_json(cost_path, "inference file") if os.path.exists(cost_path) else None
   report = evaluate_generated(config, workdir, "mapping", generated=H.load_generated(workdir),
                               task_baselines=nearest_seen_baseline(config, workdir, inputs),
-                              extra={"generator": shape, "inference": cost})
+                              extra={"generator": shape})
   for split in ("seen", "unseen"):
-    rows = [r for r in report.data[split] if r["generated"]]
-    if rows:
-      ratio = np.mean([r["generated"]["mean"] / r["original"]["mean"] for r in rows])
-      print(f"mapping {split} ({len(rows)} tasks): generated "
-            f"{np.mean([r['generated']['mean'] for r in rows]):.2f}% vs original "
-            f"{np.mean([r['original']['mean'] for r in rows]):.2f}% (mean ratio {ratio:.4f})")
+    means = split_means(report.data, split)
+    if means:
+      print(headline_line("mapping", split, means))

@@ -173,6 +173,12 @@ def sample(config: Any, workdir: str) -> None:
       lambda name, task_key, first: run(
           generator.ae_params, generator.den_params, generator.scale, conditions[name],
           row(name), H.chunk_key(task_key, first, size, n)), key)
+  g = generator
+  one = lambda a, d, s, c, t, k: core.generate(g._replace(ae_params=a, den_params=d, scale=s),
+                                               k, c, t, num_models=1)
+  H.record_inference_cost(
+      workdir, one, (g.ae_params, g.den_params, g.scale, conditions[names[0]], row(names[0]), key),
+      (g.ae_params, g.den_params), H.timing_repeats(config))
 
 
 def evaluate(config: Any, workdir: str) -> None:

@@ -12,6 +12,7 @@ diffusion, train, sample, generate (and optionally memory, mesh) of an RPG confi
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -21,6 +22,7 @@ import numpy as np
 
 from paramgen_jax import memory
 from paramgen_jax import stage_helpers as H
+from paramgen_jax.methods.rpg import token_parallel
 from paramgen_jax.methods.rpg.model import RPGGenerator, rpg_loss, sample_tokens
 from paramgen_jax.params.codec import TokenCodec
 
@@ -164,12 +166,14 @@ def train(stacked: PyTree, config: Any, *, conditions: np.ndarray | None = None,
 
 
 def generate(generator: Generator, key: jax.Array, condition: Any = None, *,
-             num_models: int | None = None, first: int | jax.Array = 0) -> PyTree:
+             num_models: int | None = None, first: int | jax.Array = 0,
+             mesh: jax.sharding.Mesh | None = None) -> PyTree:
   """Models first .. first + num_models - 1 of the `generate.num_models` drawn with `key`
   (default: all), stacked (num_models, ...); condition (C,) for a conditional generator.
 
   Model m is the same whichever chunk makes it: its permutation state and token keys depend
-  on `key` and m only. Traceable (jit it; `first` may be traced).
+  on `key` and m only. Traceable (jit it; `first` may be traced). With a `mesh`, the tokens
+  are sampled split over its devices (`token_parallel`): the same models.
   """
   config, codec = generator.config, generator.codec
   model = make_model(config, generator.num_permutations, generator.condition_dim)
@@ -184,10 +188,12 @@ def generate(generator: Generator, key: jax.Array, condition: Any = None, *,
           else jnp.broadcast_to(jnp.asarray(condition), (n,) + np.shape(condition)))
   proto = model.apply(generator.params, layer, token, perm, cond, n,
                       method=RPGGenerator.prototypes)
-  tokens = sample_tokens(model, generator.params, proto.reshape(-1, proto.shape[-1]),
-                         token_key, H.schedule_from_config(config.diffusion),
-                         mode=config.generate.mode, chunk=config.generate.chunk,
-                         first=first * codec.plan.num_tokens, **H.sampler_kwargs(config))
+  sample = (sample_tokens if mesh is None
+            else functools.partial(token_parallel.sample_tokens_sharded, mesh=mesh))
+  tokens = sample(model, generator.params, proto.reshape(-1, proto.shape[-1]),
+                  token_key, H.schedule_from_config(config.diffusion),
+                  mode=config.generate.mode, chunk=config.generate.chunk,
+                  first=first * codec.plan.num_tokens, **H.sampler_kwargs(config))
   return jax.vmap(codec.decode)(tokens.reshape(n, codec.plan.num_tokens, config.tokens.size))
 
 

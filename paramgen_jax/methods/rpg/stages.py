@@ -137,6 +137,10 @@ def sample(config: Any, workdir: str) -> None:
       workdir, list(targets), config.generate.num_models, size,
       lambda task, task_key, first: run(generator.params, targets[task], task_key,
                                         np.int32(first)), key)
+  one = lambda p, c, k, first: core.generate(generator._replace(params=p), k, c, num_models=1,
+                                             first=first)
+  H.record_inference_cost(workdir, one, (generator.params, next(iter(targets.values())), key,
+                                         np.int32(0)), generator.params, H.timing_repeats(config))
 
 
 def evaluate(config: Any, workdir: str) -> None:

@@ -1,0 +1,75 @@
+"""The leaderboard: every method on the zoos it can take, one protocol, one table and figure.
+
+COMMAND (runs each entry's default config in <workdir>/<entry>, reusing a zoo collected by an
+earlier entry with the same zoo sections, then writes leaderboard.md, .json and .png):
+  python launch/leaderboard.py --config=configs/leaderboard.py --workdir=runs/leaderboard
+Smoke size (tests, CI; about 5 minutes on 2 CPU cores):
+  python launch/leaderboard.py --config=configs/leaderboard.py:smoke \
+      --workdir=runs/leaderboard_smoke
+Paper recipes (GPU cluster; not run here):
+  python launch/leaderboard.py --config=configs/leaderboard.py:paper \
+      --workdir=runs/leaderboard_paper
+
+Every entry is an existing config (its docstring has its recipe) at this preset, so a cell's
+figures are that config's figures; `missing` says why a method has no cell on a zoo.
+"""
+
+import ml_collections
+
+from paramgen_jax.configlib import preset
+
+ZOOS = {
+    "convnext": "ConvNeXt-mini, full task",
+    "mlp": "MLP, full task",
+    "binary": "binary split (1022 tasks)",
+    "lora": "LoRA zoo (ViT-tiny)",
+    "subsets": "5-way class subsets",
+}
+
+# (entry name, method, zoo, config file in configs/)
+ENTRIES = (
+    ("rpg_convnext", "RPG", "convnext", "rpg_convnext"),
+    ("rpg_unseen_binary", "RPG", "binary", "rpg_unseen_binary"),
+    ("pdiff_digits", "p-diff / COND P-DIFF", "mlp", "pdiff_digits"),
+    ("cond_pdiff_lora", "p-diff / COND P-DIFF", "lora", "cond_pdiff_lora"),
+    ("loragen_lora", "LoRAGen", "lora", "loragen_lora"),
+    ("d2nwg_digits", "D2NWG", "subsets", "d2nwg_digits"),
+    ("mapping_unseen_binary", "mapping", "binary", "mapping_unseen_binary"),
+)
+
+_ONE_TASK = ("one task: the method maps a task's condition to weights, and a zoo of one task "
+             "gives it nothing to map (p-diff and RPG cover it)")
+_FULL_MODELS = "LoRAGen generates LoRA factors; this zoo holds whole models"
+MISSING = (
+    ("RPG", "mlp", "no config: RPG's MLP recipe is not run on p-diff's 200-checkpoint zoo"),
+    ("RPG", "lora", "no config: RPG's conditions are a task code or none; no text condition "
+                    "for LoRA tasks is built"),
+    ("RPG", "subsets", "no config: RPG has no support-set condition (D2NWG's tasks are given by "
+                       "their support images)"),
+    ("p-diff / COND P-DIFF", "convnext",
+     "no config: p-diff's autoencoder is sized for the 2,410-parameter MLP"),
+    ("p-diff / COND P-DIFF", "binary",
+     "no config: COND P-DIFF's conditions are not wired to the binary codes"),
+    ("p-diff / COND P-DIFF", "subsets", "no config: no support-set condition"),
+    ("LoRAGen", "convnext", _FULL_MODELS), ("LoRAGen", "mlp", _FULL_MODELS),
+    ("LoRAGen", "binary", _FULL_MODELS), ("LoRAGen", "subsets", _FULL_MODELS),
+    ("D2NWG", "convnext", _ONE_TASK), ("D2NWG", "mlp", _ONE_TASK),
+    ("D2NWG", "binary", "no config: D2NWG's support-set encoder is built for the class-subset "
+                        "tasks only"),
+    ("D2NWG", "lora", "no config: D2NWG's VAE takes whole models, not adapters"),
+    ("mapping", "convnext", _ONE_TASK), ("mapping", "mlp", _ONE_TASK),
+    ("mapping", "lora", "no config: the mapping's arrangement is built for whole models"),
+    ("mapping", "subsets", "no config: the mapping has no support-set condition"),
+)
+
+
+def get_config(arg=None):
+  name = preset(arg, ("smoke", "default", "paper"))
+  c = ml_collections.ConfigDict()
+  c.preset = name
+  c.zoos = dict(ZOOS)
+  c.zoo_order = list(ZOOS)  # column order (a ConfigDict sorts its keys)
+  c.entries = [dict(name=n, method=m, zoo=z, config=f"configs/{f}.py",
+                    preset="" if name == "default" else name) for n, m, z, f in ENTRIES]
+  c.missing = [dict(method=m, zoo=z, why=why) for m, z, why in MISSING]
+  return c

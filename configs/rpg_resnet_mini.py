@@ -1,0 +1,25 @@
+"""RPG on the ResNet-mini digits zoo: collect (if missing), train, generate 10 models, report.
+
+COMMAND:
+  python launch/main.py --config=configs/rpg_resnet_mini.py --workdir=runs/rpg_resnet_mini
+Smoke size (tests):
+  python launch/main.py --config=configs/rpg_resnet_mini.py:smoke --workdir=runs/rpg_resnet_smoke
+Paper recipe (GPU cluster):
+  python launch/main.py --config=configs/rpg_resnet_mini.py:paper --workdir=runs/rpg_resnet_paper
+
+The generator, diffusion, training and sampling sections are configs/rpg_convnext.py's (same
+presets and recipe); the zoo sections are configs/zoo_digits_resnet_mini.py's, so a collected zoo
+can be reused.
+"""
+
+from configs import rpg_convnext, zoo_digits_resnet_mini
+from paramgen_jax.configlib import preset
+
+
+def get_config(arg=None):
+  name = preset(arg, ("smoke", "default", "paper"))
+  c = rpg_convnext.get_config(name)
+  zoo = zoo_digits_resnet_mini.get_config("smoke" if name == "smoke" else None)
+  for section in ("data", "model", "tasks", "collect", "eval"):
+    c[section] = zoo[section]
+  return c
