@@ -17,9 +17,4 @@ from paramgen_jax.configlib import preset
 
 
 def get_config(arg=None):
-  name = preset(arg, ("smoke", "default", "paper"))
-  c = rpg_convnext.get_config(name)
-  zoo = zoo_digits_cnn.get_config("smoke" if name == "smoke" else None)
-  for section in ("data", "model", "tasks", "collect", "eval"):
-    c[section] = zoo[section]
-  return c
+  return rpg_convnext.on_zoo(preset(arg, ("smoke", "default", "paper")), zoo_digits_cnn)

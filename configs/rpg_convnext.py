@@ -58,6 +58,17 @@ def get_config(arg=None):
   return c
 
 
+def on_zoo(name, zoo_config):
+  """This file's `name` preset with the zoo sections (data, model, tasks, collect, eval) of a
+  zoo config module (its smoke preset for smoke, else its default): RPG's recipe on another
+  target family, sharing that zoo config's collected zoos."""
+  c = get_config(name)
+  zoo = zoo_config.get_config("smoke" if name == "smoke" else None)
+  for section in ("data", "model", "tasks", "collect", "eval"):
+    c[section] = zoo[section]
+  return c
+
+
 def backbone(name, d_model):
   """(backbone, options) of the presets that swap the recurrent model (default widths)."""
   if name == "mamba1":

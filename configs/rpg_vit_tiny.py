@@ -20,10 +20,7 @@ from paramgen_jax.configlib import preset
 
 def get_config(arg=None):
   name = preset(arg, ("smoke", "default", "paper", "mamba1"))
-  c = rpg_convnext.get_config("default" if name == "mamba1" else name)
-  zoo = zoo_digits_vit.get_config("smoke" if name == "smoke" else None)
-  for section in ("data", "model", "tasks", "collect", "eval"):
-    c[section] = zoo[section]
+  c = rpg_convnext.on_zoo("default" if name == "mamba1" else name, zoo_digits_vit)
   if name in ("mamba1", "paper"):
     # Issue 11's generator: Mamba-1, per-layer denoiser (the paper preset keeps it).
     c.generator.backbone, c.generator.backbone_options = rpg_convnext.backbone(
