@@ -44,11 +44,16 @@ def load_config(arg: str):
   return module.get_config(preset or None)
 
 
+def config_arg(entry: dict) -> str:
+  """The entry's --config value: configs/x.py[:preset]."""
+  return entry["config"] + (f":{entry['preset']}" if entry["preset"] else "")
+
+
 def zoo_key(entry: dict) -> str | None:
   """The entry's zoo sections as JSON: equal keys, interchangeable collected zoos (None when
   the config does not load: its run then fails with the launcher's one-line error)."""
   try:
-    config = load_config(entry["config"] + (f":{entry['preset']}" if entry["preset"] else ""))
+    config = load_config(config_arg(entry))
   except Exception:  # noqa: BLE001 - reported by the run itself
     return None
   return json.dumps({k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
@@ -66,8 +71,8 @@ def share_zoo(workdir: str, collected: dict[str, str], key: str) -> None:
 
 def run_entry(entry: dict, workdir: str) -> str | None:
   """Runs one entry's pipeline in `workdir`; None on success, else its last error line."""
-  spec = entry["config"] + (f":{entry['preset']}" if entry["preset"] else "")
-  command = [sys.executable, os.path.join(REPO, "launch", "main.py"), f"--config={spec}",
+  command = [sys.executable, os.path.join(REPO, "launch", "main.py"),
+             f"--config={config_arg(entry)}",
              f"--workdir={workdir}"]
   print(f"leaderboard: {entry['name']}: {' '.join(command[1:])}", flush=True)
   start = time.perf_counter()
@@ -89,8 +94,7 @@ def run_entry(entry: dict, workdir: str) -> str | None:
 
 
 def command_of(entry: dict) -> str:
-  preset = f":{entry['preset']}" if entry["preset"] else ""
-  return f"python launch/main.py --config={entry['config']}{preset}"
+  return f"python launch/main.py --config={config_arg(entry)}"
 
 
 def main(argv=None) -> int:

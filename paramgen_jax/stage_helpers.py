@@ -19,6 +19,7 @@ import orbax.checkpoint as ocp
 
 from paramgen_jax import diffusion, memory
 from paramgen_jax.errors import CorruptDataError, NonFiniteError
+from paramgen_jax.eval.entry import INFERENCE_FILE
 from paramgen_jax.integrity import atomic_write_json, nonfinite_sets
 from paramgen_jax.train import TrainState, checkpoint, fit, make_mesh, make_optimizer
 from paramgen_jax.train import restore_latest
@@ -197,9 +198,6 @@ def compiled_cost(fn: Callable, args: tuple, repeats: int) -> dict:
   return {"compile_s": round(compile_s, 3), "seconds": float(np.median(times)),
           "times": [round(t, 5) for t in times],
           "memory_bytes": plan["temp"] + plan["argument"] + plan["output"], "memory_plan": plan}
-
-
-INFERENCE_FILE = "inference.json"
 
 
 def timing_repeats(config: Any) -> int:

@@ -70,10 +70,14 @@ def summarize_task_baselines(task_baselines: Mapping[str, Mapping[str, np.ndarra
   return out
 
 
+# Where a sample stage records one model's generation cost
+# (`stage_helpers.record_inference_cost`).
+INFERENCE_FILE = "inference.json"
+
+
 def _inference(workdir: str) -> dict | None:
-  """One model's generation cost as the sample stage recorded it (`stage_helpers.
-  record_inference_cost`), or None where it did not."""
-  path = os.path.join(workdir, "inference.json")
+  """One model's generation cost as the sample stage recorded it, or None where it did not."""
+  path = os.path.join(workdir, INFERENCE_FILE)
   return read_json(path, "inference file") if os.path.exists(path) else None
 
 

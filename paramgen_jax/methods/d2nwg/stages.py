@@ -184,7 +184,7 @@ def sample(config: Any, workdir: str) -> None:
   generator, codecs = load_generator(config, workdir)
   feats, labels, _ = support.image_features(config, workdir, train=False)
   rank = predictor.load(config, workdir, generator) if config.predictor.use else None
-  s, n = config.support, config.generate.num_models
+  s = config.support
   for a, (arch, sub, subdir) in enumerate(architectures(config, workdir)):
     inputs = spec.build_zoo_inputs(sub, subdir)
     names = list(spec.manifest_splits(subdir))

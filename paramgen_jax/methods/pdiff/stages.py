@@ -21,7 +21,6 @@ nearest (cosine), so only describing conditions (text, data) generate for unseen
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
