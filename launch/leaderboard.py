@@ -105,6 +105,9 @@ def main(argv=None) -> int:
   parser.add_argument("--rerun", action="store_true")
   parser.add_argument("--report-only", action="store_true")
   args = parser.parse_args(argv)
+  path = args.config.partition(":")[0]
+  if not os.path.isfile(path if os.path.isabs(path) else os.path.join(REPO, path)):
+    parser.error(f"--config: no such config file {path!r}")
   config = load_config(args.config)
   root = os.path.abspath(args.workdir
                          or os.path.join(REPO, "runs", f"leaderboard_{config.preset}"))

@@ -55,7 +55,10 @@ def test_a_failing_entry_is_a_cell_and_exit_status_1(tmp_path):
   assert "**run failed**" in (tmp_path / "board" / "leaderboard.md").read_text()
 
 
-def test_unknown_entry_is_one_line():
+def test_unknown_entry_or_config_file_is_one_line():
   result = leaderboard("--config=configs/leaderboard.py:smoke", "--only", "nope",
                        "--report-only")
   assert result.returncode == 2 and "unknown entries ['nope']" in result.stderr
+  result = leaderboard("--config=configs/nope.py", "--report-only")
+  assert result.returncode == 2 and "no such config file 'configs/nope.py'" in result.stderr
+  assert "Traceback" not in result.stderr
