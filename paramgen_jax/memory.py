@@ -15,7 +15,7 @@ small next to them (50 ConvNeXt-mini: 21 MB of arguments, 27.7 GB of temporaries
 1295 training images at once). Plans and executables are cached on hashable keys (the
 function, the signature of its arguments, the sizes), so repeated calls compile nothing.
 
-Configs set the budget in `memory.budget_gb` (GiB, 2**30 bytes); `budget_bytes(config)`.
+Configs set the budget in `memory.budget_gb` (GiB, 2**30 bytes); `budget_bytes(config.get("memory"))`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import math
 from typing import Any, Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax.errors import MemoryBudgetError
@@ -40,9 +41,8 @@ _MARGIN = 0.9
 Signature = tuple
 
 
-def budget_bytes(config: Any) -> int:
-  """`config.memory.budget_gb` in bytes when the config has a `memory` section, else 2 GiB."""
-  section = config.get("memory") if config is not None else None
+def budget_bytes(section: Any) -> int:
+  """A `memory` section's `budget_gb` in bytes; 2 GiB for None (a config without one)."""
   return DEFAULT_BUDGET_BYTES if section is None else int(section["budget_gb"] * GIB)
 
 
@@ -200,3 +200,42 @@ def host(a: Any) -> np.ndarray:
   """A NumPy copy of an array in JAX's canonical dtype (what `signature` records)."""
   a = np.asarray(a)
   return a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False)
+
+
+def conditions_rows(conditions: Any, first: Any, count: int) -> Any:
+  """Rows first .. first + count - 1 of per-model conditions (leading axis; the last row
+  repeats past the end), or None for None."""
+  if conditions is None:
+    return None
+  rows = first + jnp.arange(count)
+  return jax.tree_util.tree_map(lambda a: jnp.take(jnp.asarray(a), rows, axis=0, mode="clip"),
+                                conditions)
+
+
+def generate_within_budget(generate: Callable, generator: Any, key: jax.Array, conditions: Any,
+                           num_models: int, budget: int, *, what: str) -> Any:
+  """All `num_models` models of `generate(generator, key, conditions, n)` (the methods'
+  protocol), in calls of as many models as XLA's plan fits within `budget` bytes of
+  temporaries (all in one call when they fit).
+
+  conditions: per-model conditions (leading axis num_models) or None. One call making every
+  model draws with `key`, so it equals `generate(generator, key, conditions, num_models)`;
+  otherwise chunk c draws with fold_in(key, c). Every call has the same size (the last one's
+  extra models are dropped), so one executable serves them all.
+  """
+  jitted: dict[int, Callable] = {}
+
+  def run(count: int) -> Callable:
+    if count not in jitted:
+      jitted[count] = jax.jit(lambda g, k, c: generate(g, k, c, count))
+    return jitted[count]
+
+  measure = lambda sizes: planned_bytes(run(sizes[0]), generator, key,
+                                        conditions_rows(conditions, 0, sizes[0]))["temp"]
+  (count,) = plan_sizes(measure, (num_models,), budget, what=what)
+  if count >= num_models:
+    return run(num_models)(generator, key, conditions)
+  parts = [run(count)(generator, jax.random.fold_in(key, first // count),
+                      conditions_rows(conditions, first, count))
+           for first in range(0, num_models, count)]
+  return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:num_models], *parts)

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from paramgen_jax import configlib, rundir
-from paramgen_jax.integrity import atomic_write_json, atomic_write_text, read_json
+from paramgen_jax.integrity import atomic_write_text
 
 METHODS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "methods")
 STAGES = ("collect", "train", "sample", "eval")
@@ -49,25 +49,20 @@ def validate(config: Any, num_devices: int | None = None):
   return module
 
 
-def _record_timing(workdir: str, stage: str, seconds: float) -> None:
-  path = os.path.join(workdir, "timing.json")
-  timing = read_json(path, "timing file") if os.path.exists(path) else {}
-  timing[stage] = round(seconds, 3)
-  atomic_write_json(path, timing)
-
-
 def run(config: Any, workdir: str, mode: str = "all") -> None:
   """Runs one stage (or all of them, in order) of the config's method in `workdir`."""
   import jax  # imported here so that config errors are reported before JAX starts
+
+  from paramgen_jax import runfiles
 
   if mode not in MODES:
     raise configlib.ConfigError(f"--mode: must be one of {', '.join(MODES)}, got {mode!r}")
   module = validate(config, jax.device_count())
   # One process of a multi-host run holds the workdir (a shared file system may honour flock).
   with rundir.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
-    atomic_write_text(os.path.join(workdir, "config.json"),
+    atomic_write_text(os.path.join(workdir, runfiles.CONFIG),
                       config.to_json_best_effort(indent=2, sort_keys=True))
     for stage in STAGES if mode == "all" else (mode,):
       start = time.perf_counter()
       getattr(module, "evaluate" if stage == "eval" else stage)(config, workdir)
-      _record_timing(workdir, stage, time.perf_counter() - start)
+      runfiles.record_timing(workdir, stage, time.perf_counter() - start)

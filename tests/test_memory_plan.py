@@ -103,8 +103,8 @@ def test_one_model_on_one_example_over_budget_is_one_line():
 
 
 def test_budget_from_config():
-  assert memory.budget_bytes(ml_collections.ConfigDict({"memory": {"budget_gb": 0.5}})) == 2**29
-  assert memory.budget_bytes(ml_collections.ConfigDict({})) == memory.DEFAULT_BUDGET_BYTES == 2**31
+  assert memory.budget_bytes(ml_collections.ConfigDict({"budget_gb": 0.5})) == 2**29
+  assert memory.budget_bytes(None) == memory.DEFAULT_BUDGET_BYTES == 2**31
 
 
 def test_training_in_chunks_of_tasks_equals_one_vmap(digits, monkeypatch):
@@ -260,13 +260,13 @@ def _mapping_plan(config, template, seen):
                                   np.ones((layers, 4), np.float32))
   generator = mapping_core.Generator(params, arrangement, scale, config)
   return mapping_stages.generation_plan(generator, dim, len(seen) + config.tasks.num_unseen,
-                                        memory.budget_bytes(config))
+                                        memory.budget_bytes(config.get("memory")))
 
 
 @pytest.mark.parametrize("name", GENERATORS + ZOOS)
 def test_default_config_fits_its_budget(name, monkeypatch):
   config = load_config(name)
-  budget = memory.budget_bytes(config)
+  budget = memory.budget_bytes(config.get("memory"))
   target, dataset, tasks, seen, template = _zoo_inputs(config, monkeypatch)
   x = jax.ShapeDtypeStruct(dataset.x_train.shape[1:], jnp.float32)
   for models, examples in _eval_workloads(config, dataset, len(tasks)):

@@ -21,11 +21,13 @@ import numpy as np
 
 from paramgen_jax import memory
 from paramgen_jax.errors import NonFiniteError
+from paramgen_jax.eval.headline import headline_lines
 from paramgen_jax.eval.protocol import selection_protocol
 from paramgen_jax.eval.report import evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary
 from paramgen_jax.eval.verdicts import report_verdicts
 from paramgen_jax.integrity import nonfinite_sets, read_json
+from paramgen_jax.runfiles import INFERENCE, REPORT_JSON, TIMING
 from paramgen_jax.zoo import spec, store
 from paramgen_jax.zoo.accuracy import take_sets
 
@@ -72,17 +74,16 @@ def summarize_task_baselines(task_baselines: Mapping[str, Mapping[str, np.ndarra
 
 # Where a sample stage records one model's generation cost
 # (`stage_helpers.record_inference_cost`).
-INFERENCE_FILE = "inference.json"
 
 
 def _inference(workdir: str) -> dict | None:
   """One model's generation cost as the sample stage recorded it, or None where it did not."""
-  path = os.path.join(workdir, INFERENCE_FILE)
+  path = os.path.join(workdir, INFERENCE)
   return read_json(path, "inference file") if os.path.exists(path) else None
 
 
 def _timing(workdir: str, started: float) -> dict:
-  path = os.path.join(workdir, "timing.json")
+  path = os.path.join(workdir, TIMING)
   timing = read_json(path, "timing file") if os.path.exists(path) else {}
   timing = {stage: timing.get(stage) for stage in ("collect", "train", "sample")}
   timing["eval"] = round(time.perf_counter() - started, 3)
@@ -107,7 +108,7 @@ def evaluate_generated(config: Any, workdir: str, method: str,
   per split and baseline (those above and the selection protocol's), whether the generated
   models beat it.
   """
-  started, budget = time.perf_counter(), memory.budget_bytes(config)
+  started, budget = time.perf_counter(), memory.budget_bytes(config.get("memory"))
   inputs = spec.build_zoo_inputs(config, workdir)
   rows, stacked = spec.load_checked_zoo(config, workdir, inputs=inputs)
   template = spec.model_template(inputs.target, inputs.dataset)
@@ -138,4 +139,6 @@ def evaluate_generated(config: Any, workdir: str, method: str,
   data["inference"] = _inference(workdir)
   data["timing_s"] = _timing(workdir, started)
   write_report(workdir, data, found.points)
+  for line in headline_lines(data, os.path.join(os.path.abspath(workdir), REPORT_JSON)):
+    print(line)
   return Report(data, workdir)

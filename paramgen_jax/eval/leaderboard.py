@@ -18,35 +18,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from paramgen_jax.eval.headline import split_means
+from paramgen_jax.eval.headline import split_means, verdict_groups, verdict_text
 
 
 def _mean(stats: Mapping[str, Any] | None) -> float | None:
   return float(stats["mean"]) if stats else None
-
-
-def _verdicts(report: dict) -> dict[str, dict[str, list[str]]]:
-  """{split: {'beats' | 'not distinguishable' | 'worse': [baseline, ...]}} from the report's
-  verdicts (`eval.verdicts`), leaving out COND P-DIFF's selection protocol and the baselines
-  built from an unseen task's own checkpoints (references, in report.md)."""
-  found: dict[str, dict[str, list[str]]] = {}
-  for v in report.get("verdicts", []):
-    if v.get("selection") or v.get("oracle"):
-      continue
-    by_verdict = found.setdefault(v["split"], {})
-    by_verdict.setdefault(v["verdict"], []).append(v["baseline"])
-  return found
-
-
-def _verdict_text(verdicts: Mapping[str, Mapping[str, list[str]]]) -> str:
-  """'seen: beats soup; ties original; worse than noise_0.01' (one clause per split)."""
-  words = (("beats", "beats"), ("not distinguishable", "ties"), ("worse", "worse than"))
-  clauses = []
-  for split, by_verdict in verdicts.items():
-    parts = [f"{word} {', '.join(by_verdict[key])}" for key, word in words
-             if by_verdict.get(key)]
-    clauses.append(f"{split}: " + "; ".join(parts))
-  return "<br>".join(clauses)
 
 
 def leaderboard_cell(entry: Mapping[str, Any], report: dict) -> dict:
@@ -66,7 +42,7 @@ def leaderboard_cell(entry: Mapping[str, Any], report: dict) -> dict:
           "train_s": timing.get("train"),
           "one_model_s": inference.get("seconds_per_model"),
           "one_model_bytes": inference.get("memory_bytes"),
-          "verdicts": _verdicts(report)}
+          "verdicts": verdict_groups(report)}
 
 
 def _pct(means: dict) -> str:
@@ -93,7 +69,7 @@ def table_markdown(cells: Sequence[dict]) -> list[str]:
            "(one-sided, α 0.05) |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
   for c in cells:
-    beat = _verdict_text(c["verdicts"])
+    beat = verdict_text(c["verdicts"])
     memory = None if c["one_model_bytes"] is None else c["one_model_bytes"] / 2**20
     lines.append(
         f"| {c['method']} | {c['zoo']} | {_pct(c['seen'])} | {_pct(c['unseen'])} | "

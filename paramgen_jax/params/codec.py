@@ -22,6 +22,7 @@ a pytree of nested dicts (Flax variables), whose structure the leaf paths descri
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Any, Sequence
 
@@ -32,7 +33,7 @@ import numpy as np
 from paramgen_jax.errors import CorruptDataError
 from paramgen_jax.integrity import atomic_write_json, read_json, tree_checksum
 from paramgen_jax.params.flat import padded_length
-from paramgen_jax.params.layout import LeafSpec, ParamLayout, PyTree
+from paramgen_jax.params.layout import LeafSpec, ParamLayout, PyTree, path_to_str
 from paramgen_jax.params.normalize import (LayerStats, TaskStats, denormalize_layers,
                                            denormalize_task, fit_coordinate_stats,
                                            fit_layer_stats, normalize_layers, normalize_task)
@@ -168,28 +169,38 @@ def _nested(paths: Sequence[str], leaves: Sequence[Any]) -> dict:
   return tree
 
 
+def _dtype_name(dtype: Any) -> str:
+  """'float32', 'bfloat16', ...: NumPy's `.str` names bfloat16 '<V2', which loads as bytes."""
+  return jnp.dtype(dtype).name
+
+
 def layout_record(layout: ParamLayout) -> tuple[dict, dict[str, np.ndarray]]:
-  """(JSON-able description, {'constant/<path>': array}) of a layout of nested dicts."""
-  paths = [s.path for s in layout.leaves]
-  if jax.tree_util.tree_structure(_nested(paths, paths)) != layout.treedef:
+  """(JSON-able description, {'constant/<path>': array}) of a layout of nested dicts.
+
+  The record keeps the tree's skeleton (its dicts, empty ones included, with 0 at each leaf),
+  so the structure restores exactly."""
+  skeleton = jax.tree_util.tree_unflatten(layout.treedef, [0] * len(layout.leaves))
+  if (not isinstance(skeleton, dict)
+      or jax.tree_util.tree_structure(json.loads(json.dumps(skeleton))) != layout.treedef):
     raise ValueError("only parameter pytrees of nested dicts (Flax variables) can be saved; "
                      f"this layout's structure is {layout.treedef}")
-  leaves = [{"path": s.path, "shape": list(s.shape), "dtype": np.dtype(s.dtype).str,
+  leaves = [{"path": s.path, "shape": list(s.shape), "dtype": _dtype_name(s.dtype),
              "generated": s.generated, "group": s.group, "offset": s.offset,
              "log_transform": s.log_transform} for s in layout.leaves]
   constants = {f"constant/{s.path}": c for s, c in zip(layout.leaves, layout.constants)
                if c is not None}
-  return {"leaves": leaves, "groups": list(layout.groups)}, constants
+  return {"leaves": leaves, "groups": list(layout.groups), "skeleton": skeleton}, constants
 
 
 def layout_from_record(record: dict, arrays: dict[str, np.ndarray]) -> ParamLayout:
   """Inverse of `layout_record`."""
-  specs = [LeafSpec(d["path"], tuple(d["shape"]), np.dtype(d["dtype"]), d["generated"],
+  specs = [LeafSpec(d["path"], tuple(d["shape"]), jnp.dtype(d["dtype"]), d["generated"],
                     d["group"], d["offset"], d["log_transform"]) for d in record["leaves"]]
   paths = [s.path for s in specs]
-  nested = _nested(paths, paths)
+  nested = record["skeleton"] if "skeleton" in record else _nested(paths, paths)
   treedef = jax.tree_util.tree_structure(nested)
-  order = {path: i for i, path in enumerate(jax.tree_util.tree_leaves(nested))}
+  order = {path_to_str(p): i for i, (p, _) in
+           enumerate(jax.tree_util.tree_leaves_with_path(nested))}
   specs = sorted(specs, key=lambda s: order[s.path])  # jax.tree_util order, as at fit time
   constants = [None if s.generated else arrays[f"constant/{s.path}"] for s in specs]
   return ParamLayout(treedef, specs, record["groups"], constants)

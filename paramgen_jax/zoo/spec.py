@@ -166,7 +166,7 @@ def base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
     task = tasks_lib.full_task(dataset.num_classes)
     store.write_info(directory, {"target": base.name, "role": "LoRA base model"})
     collect_zoo(directory, base, dataset, [task], {task.name: "seen"}, spec,
-                budget_bytes=memory.budget_bytes(config))
+                budget_bytes=memory.budget_bytes(config.get("memory")))
   if not store.completed_units(directory):
     raise FileNotFoundError(f"no base model in {directory}: run --mode=collect first")
   rows, stacked = store.load_zoo(directory, template=model_template(base, dataset))
@@ -202,7 +202,7 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *,
       raise ValueError("a zoo of heads on features needs the workdir that holds the backbone")
     backbone = features_lib.backbone(config.features, backbone_dir(workdir), dataset,
                                      config.collect, train=train_base,
-                                     budget_bytes=memory.budget_bytes(config))
+                                     budget_bytes=memory.budget_bytes(config.get("memory")))
     dataset = features_lib.features_dataset(dataset, *backbone)
   t = config.tasks
   if t.kind == "full":
@@ -245,5 +245,5 @@ def collect_zoo_from_config(config: Any, workdir: str) -> None:
   store.write_info(directory, {**zoo_identity(config, target), "num_tasks": len(inputs.tasks),
                                "dataset": inputs.dataset.summary()})
   figures = collect_zoo(directory, target, inputs.dataset, inputs.tasks, inputs.splits,
-                        config.collect, budget_bytes=memory.budget_bytes(config))
+                        config.collect, budget_bytes=memory.budget_bytes(config.get("memory")))
   atomic_write_json(os.path.join(directory, "collect_timing.json"), figures)

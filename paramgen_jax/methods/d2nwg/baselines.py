@@ -68,7 +68,7 @@ def _scorer(config: Any, inputs: Any):
 
   def score(models: Any, task_name: str) -> np.ndarray:
     task = inputs.by_name[task_name]
-    pred = predict_many(inputs.target.apply, models, x, budget_bytes=memory.budget_bytes(config))
+    pred = predict_many(inputs.target.apply, models, x, budget_bytes=memory.budget_bytes(config.get("memory")))
     labels, used = task.relabel(y)
     return accuracy(correct_matrix(pred, labels, used), used)
 

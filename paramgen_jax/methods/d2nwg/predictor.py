@@ -58,7 +58,7 @@ def _scored(config, generator, data, zoo, z, emb) -> tuple[np.ndarray, np.ndarra
     noisy = z[rows] + sigma * np.asarray(jax.random.normal(jax.random.fold_in(key, level),
                                                            z[rows].shape))
     pred = predict_many(inputs.target.apply, decode(jnp.asarray(noisy, jnp.float32)), x_val,
-                        budget_bytes=memory.budget_bytes(config))
+                        budget_bytes=memory.budget_bytes(config.get("memory")))
     acc = np.empty(len(rows))
     for i, r in enumerate(rows):
       task = seen[data.task_ids[r]]

@@ -246,7 +246,7 @@ def generation_plan(config: Any, generator: core.Generator, codec: FlatCodec, co
   return memory.plan_count(
       lambda num: _generation(g, codec, num),
       (g.vae_params, g.den_params, g.scale.mean, g.scale.std, cond, key), count,
-      memory.budget_bytes(config), what="D2NWG generation of one model (generate.num_models)")
+      memory.budget_bytes(config.get("memory")), what="D2NWG generation of one model (generate.num_models)")
 
 
 def _generation(generator: core.Generator, codec: FlatCodec, num: int):

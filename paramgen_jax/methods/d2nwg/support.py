@@ -36,7 +36,7 @@ def image_features(config: Any, workdir: str, *, train: bool) -> tuple[np.ndarra
                       image_size=config.data.image_size or None)
   target, variables = features_lib.backbone(
       config.backbone, backbone_dir(config, workdir), raw, config.collect, train=train,
-      budget_bytes=memory.budget_bytes(config))
+      budget_bytes=memory.budget_bytes(config.get("memory")))
   return features_lib.extract(target, variables, raw.x_train), raw.y_train, raw
 
 

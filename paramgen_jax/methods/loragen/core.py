@@ -287,4 +287,4 @@ def generation_plan(generator: Generator, condition: Any, key: jax.Array,
     return run
   g = generator
   return memory.plan_count(make, (g.vae_params, g.dit_params, condition, key), num_models,
-                           memory.budget_bytes(g.config), what="LoRAGen generation of one adapter")
+                           memory.budget_bytes(g.config.get("memory")), what="LoRAGen generation of one adapter")

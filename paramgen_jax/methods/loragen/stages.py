@@ -162,7 +162,7 @@ def _per_task_baselines(config: Any, inputs: spec.ZooInputs, rows: list[dict], s
   # A binary model's predictions do not depend on the task it is scored on: predict each
   # model once. The VAE reconstructs each seen task's last adapter.
   predict = lambda models: predict_many(inputs.target.apply, models, x,
-                                        budget_bytes=memory.budget_bytes(config))
+                                        budget_bytes=memory.budget_bytes(config.get("memory")))
   seen_rows = np.concatenate([members[t] for t in seen])
   average_pred = predict(soup(take_sets(stacked, seen_rows)))
   last = np.asarray([members[t][-1] for t in seen])

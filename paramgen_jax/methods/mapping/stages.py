@@ -167,7 +167,7 @@ def sample(config: Any, workdir: str) -> None:
   names = target_tasks(config, workdir)
   conds = task_conditions(config, workdir, [inputs.by_name[n] for n in names])
   size, run = generation_plan(generator, shape["condition_dim"], len(names),
-                              memory.budget_bytes(config))
+                              memory.budget_bytes(config.get("memory")))
   table = np.stack([conds[n] for n in names]).astype(np.float32)
   for first in range(0, len(names), size):
     chunk = table[first:first + size]

@@ -191,7 +191,7 @@ def generation_plan(generator: Generator, condition: Any, stats_task: Any,
     return run
   g = generator
   return memory.plan_count(make, (g.ae_params, g.den_params, g.scale, condition, stats_task, key),
-                           g.config.generate.num_models, memory.budget_bytes(g.config),
+                           g.config.generate.num_models, memory.budget_bytes(g.config.get("memory")),
                            what="p-diff generation of one model (generate.num_models)")
 
 

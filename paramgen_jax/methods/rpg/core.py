@@ -205,7 +205,7 @@ def generation_plan(generator: Generator, condition: Any, key: jax.Array) -> tup
                                            num_models=count, first=first)
   return memory.plan_count(make, (generator.params, condition, key, np.int32(0)),
                            generator.config.generate.num_models,
-                           memory.budget_bytes(generator.config),
+                           memory.budget_bytes(generator.config.get("memory")),
                            what="RPG generation of one model (generate.num_models)")
 
 
