@@ -21,6 +21,7 @@ import jax  # noqa: E402
 
 from bench import stepbench  # noqa: E402
 from paramgen_jax import data  # noqa: E402
+from paramgen_jax.configlib import load_config  # noqa: E402
 from paramgen_jax.zoo.collect import train_unit  # noqa: E402
 from paramgen_jax.zoo.models import make_target  # noqa: E402
 from paramgen_jax.zoo.tasks import full_task  # noqa: E402
@@ -31,7 +32,7 @@ def main():
   parser.add_argument("--config", default="pdiff_digits")
   parser.add_argument("--rounds", type=int, default=7)
   args = parser.parse_args()
-  config = stepbench.load_config(args.config, None)
+  config = load_config(args.config)
   dataset, task = data.load_digits(), full_task()
   target = make_target(config.model.name, task.num_outputs, **dict(config.model.options))
   holder = {}

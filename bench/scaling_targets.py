@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.rpg_generation import dense_stack
-from configs import d2nwg_digits, loragen_lora, mapping_unseen_binary, pdiff_digits, rpg_convnext
 from paramgen_jax import params as P
+from paramgen_jax.configlib import load_config
 from paramgen_jax.methods.d2nwg import core as d2nwg_core
 from paramgen_jax.methods.loragen import core as loragen_core
 from paramgen_jax.methods.loragen.locations import LocationPlan
@@ -67,7 +67,7 @@ def _without(variables: Any, prefixes: tuple[str, ...]) -> Any:
 
 
 def rpg(num_params: int, preset: str | None, devices: int, width: int) -> Point:
-  config = rpg_convnext.get_config(preset)
+  config = load_config(f"rpg_convnext:{preset or ''}")
   layout = P.ParamLayout.from_template(dense_stack(num_params, width))
   groups = len(layout.groups)
   codec = TokenCodec(layout, P.make_token_layout(layout, config.tokens.size,
@@ -88,7 +88,7 @@ def rpg(num_params: int, preset: str | None, devices: int, width: int) -> Point:
 
 
 def pdiff(num_params: int, preset: str | None, width: int) -> Point:
-  config = pdiff_digits.get_config(preset)
+  config = load_config(f"pdiff_digits:{preset or ''}")
   layout = P.ParamLayout.from_template(dense_stack(num_params, width))
   n, a = layout.num_params, config.autoencoder
   codec = FlatCodec(layout, P.padded_length(n, multiple=2 ** len(a.channels)), _stats(n),
@@ -108,7 +108,7 @@ def pdiff(num_params: int, preset: str | None, width: int) -> Point:
 
 
 def d2nwg(num_params: int, preset: str | None, width: int) -> Point:
-  config = d2nwg_digits.get_config(preset)
+  config = load_config(f"d2nwg_digits:{preset or ''}")
   layout = P.ParamLayout.from_template(dense_stack(num_params, width))
   n = layout.num_params
   codec = FlatCodec(layout, P.padded_length(n, multiple=config.vae.chunk), _stats(n), ("all",),
@@ -133,7 +133,7 @@ def d2nwg(num_params: int, preset: str | None, width: int) -> Point:
 
 
 def mapping(num_params: int, preset: str | None, width: int) -> Point:
-  config = mapping_unseen_binary.get_config(preset)
+  config = load_config(f"mapping_unseen_binary:{preset or ''}")
   arrangement = Arrangement.from_template(dense_stack(num_params, width),
                                           kind=config.arrangement.kind)
   layers = arrangement.num_layers
@@ -161,7 +161,7 @@ def lora_adapter(num_params: int, dim: int = LORA_DIM, rank: int = LORA_RANK) ->
 
 def loragen(num_params: int, preset: str | None, width: int) -> Point:
   del width  # the adapter's shapes are LORA_DIM and LORA_RANK
-  config = loragen_lora.get_config(preset)
+  config = load_config(f"loragen_lora:{preset or ''}")
   adapter = lora_adapter(num_params)
   plan = LocationPlan.from_template(adapter)
   n, d_z = plan.num_locations, config.vae.latent_dim

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import glob
-import importlib.util
 import json
 import os
 import re
@@ -25,19 +24,16 @@ from typing import Any, Callable
 
 import jax
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paramgen_jax import configlib
+
 _OP_LINE = re.compile(r'^\s*(?:ROOT )?%?([\w.\-]+) = .*?metadata=\{[^}]*op_name="([^"]+)"')
 _NOT_OPS = ("ThunkExecutor", "SlinkyThreadPool", "ThreadpoolListener", "end: ", "$",
             "PjitFunction", "CommonPjRt", "TfrtCpu", "Await")
 
 
 def load_config(name: str, preset: str | None):
-  """configs/<name>.py's get_config(preset)."""
-  spec = importlib.util.spec_from_file_location("cfg_" + name,
-                                                os.path.join(REPO, "configs", name + ".py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(preset)
+  """configs/<name>.py's get_config(preset), through `configlib.load_config`."""
+  return configlib.load_config(f"{name}:{preset or ''}")
 
 
 def time_rounds(run_once: Callable[[], Any], *, rounds: int = 7, per_round: int = 5,

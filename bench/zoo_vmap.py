@@ -9,7 +9,6 @@ compiled once, the same steps and batches per task, and is extrapolated to all t
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -22,27 +21,17 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from paramgen_jax import data  # noqa: E402
+from paramgen_jax.configlib import load_config  # noqa: E402
 from paramgen_jax.train import TrainState, make_optimizer, make_train_step  # noqa: E402
 from paramgen_jax.zoo import collect  # noqa: E402
 from paramgen_jax.zoo.models import make_target, split_variables  # noqa: E402
 from paramgen_jax.zoo.tasks import binary_tasks  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_config():
-  spec = importlib.util.spec_from_file_location("cfg", os.path.join(REPO, "configs",
-                                                                    "zoo_digits_binary.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--loop-tasks", type=int, default=16)
   args = parser.parse_args()
-  config = load_config()
+  config = load_config("zoo_digits_binary")
   s = config.collect
   dataset = data.load_digits(seed=config.data.seed)
   target = make_target(config.model.name, 2, **dict(config.model.options))

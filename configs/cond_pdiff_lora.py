@@ -20,59 +20,55 @@ binary zoo's split, rank-2 LoRA on query/value plus a 2-way head, the last 10 st
 task). Every task is generated 20 times; the adapter that is best on the training split is
 reported on the test split, against the best original and the model soup. Unseen tasks are
 generated from their text and normalized with the statistics of the nearest seen task.
+
+configs/pdiff_digits.py runs the same recipe (`METHOD`, `SMOKE`, `PAPER`) unconditionally.
 """
 
 from configs import zoo_digits_lora
-from paramgen_jax.configlib import preset
+from paramgen_jax import configlib
+
+METHOD = dict(
+    method="pdiff",
+    generator=dict(normalization="task", condition="text", embed_dim=64, prompt_seed=0,
+                   unet_encoder=(32, 64, 128), unet_decoder=(64, 32),
+                   denoiser_conditioning="per_layer", zoo_size=0),
+    autoencoder=dict(channels=(16, 32, 32, 32, 16), latent_dim=64, kernel=7, input_noise=1e-3,
+                     latent_noise=0.1),
+    autoencoder_train=configlib.train_section(steps=1500, batch_size=32, lr=1e-3,
+                                              weight_decay=2e-6),
+    diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
+                   prediction="eps"),
+    train=configlib.train_section(steps=2000, batch_size=64, lr=1e-3, weight_decay=2e-6),
+    sample=dict(sampler="ddim", steps=100, eta=0.0, num_samples=1, seed=1, clip_x0=None),
+    generate=dict(num_models=20, select_split="train"),
+)
+
+SMOKE = {
+    "generator.unet_encoder": (8, 16), "generator.unet_decoder": (8,),
+    "autoencoder.channels": (8, 8), "autoencoder.latent_dim": 16,
+    **configlib.dotted(("autoencoder_train", "train"), steps=10, batch_size=8, warmup_steps=5,
+                       log_every=10, checkpoint_every=10),
+    "sample.steps": 5, "generate.num_models": 4,
+}
+# p-diff's autoencoder widths and latent 128, 30k + 30k steps, DDPM sampling
+PAPER = {"autoencoder.channels": (64, 128, 256, 256, 32), "autoencoder.latent_dim": 128,
+         "autoencoder_train.steps": 30_000, "train.steps": 30_000, "sample.sampler": "ddpm"}
 
 ABLATIONS = {
-    "batch_norm": ("normalization", "batch"), "no_norm": ("normalization", "none"),
-    "onehot": ("condition", "onehot"), "learned": ("condition", "learned"),
-    "description": ("condition", "text_description"), "data": ("condition", "data"),
-    "n1": ("zoo_size", 1), "n3": ("zoo_size", 3),
-    "shared": ("denoiser_conditioning", "shared"),
+    "batch_norm": {"generator.normalization": "batch"},
+    "no_norm": {"generator.normalization": "none"},
+    "onehot": {"generator.condition": "onehot"},
+    "learned": {"generator.condition": "learned"},
+    "description": {"generator.condition": "text_description"},
+    "data": {"generator.condition": "data"},
+    "n1": {"generator.zoo_size": 1}, "n3": {"generator.zoo_size": 3},
+    "shared": {"generator.denoiser_conditioning": "shared"},
 }
+
+# zeroshot: this recipe on the zoo's zeroshot preset (LoRAGen's zoo).
+PRESETS = {"smoke": SMOKE, "default": {}, "paper": PAPER, "zeroshot": {}, **ABLATIONS}
 
 
 def get_config(arg=None):
-  name = preset(arg, ("smoke", "default", "paper", "zeroshot") + tuple(ABLATIONS))
-  smoke, paper = name == "smoke", name == "paper"
-  zoo = "smoke" if smoke else ("zeroshot" if name == "zeroshot" else None)
-  c = zoo_digits_lora.get_config(zoo)
-  c.method = "pdiff"
-  c.generator = dict(normalization="task", condition="text", embed_dim=64, prompt_seed=0,
-                     unet_encoder=(8, 16) if smoke else (32, 64, 128),
-                     unet_decoder=(8,) if smoke else (64, 32), denoiser_conditioning="per_layer",
-                     zoo_size=0)
-  if name in ABLATIONS:
-    key, value = ABLATIONS[name]
-    c.generator[key] = value
-  shared_sections(c, name, ae_steps=1500, steps=2000)
-  return c
-
-
-def shared_sections(c, name, *, ae_steps, steps):
-  """Autoencoder, diffusion, train, sample, generate and mesh sections of the p-diff configs.
-
-  `ae_steps` and `steps` apply to the default preset; smoke and paper keep their own.
-  """
-  smoke, paper = name == "smoke", name == "paper"
-  c.autoencoder = dict(
-      channels=(8, 8) if smoke else ((64, 128, 256, 256, 32) if paper else (16, 32, 32, 32, 16)),
-      latent_dim=16 if smoke else (128 if paper else 64), kernel=7,
-      input_noise=1e-3, latent_noise=0.1)
-  train = lambda steps, lr, batch: dict(
-      steps=steps, batch_size=batch, lr=lr, warmup_steps=5 if smoke else 100,
-      final_lr_ratio=0.0, weight_decay=2e-6, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
-      compute_dtype="float32", log_every=10 if smoke else 100,
-      checkpoint_every=10 if smoke else 1000, keep_checkpoints=2, seed=0,
-      fsdp_min_size=2**20)
-  c.autoencoder_train = train(10 if smoke else (30_000 if paper else ae_steps), 1e-3,
-                              8 if smoke else 32)
-  c.diffusion = dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
-                     prediction="eps")
-  c.train = train(10 if smoke else (30_000 if paper else steps), 1e-3, 8 if smoke else 64)
-  c.sample = dict(sampler="ddpm" if paper else "ddim", steps=5 if smoke else 100, eta=0.0,
-                  num_samples=1, seed=1, clip_x0=None)
-  c.generate = dict(num_models=4 if smoke else 20, select_split="train")
-  c.mesh = dict(data=-1)
+  zoo = zoo_digits_lora.get_config(arg if arg in ("smoke", "zeroshot") else None)
+  return configlib.build({**zoo.to_dict(), **METHOD}, PRESETS, arg)

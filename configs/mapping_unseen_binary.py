@@ -19,43 +19,44 @@ kernel 9, 15k steps); not run.
 """
 
 from configs import zoo_digits_binary
-from paramgen_jax.configlib import preset
+from paramgen_jax import configlib
+
+METHOD = dict(
+    method="mapping",
+    arrangement=dict(kind="structure"),
+    condition=dict(kind="bits", noise=1e-3),
+    generator=dict(encoder_dim=64, prototype=(8, 16, 16), shapes=((4, 32, 32),) * 3, kernel=5,
+                   blocked=(), deformation_hidden=0),
+    loss=dict(alpha=1.0, target_noise=2e-4),
+    train_tasks=0,
+    train=configlib.train_section(steps=2000, batch_size=32, lr=1e-3, weight_decay=0.01,
+                                  keep_checkpoints=1),
+    generate=dict(seen_tasks=0, timing_repeats=50),
+)
 
 ABLATIONS = {
-    **{f"k{k}": ("generator.kernel", k) for k in (1, 3, 7, 9)},
-    "alpha0": ("loss.alpha", 0.0), "alpha05": ("loss.alpha", 0.5),
-    "alpha075": ("loss.alpha", 0.75), "alpha15": ("loss.alpha", 1.5),
-    **{f"tasks{n}": ("train_tasks", n) for n in (5, 25, 100, 300)},
-    "sequential": ("arrangement.kind", "sequential"),
-    "text": ("condition.kind", "text"),
-    **{f"block_{b}": ("generator.blocked", tuple(b)) for b in ("L", "C", "R", "LC", "LR", "RC")},
+    **{f"k{k}": {"generator.kernel": k} for k in (1, 3, 7, 9)},
+    "alpha0": {"loss.alpha": 0.0}, "alpha05": {"loss.alpha": 0.5},
+    "alpha075": {"loss.alpha": 0.75}, "alpha15": {"loss.alpha": 1.5},
+    **{f"tasks{n}": {"train_tasks": n} for n in (5, 25, 100, 300)},
+    "sequential": {"arrangement.kind": "sequential"},
+    "text": {"condition.kind": "text"},
+    **{f"block_{b}": {"generator.blocked": tuple(b)} for b in ("L", "C", "R", "LC", "LR", "RC")},
+}
+
+PRESETS = {
+    "smoke": {"generator.encoder_dim": 16, "generator.prototype": (4, 4, 4),
+              "generator.shapes": ((4, 8, 8),), "generator.kernel": 3,
+              **configlib.dotted("train", steps=40, batch_size=16, warmup_steps=5, log_every=10,
+                                 checkpoint_every=20),
+              "generate.timing_repeats": 5},
+    "default": {},
+    "paper": {"generator.shapes": ((4, 64, 64),) * 3, "generator.kernel": 9,
+              "train.steps": 15_000},
+    **ABLATIONS,
 }
 
 
 def get_config(arg=None):
-  name = preset(arg, ("smoke", "default", "paper") + tuple(ABLATIONS))
-  smoke, paper = name == "smoke", name == "paper"
-  c = zoo_digits_binary.get_config("smoke" if smoke else None)
-  c.method = "mapping"
-  c.arrangement = dict(kind="structure")
-  c.condition = dict(kind="bits", noise=1e-3)
-  width = 8 if smoke else (64 if paper else 32)
-  c.generator = dict(encoder_dim=16 if smoke else 64,
-                     prototype=(4, width // 2, width // 2) if smoke else (8, 16, 16),
-                     shapes=((4, width, width),) * (1 if smoke else 3),
-                     kernel=3 if smoke else (9 if paper else 5), blocked=(),
-                     deformation_hidden=0)
-  c.loss = dict(alpha=1.0, target_noise=2e-4)
-  c.train_tasks = 0
-  steps = 40 if smoke else (15_000 if paper else 2000)
-  c.train = dict(steps=steps, batch_size=16 if smoke else 32, lr=1e-3,
-                 warmup_steps=5 if smoke else 100, final_lr_ratio=0.0, weight_decay=0.01,
-                 b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0, compute_dtype="float32",
-                 log_every=10 if smoke else 100, checkpoint_every=20 if smoke else 1000,
-                 keep_checkpoints=1, seed=0, fsdp_min_size=2**20)
-  c.generate = dict(seen_tasks=0, timing_repeats=5 if smoke else 50)
-  if name in ABLATIONS:
-    field, value = ABLATIONS[name]
-    section, _, key = field.rpartition(".")
-    (c[section] if section else c)[key] = value
-  return c
+  zoo = zoo_digits_binary.get_config("smoke" if arg == "smoke" else None)
+  return configlib.build({**zoo.to_dict(), **METHOD}, PRESETS, arg)

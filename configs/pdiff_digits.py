@@ -12,25 +12,35 @@ AdamW), then keep training at a constant small learning rate for one more epoch 
 checkpoint after every one of its 200 steps. p-diff generates a subset of a trained network
 (its last BatchNorm layers); this generates the whole 2,410-parameter network, the setting of
 p-diff's issues #13/#20 (samples at chance) that latent standardization addresses.
+The autoencoder, diffusion, training and sampling sections are configs/cond_pdiff_lora.py's.
 """
 
-from configs import cond_pdiff_lora, zoo_digits_convnext
-from paramgen_jax.configlib import preset
+from configs import cond_pdiff_lora
+from paramgen_jax import configlib
+
+ZOO = dict(
+    data=dict(name="digits", seed=0, image_size=0),
+    model=dict(name="mlp", options=dict(hidden=(32,))),
+    tasks=dict(kind="full", num_unseen=0, split_seed=0, limit=0, pick="first", subset_k=5,
+               subset_count=20),
+    collect=dict(seeds=(0,), tasks_per_unit=1, epochs=40, batch_size=64, lr=3e-3, save_lr=1e-3,
+                 warmup_steps=20, weight_decay=0.01, clip_norm=1.0, checkpoints=200,
+                 augment_shift=0, label_smoothing=0.0, shared_init=False),
+    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=50, seed=0),
+    # Temporary memory (GiB) one chunk of evaluation, generation or collection may take.
+    memory=dict(budget_gb=2.0),
+    mesh=dict(data=-1),
+)
+
+PRESETS = {
+    "smoke": {**cond_pdiff_lora.SMOKE, "model.options.hidden": (8,), "collect.epochs": 2,
+              "collect.checkpoints": 10, "eval.noise_per_sigma": 5},
+    "default": {},
+    "paper": cond_pdiff_lora.PAPER,
+}
 
 
 def get_config(arg=None):
-  name = preset(arg, ("smoke", "default", "paper"))
-  smoke = name == "smoke"
-  c = zoo_digits_convnext.get_config("smoke" if smoke else None)  # data, full task, mesh
-  c.method = "pdiff"
-  c.model = dict(name="mlp", options=dict(hidden=(8,) if smoke else (32,)))
-  c.collect.update(dict(epochs=2 if smoke else 40, lr=3e-3, save_lr=1e-3, warmup_steps=20,
-                        weight_decay=0.01, checkpoints=10 if smoke else 200, augment_shift=0))
-  c.eval.noise_per_sigma = 5 if smoke else 50
-  c.generator = dict(normalization="task", condition="none", embed_dim=64, prompt_seed=0,
-                     unet_encoder=(8, 16) if smoke else (32, 64, 128),
-                     unet_decoder=(8,) if smoke else (64, 32), denoiser_conditioning="per_layer",
-                     zoo_size=0)
-  cond_pdiff_lora.shared_sections(c, name, ae_steps=1500, steps=2000)
-  c.generate.num_models = 4 if smoke else 50
-  return c
+  method = dict(cond_pdiff_lora.METHOD, generate=dict(num_models=50, select_split="train"))
+  method["generator"] = dict(method["generator"], condition="none")
+  return configlib.build({**ZOO, **method}, PRESETS, arg)

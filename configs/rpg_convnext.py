@@ -19,83 +19,92 @@ own time and prototype layers before every convolution (the official shares one 
 :shared, which at this budget reaches only 88% against 98.7%; README), 128 tokens per
 diffusion batch, 1000 AdamW steps at 3e-3. It predicts x0 rather than the paper's ε: at this
 budget ε-prediction samples diverge (README, "RPG"); the paper preset keeps ε.
+
+The other RPG configs run this recipe: configs/rpg_{mlp,cnn,resnet_mini,vit_tiny}.py on the
+other full-task zoos (`rpg_on`), configs/rpg_unseen_binary.py with its own generator
+(`GENERATOR`, `run_sections`, `SMOKE`, `PAPER`).
 """
 
 from configs import zoo_digits_convnext
-from paramgen_jax.configlib import preset
+from paramgen_jax import configlib
+
+# The recurrent models the presets compare, at the default widths.
+BACKBONES = {
+    "mamba2": dict(num_layers=2, d_state=8, d_conv=4, expand=2, head_dim=64, chunk=64,
+                   mode="chunked"),
+    "mamba": dict(num_layers=2, d_state=8, d_conv=4, expand=2, mode="scan"),  # Mamba-1
+    "lstm": dict(num_layers=2),
+    "transformer": dict(num_layers=2, heads=4, mlp_ratio=4),
+    "gated_mlp": dict(num_layers=2, mlp_ratio=2),  # no token mixing: "no relation"
+}
+
+GENERATOR = dict(d_model=256, prototype_dim=256, prototype_hidden=0, backbone="mamba2",
+                 backbone_options=BACKBONES["mamba2"], position="2d", permutation="checkpoint",
+                 condition="none", unet_encoder=(16, 32, 64), unet_decoder=(32, 16),
+                 denoiser_conditioning="per_layer", diffusion_batch=128)
+
+RUN_TRAIN = dict(steps=1000, batch_size=2, lr=3e-3, warmup_steps=50, log_every=50,
+                 checkpoint_every=500)
 
 
-PRESETS = ("smoke", "default", "paper", "no_relation", "mamba1", "lstm", "transformer",
-           "shared")
+def run_sections(**train):
+  """The diffusion, train, sample and generate sections of every RPG config (`train`: the
+  keys where a config's train section differs from `RUN_TRAIN`)."""
+  return dict(
+      diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
+                     prediction="x0"),
+      train=configlib.train_section(**{**RUN_TRAIN, **train}),
+      sample=dict(sampler="ddim", steps=60, eta=0.05, num_samples=1, seed=1, clip_x0=None),
+      generate=dict(num_models=10, mode="partial", chunk=256),
+  )
+
+
+METHOD = dict(method="rpg", tokens=dict(size=256, granularity="layer"), generator=GENERATOR,
+              **run_sections())
+
+# Every RPG config's smoke and paper overrides (the paper's widths are each config's own).
+SMOKE = {
+    "tokens.size": 64, "generator.d_model": 16, "generator.prototype_dim": 16,
+    **configlib.dotted("generator.backbone_options", num_layers=1, d_state=4),
+    "generator.unet_encoder": (8, 16), "generator.unet_decoder": (8,),
+    "generator.diffusion_batch": 64,
+    **configlib.dotted("train", steps=20, batch_size=2, warmup_steps=5, log_every=10,
+                       checkpoint_every=10),
+    "sample.steps": 5, "generate.num_models": 2, "generate.chunk": 64,
+}
+PAPER = {"generator.unet_encoder": (32, 64, 128), "generator.unet_decoder": (64, 32),
+         "diffusion.prediction": "eps", "train.compute_dtype": "bfloat16"}
+
+PRESETS = {
+    "smoke": {**SMOKE, "generator.backbone_options.head_dim": 8},
+    "default": {},
+    # token 8192, Mamba d_model 8192 / d_state 128, AdamW 3e-5, 80k steps
+    "paper": {**PAPER, "tokens.size": 8192, "generator.d_model": 8192,
+              "generator.prototype_dim": 8192, "generator.backbone_options.d_state": 128,
+              "generator.diffusion_batch": 1024, "train.steps": 80_000, "train.lr": 3e-5},
+}
+
+
+def _backbone(name):
+  return {"generator.backbone": name, "generator.backbone_options": BACKBONES[name]}
+
+
+ABLATIONS = {
+    "no_relation": _backbone("gated_mlp"),
+    "mamba1": _backbone("mamba"),
+    "lstm": _backbone("lstm"),
+    "transformer": _backbone("transformer"),
+    # the official denoiser: one time MLP and prototype projection for all convolutions
+    "shared": {"generator.denoiser_conditioning": "shared"},
+}
+
+
+def rpg_on(family: str, arg: str | None, presets=PRESETS):
+  """This recipe at preset `arg` on the full-task zoo of a target family (a key of
+  configs/zoo_digits_convnext.py's FAMILIES), sharing that zoo config's collected zoos."""
+  zoo = zoo_digits_convnext.full_task_zoo(family, "smoke" if arg == "smoke" else None)
+  return configlib.build({**zoo.to_dict(), **METHOD}, presets, arg)
 
 
 def get_config(arg=None):
-  name = preset(arg, PRESETS)
-  smoke, paper = name == "smoke", name == "paper"
-  # The zoo: exactly configs/zoo_digits_convnext.py's sections, so a collected zoo can be reused.
-  c = zoo_digits_convnext.get_config("smoke" if smoke else None)
-  c.method = "rpg"
-  # The generator.
-  c.tokens = dict(size=64 if smoke else (8192 if paper else 256), granularity="layer")
-  c.generator = dict(
-      d_model=16 if smoke else (8192 if paper else 256),
-      prototype_dim=16 if smoke else (8192 if paper else 256),
-      prototype_hidden=0,
-      backbone="mamba2", backbone_options=dict(
-          num_layers=1 if smoke else 2, d_state=4 if smoke else (128 if paper else 8),
-          d_conv=4, expand=2, head_dim=8 if smoke else 64, chunk=64, mode="chunked"),
-      position="2d", permutation="checkpoint", condition="none",
-      unet_encoder=(8, 16) if smoke else ((32, 64, 128) if paper else (16, 32, 64)),
-      unet_decoder=(8,) if smoke else ((64, 32) if paper else (32, 16)),
-      denoiser_conditioning="per_layer",
-      diffusion_batch=64 if smoke else (1024 if paper else 128))
-  if name in ("no_relation", "mamba1", "lstm", "transformer"):  # other backbones, same widths
-    c.generator.backbone, c.generator.backbone_options = backbone(name, c.generator.d_model)
-  if name == "shared":  # the official denoiser: one time MLP and prototype projection
-    c.generator.denoiser_conditioning = "shared"
-  shared_sections(c, name, steps=80_000 if paper else 1000, batch_size=2,
-                  lr=3e-5 if paper else 3e-3)
-  return c
-
-
-def on_zoo(name, zoo_config):
-  """This file's `name` preset with the zoo sections (data, model, tasks, collect, eval) of a
-  zoo config module (its smoke preset for smoke, else its default): RPG's recipe on another
-  target family, sharing that zoo config's collected zoos."""
-  c = get_config(name)
-  zoo = zoo_config.get_config("smoke" if name == "smoke" else None)
-  for section in ("data", "model", "tasks", "collect", "eval"):
-    c[section] = zoo[section]
-  return c
-
-
-def backbone(name, d_model):
-  """(backbone, options) of the presets that swap the recurrent model (default widths)."""
-  if name == "mamba1":
-    return "mamba", dict(num_layers=2, d_state=8, d_conv=4, expand=2, mode="scan")
-  if name == "lstm":
-    return "lstm", dict(num_layers=2)
-  if name == "transformer":
-    return "transformer", dict(num_layers=2, heads=4, mlp_ratio=4)
-  return "gated_mlp", dict(num_layers=2, mlp_ratio=2)
-
-
-def shared_sections(c, name, *, steps, batch_size, lr):
-  """The diffusion, train, sample, generate and mesh sections every RPG config uses.
-
-  `steps`, `batch_size` and `lr` apply to the default and paper presets; smoke keeps its own.
-  """
-  smoke, paper = name == "smoke", name == "paper"
-  c.diffusion = dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
-                     prediction="eps" if paper else "x0")
-  c.train = dict(
-      steps=20 if smoke else steps, batch_size=2 if smoke else batch_size,
-      lr=lr, warmup_steps=5 if smoke else 50, final_lr_ratio=0.0,
-      weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
-      compute_dtype="bfloat16" if paper else "float32", log_every=10 if smoke else 50,
-      checkpoint_every=10 if smoke else 500, keep_checkpoints=2, seed=0,
-      fsdp_min_size=2**20)
-  c.sample = dict(sampler="ddim", steps=5 if smoke else 60, eta=0.05, num_samples=1, seed=1,
-                  clip_x0=None)
-  c.generate = dict(num_models=2 if smoke else 10, mode="partial", chunk=64 if smoke else 256)
-  c.mesh = dict(data=-1)
+  return rpg_on("convnext_mini", arg, {**PRESETS, **ABLATIONS})

@@ -1,4 +1,4 @@
-"""RPG on the digits MLP (64-128-10) digits zoo: collect (if missing), train, generate 10 models, report.
+"""RPG on the digits MLP (64-128-10) zoo: collect (if missing), train, generate 10 models, report.
 
 COMMAND:
   python launch/main.py --config=configs/rpg_mlp.py --workdir=runs/rpg_mlp
@@ -8,13 +8,12 @@ Paper recipe (GPU cluster):
   python launch/main.py --config=configs/rpg_mlp.py:paper --workdir=runs/rpg_mlp_paper
 
 The generator, diffusion, training and sampling sections are configs/rpg_convnext.py's (same
-presets and recipe); the zoo sections are configs/zoo_digits_mlp.py's, so a collected zoo
-can be reused.
+presets and recipe: `rpg_on`); the zoo sections are configs/zoo_digits_mlp.py's (the
+`FAMILIES` row of configs/zoo_digits_convnext.py), so a collected zoo can be reused.
 """
 
-from configs import rpg_convnext, zoo_digits_mlp
-from paramgen_jax.configlib import preset
+from configs import rpg_convnext
 
 
 def get_config(arg=None):
-  return rpg_convnext.on_zoo(preset(arg, ("smoke", "default", "paper")), zoo_digits_mlp)
+  return rpg_convnext.rpg_on("mlp", arg)

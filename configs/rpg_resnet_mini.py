@@ -8,13 +8,12 @@ Paper recipe (GPU cluster):
   python launch/main.py --config=configs/rpg_resnet_mini.py:paper --workdir=runs/rpg_resnet_paper
 
 The generator, diffusion, training and sampling sections are configs/rpg_convnext.py's (same
-presets and recipe); the zoo sections are configs/zoo_digits_resnet_mini.py's, so a collected zoo
-can be reused.
+presets and recipe: `rpg_on`); the zoo sections are configs/zoo_digits_resnet_mini.py's (the
+`FAMILIES` row of configs/zoo_digits_convnext.py), so a collected zoo can be reused.
 """
 
-from configs import rpg_convnext, zoo_digits_resnet_mini
-from paramgen_jax.configlib import preset
+from configs import rpg_convnext
 
 
 def get_config(arg=None):
-  return rpg_convnext.on_zoo(preset(arg, ("smoke", "default", "paper")), zoo_digits_resnet_mini)
+  return rpg_convnext.rpg_on("resnet_mini", arg)

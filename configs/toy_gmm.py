@@ -7,27 +7,27 @@ Smoke test size:
 Any field can be overridden, e.g. --config.sample.sampler=ddpm --config.train.steps=500.
 """
 
-import ml_collections
+from paramgen_jax import configlib
 
-from paramgen_jax.configlib import preset
+BASE = dict(
+    method="toy_gmm",
+    data=dict(means=(-2.0, 2.0), stds=(0.3, 0.3), weights=(0.3, 0.7), num_points=20_000, seed=0),
+    model=dict(hidden=128, depth=3),
+    diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
+                   prediction="eps"),
+    train=configlib.train_section(steps=3000, batch_size=256, lr=3e-3, warmup_steps=50,
+                                  final_lr_ratio=0.05, ema_decay=0.99, log_every=50,
+                                  checkpoint_every=500),
+    sample=dict(sampler="ddim", steps=60, eta=0.0, num_samples=10_000, seed=1, clip_x0=None),
+    mesh=dict(data=-1),
+)
+
+PRESETS = {
+    "smoke": {"model.hidden": 32, "model.depth": 1, "train.steps": 200, "train.ema_decay": 0.0,
+              "train.checkpoint_every": 100, "sample.steps": 20, "sample.num_samples": 1000},
+    "default": {},
+}
 
 
 def get_config(arg=None):
-  smoke = preset(arg) == "smoke"
-  c = ml_collections.ConfigDict()
-  c.method = "toy_gmm"
-  c.data = dict(means=(-2.0, 2.0), stds=(0.3, 0.3), weights=(0.3, 0.7), num_points=20_000,
-                seed=0)
-  c.model = dict(hidden=32 if smoke else 128, depth=1 if smoke else 3)
-  c.diffusion = dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
-                     prediction="eps")
-  c.train = dict(
-      steps=200 if smoke else 3000, batch_size=256, lr=3e-3, warmup_steps=50,
-      final_lr_ratio=0.05, weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0,
-      ema_decay=0.0 if smoke else 0.99, compute_dtype="float32",
-      log_every=50, checkpoint_every=100 if smoke else 500, keep_checkpoints=2, seed=0,
-      fsdp_min_size=2**20)
-  c.sample = dict(sampler="ddim", steps=20 if smoke else 60, eta=0.0,
-                  num_samples=1000 if smoke else 10_000, seed=1, clip_x0=None)
-  c.mesh = dict(data=-1)
-  return c
+  return configlib.build(BASE, PRESETS, arg)

@@ -11,25 +11,28 @@ Every task starts from the same initial weights (`shared_init`), so that a condi
 generator can relate the weights of different tasks (RPG's unseen-task setting).
 """
 
-import ml_collections
+from paramgen_jax import configlib
 
-from paramgen_jax.configlib import preset
+BASE = dict(
+    method="zoo",
+    data=dict(name="digits", seed=0, image_size=0),
+    model=dict(name="mlp", options=dict(hidden=(128,))),
+    tasks=dict(kind="binary", num_unseen=20, split_seed=0, limit=0, pick="first", subset_k=5,
+               subset_count=20),
+    collect=dict(seeds=(0,), tasks_per_unit=1022, epochs=40, batch_size=64, lr=3e-3,
+                 save_lr=1e-5, warmup_steps=20, weight_decay=0.01, clip_norm=1.0, checkpoints=3,
+                 augment_shift=0, label_smoothing=0.0, shared_init=True),
+    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0),
+    # Temporary memory (GiB) one chunk of evaluation, generation or collection may take.
+    memory=dict(budget_gb=2.0),
+    mesh=dict(data=-1),
+)
+
+PRESETS = {
+    "smoke": {"tasks.limit": 8, "collect.epochs": 3},
+    "default": {},
+}
 
 
 def get_config(arg=None):
-  smoke = preset(arg) == "smoke"
-  c = ml_collections.ConfigDict()
-  c.method = "zoo"
-  c.data = dict(name="digits", seed=0, image_size=0)
-  c.model = dict(name="mlp", options=dict(hidden=(128,)))
-  c.tasks = dict(kind="binary", num_unseen=20, split_seed=0, limit=8 if smoke else 0,
-                 pick="first", subset_k=5, subset_count=20)
-  c.collect = dict(seeds=(0,), tasks_per_unit=1022, epochs=3 if smoke else 40, batch_size=64,
-                   lr=3e-3, save_lr=1e-5, warmup_steps=20, weight_decay=0.01, clip_norm=1.0,
-                   checkpoints=3, augment_shift=0, label_smoothing=0.0,
-                   shared_init=True)
-  c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0)
-  # Temporary memory (GiB) one chunk of evaluation, generation or collection may take.
-  c.memory = dict(budget_gb=2.0)
-  c.mesh = dict(data=-1)
-  return c
+  return configlib.build(BASE, PRESETS, arg)

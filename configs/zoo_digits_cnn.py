@@ -6,16 +6,13 @@ COMMAND (collect + report, about a minute on 2 CPU cores):
 Smoke size (tests):
   python launch/main.py --config=configs/zoo_digits_cnn.py:smoke --workdir=runs/zoo_smoke
 
-The recipe of configs/zoo_digits_convnext.py (30 epochs at lr 2e-3, ±1-pixel shifts: the
-CNN's schedule in bench/targets.py). BatchNorm statistics are generated too.
+The recipe of configs/zoo_digits_convnext.py (its `FAMILIES` row: 30 epochs at lr 2e-3,
+±1-pixel shifts, the CNN's schedule in bench/targets.py). BatchNorm statistics are generated
+too.
 """
 
 from configs import zoo_digits_convnext
-from paramgen_jax.configlib import preset
 
 
 def get_config(arg=None):
-  smoke = preset(arg) == "smoke"
-  c = zoo_digits_convnext.get_config(arg)
-  c.model = dict(name="cnn", options=dict(channels=(4, 8)) if smoke else dict())
-  return c
+  return zoo_digits_convnext.full_task_zoo("cnn", arg)

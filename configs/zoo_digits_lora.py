@@ -22,24 +22,41 @@ digit is positive in some tasks and negative in others (the first 16 are nearly 
 digits 0-4), and the first 16 of its 20 unseen tasks; 5 checkpoints per task.
 """
 
-from configs import zoo_digits_binary, zoo_digits_vit
-from paramgen_jax.configlib import preset
+from paramgen_jax import configlib
+
+VIT_SMOKE = dict(dim=16, depth=1, heads=2, mlp_dim=32)  # configs/zoo_digits_vit.py:smoke's
+
+BASE = dict(
+    method="zoo",
+    data=dict(name="digits", seed=0, image_size=0),
+    model=dict(name="vit_tiny", options=dict()),
+    # The binary zoo's split (configs/zoo_digits_binary.py), its first `limit` seen tasks.
+    tasks=dict(kind="binary", num_unseen=20, split_seed=0, limit=16, pick="first", subset_k=5,
+               subset_count=20),
+    adapter=dict(rank=2, alpha=4.0, targets=("query", "value"), base_epochs=60, base_lr=1e-3,
+                 base_seed=0),
+    collect=dict(seeds=(0,), tasks_per_unit=20, epochs=6, batch_size=64, lr=3e-3, save_lr=1e-3,
+                 warmup_steps=10, weight_decay=0.0, clip_norm=1.0, checkpoints=10,
+                 augment_shift=1, label_smoothing=0.0, shared_init=True),
+    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0),
+    # Temporary memory (GiB) one chunk of evaluation, generation or collection may take.
+    memory=dict(budget_gb=2.0),
+    mesh=dict(data=-1),
+)
+
+SMOKE = {"model.options": VIT_SMOKE, "adapter.base_epochs": 2, "collect.epochs": 1,
+         "collect.checkpoints": 4, "tasks.limit": 4}
+ZEROSHOT = {"tasks.limit": 64, "tasks.pick": "random", "collect.tasks_per_unit": 40,
+            "collect.checkpoints": 5}
+
+PRESETS = {
+    "smoke": SMOKE,
+    "default": {},
+    "zeroshot": ZEROSHOT,
+    "zeroshot_smoke": {**SMOKE, **ZEROSHOT, "tasks.limit": 8, "collect.tasks_per_unit": 8,
+                       "collect.checkpoints": 2},
+}
 
 
 def get_config(arg=None):
-  name = preset(arg, ("smoke", "default", "zeroshot", "zeroshot_smoke"))
-  smoke = name.endswith("smoke")
-  c = zoo_digits_vit.get_config("smoke" if smoke else None)  # data, model, eval, mesh
-  c.tasks = zoo_digits_binary.get_config().tasks.to_dict()
-  c.tasks.limit = 4 if smoke else 16
-  c.adapter = dict(rank=2, alpha=4.0, targets=("query", "value"),
-                   base_epochs=2 if smoke else 60, base_lr=1e-3, base_seed=0)
-  c.collect.update(dict(tasks_per_unit=20, epochs=1 if smoke else 6, lr=3e-3, save_lr=1e-3,
-                        warmup_steps=10, weight_decay=0.0, checkpoints=4 if smoke else 10,
-                        shared_init=True))
-  if name.startswith("zeroshot"):
-    c.tasks.update(dict(limit=8 if smoke else 64, pick="random"))
-    c.collect.tasks_per_unit = 8 if smoke else 40
-    c.collect.checkpoints = 2 if smoke else 5
-  c.eval = dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0)
-  return c
+  return configlib.build(BASE, PRESETS, arg)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib.util
 import json
 import os
 import shutil
@@ -27,21 +26,12 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from paramgen_jax.configlib import ConfigError, load_config  # noqa: E402
 from paramgen_jax.eval.leaderboard import leaderboard_cell, write_leaderboard  # noqa: E402
 
 # The config sections a collected zoo (and a LoRA zoo's base model) is made from.
 ZOO_SECTIONS = ("data", "model", "tasks", "collect", "adapter", "features")
 ZOO_DIRS = ("zoo", "base")
-
-
-def load_config(arg: str):
-  """configs/x.py[:preset] -> its get_config(preset)."""
-  path, _, preset = arg.partition(":")
-  spec = importlib.util.spec_from_file_location("leaderboard_config", os.path.join(REPO, path)
-                                                if not os.path.isabs(path) else path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(preset or None)
 
 
 def config_arg(entry: dict) -> str:
@@ -54,7 +44,7 @@ def zoo_key(entry: dict) -> str | None:
   the config does not load: its run then fails with the launcher's one-line error)."""
   try:
     config = load_config(config_arg(entry))
-  except Exception:  # noqa: BLE001 - reported by the run itself
+  except ConfigError:  # reported by the run itself
     return None
   return json.dumps({k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
                      for k in ZOO_SECTIONS if k in config}, sort_keys=True, default=str)
@@ -105,10 +95,10 @@ def main(argv=None) -> int:
   parser.add_argument("--rerun", action="store_true")
   parser.add_argument("--report-only", action="store_true")
   args = parser.parse_args(argv)
-  path = args.config.partition(":")[0]
-  if not os.path.isfile(path if os.path.isabs(path) else os.path.join(REPO, path)):
-    parser.error(f"--config: no such config file {path!r}")
-  config = load_config(args.config)
+  try:
+    config = load_config(args.config)
+  except ConfigError as e:
+    parser.error(f"--config: {e}")
   root = os.path.abspath(args.workdir
                          or os.path.join(REPO, "runs", f"leaderboard_{config.preset}"))
   unknown = set(args.only or ()) - {e["name"] for e in config.entries}

@@ -2,6 +2,7 @@
 
   python launch/main.py --config=configs/toy_gmm.py --workdir=runs/toy_gmm [--mode=all]
   python launch/main.py --config=configs/toy_gmm.py:smoke --config.train.steps=100
+  python launch/main.py --config=toy_gmm:smoke    # a bare name: configs/toy_gmm.py
 
 --mode picks one stage (collect, train, sample, eval) or all of them in order. A wrong
 config ends with one line naming the key (exit status 2); any other failure with one line
@@ -13,7 +14,6 @@ On a multi-host slice run the same command once per host (e.g. `srun python laun
 distributed runtime is started before the pipeline, so the mesh spans every host's devices.
 """
 
-import importlib.util
 import os
 import signal
 import sys
@@ -28,9 +28,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from paramgen_jax import configlib, pipeline, rundir  # noqa: E402
 from paramgen_jax.errors import RunError  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file, optionally with a preset: configs/x.py:smoke.",
-    lock_config=True)
+# --config is defined once the file is loaded (`parse_flags`, with configlib's loader), so
+# absl's --config.<key>=<value> overrides apply to that very ConfigDict.
+_CONFIG_HELP = ("Config file, optionally with a preset: configs/x.py:smoke (or a bare name: "
+                "x:smoke).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for data, checkpoints and reports "
                                "(default: runs/<config name>[_<preset>]).")
 _MODE = flags.DEFINE_enum("mode", "all", list(pipeline.MODES), "Stage to run.")
@@ -137,32 +138,42 @@ def _check_override_key(config, dotted: str) -> None:
     node, walked = node[part], f"{walked}.{part}"
 
 
-def _load_config(argv) -> tuple[str, object]:
-  """Loads the --config file the way config_flags will, to check it before absl does."""
+def _config_spec(argv) -> str:
+  """The --config value (configs/x.py[:preset] or x[:preset])."""
   values = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
   values += [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"]
   if not values:
     raise configlib.ConfigError("--config: required, e.g. --config=configs/toy_gmm.py:smoke")
-  path, _, preset = values[-1].partition(":")
-  if not os.path.isfile(path):
-    raise configlib.ConfigError(f"--config: no such config file {path!r}")
-  spec = importlib.util.spec_from_file_location("_paramgen_config_check", path)
-  module = importlib.util.module_from_spec(spec)
+  return values[-1]
+
+
+def _without_config_value(argv) -> list[str]:
+  """argv less --config and its value: the config flag holds the loaded ConfigDict."""
+  drop = {i for i, a in enumerate(argv) if i > 0 and (a == "--config" or a.startswith("--config="))}
+  drop |= {i + 1 for i in drop if argv[i] == "--config"}
+  return [a for i, a in enumerate(argv) if i not in drop]
+
+
+def _load_config(argv):
+  """The --config file's ConfigDict, through the loader every entry point shares."""
+  spec = _config_spec(argv)
   try:
-    spec.loader.exec_module(module)
-    return values[-1], module.get_config(preset) if preset else module.get_config()
-  except Exception as e:  # the config file's own error, e.g. an unknown preset
-    raise configlib.ConfigError(f"--config={values[-1]}: {type(e).__name__}: {e}") from None
+    return configlib.load_config(spec)
+  except configlib.ConfigError as e:
+    raise configlib.ConfigError(f"--config: {e}") from None
 
 
 def parse_flags(argv):
   """absl flag parsing, with every config problem reported as one line (exit status 2)."""
   try:
-    _, config = _load_config(argv)
+    config = _load_config(argv)
     for arg in argv[1:]:
       if arg.startswith("--config."):
         _check_override_key(config, arg[len("--config."):].split("=", 1)[0])
-    return flags.FLAGS(argv)
+    rest = _without_config_value(argv)
+    config_flags.DEFINE_config_dict("config", config, _CONFIG_HELP, lock_config=True,
+                                    sys_argv=rest)
+    return flags.FLAGS(rest)
   except (flags.Error, configlib.ConfigError) as e:
     print(f"error: {_one_line(e)}", file=sys.stderr)
     sys.exit(2)
@@ -174,15 +185,14 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   if _DETERMINISTIC.value:  # before JAX starts its backend
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {DETERMINISTIC_XLA_FLAGS}".strip()
-  workdir = _WORKDIR.value or _default_workdir(
-      config_flags.get_config_filename(flags.FLAGS["config"]))
+  workdir = _WORKDIR.value or _default_workdir(_config_spec(sys.argv))  # app.run parsed it
   # SIGTERM (a scheduler's kill) takes the Ctrl-C path, which checkpoints before exiting.
   signal.signal(signal.SIGTERM, signal.default_int_handler)
   # Every failure ends as one line naming what is wrong (exit status 2 for a config, 1 for
   # anything else); the traceback goes to the workdir's log, and with --verbose to the console.
   try:
     _start_distributed(os.environ)  # before anything asks JAX for its devices
-    pipeline.run(_CONFIG.value, workdir, _MODE.value)
+    pipeline.run(flags.FLAGS.config, workdir, _MODE.value)
   except KeyboardInterrupt:
     print(f"interrupted: run the same command again to resume from {workdir}", file=sys.stderr)
     sys.exit(130)
@@ -194,5 +204,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["config"])
   app.run(main, flags_parser=parse_flags)

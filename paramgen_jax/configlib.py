@@ -7,14 +7,26 @@ with one line naming the key:
     config.train.steps: must be >= 1, got 0
     config.train.stepz: unknown key (known: b1, b2, batch_size, ...)
 
+It also holds what config files are built from (`train_section`, preset tables of dotted-key
+overrides applied by `build`) and the one loader of config files, `load_config`, which the
+launcher, the leaderboard, the tests and the benches share.
+
 This module imports no JAX, so config files and the launcher can use it cheaply.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
+import os
+import sys
 from typing import Any, Callable, Mapping
+
+import ml_collections
+
+# The checkout: bare config names are configs/<name>.py here.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 class ConfigError(ValueError):
   """A config is wrong; the message is one line that names the key."""
@@ -258,3 +270,129 @@ def resolve_mesh_axes(axes: Mapping[str, int], num_devices: int) -> dict[str, in
   if known != num_devices:
     raise ValueError(f"mesh: {sizes} does not fit the {num_devices} available devices")
   return sizes
+
+
+# -- building config files: the train section, preset tables, the one loader ------------
+
+# What every train section holds unless its config says otherwise; steps, batch_size and lr
+# have no default worth sharing, so each config names them.
+TRAIN_DEFAULTS = dict(warmup_steps=100, final_lr_ratio=0.0, weight_decay=0.0, b1=0.9, b2=0.999,
+                      clip_norm=1.0, ema_decay=0.0, compute_dtype="float32", log_every=100,
+                      checkpoint_every=1000, keep_checkpoints=2, seed=0, fsdp_min_size=2**20)
+
+
+def train_section(**overrides: Any) -> dict[str, Any]:
+  """A train section: `TRAIN_DEFAULTS` with `overrides` (steps, batch_size and lr required)."""
+  unknown = sorted(set(overrides) - set(TRAIN_SCHEMA))
+  if unknown:
+    raise ConfigError(f"train_section: unknown key {unknown[0]!r} "
+                      f"(known: {', '.join(sorted(TRAIN_SCHEMA))})")
+  section = {**TRAIN_DEFAULTS, **overrides}
+  missing = [key for key in TRAIN_SCHEMA if key not in section]
+  if missing:
+    raise ConfigError(f"train_section: {', '.join(missing)} must be given")
+  return section
+
+
+class _Delete:
+  def __repr__(self) -> str:
+    return "DELETE"
+
+
+# An override value that removes the key (a preset whose config has no such section).
+DELETE = _Delete()
+
+
+def dotted(sections: str | tuple[str, ...], **values: Any) -> dict[str, Any]:
+  """{'<section>.<key>': value} for each section: one row of a preset table for several
+  sections at once, e.g. the smoke lengths of every train section."""
+  names = (sections,) if isinstance(sections, str) else sections
+  return {f"{section}.{key}": value for section in names for key, value in values.items()}
+
+
+def _fresh(value: Any) -> Any:
+  """A copy of nested dicts and lists in which no two places share one (unlike deepcopy,
+  which keeps a section written twice as one object: setting a key in one would set both)."""
+  if isinstance(value, Mapping):
+    return {key: _fresh(item) for key, item in value.items()}
+  if isinstance(value, list):
+    return [_fresh(item) for item in value]
+  return value
+
+
+def _keys(node: Any) -> list[str] | None:
+  return list(node.keys()) if hasattr(node, "keys") else None
+
+
+def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
+  """Sets every 'section.key' of `overrides` in `config` (a ConfigDict or nested dicts).
+
+  Shallower keys go first, so one table may replace a section and set a key inside it. Only
+  existing keys can be set (a misspelt key is a ConfigError naming it); `DELETE` removes one.
+  """
+  for name in sorted(overrides, key=lambda k: k.count(".")):
+    node, walked = config, "config"
+    for part in name.split("."):
+      keys = _keys(node)
+      if keys is None or part not in keys:
+        known = ", ".join(sorted(keys)) if keys else "none: it is not a section"
+        raise ConfigError(f"{walked}.{part}: unknown key (known: {known})")
+      parent, node, walked = node, node[part], f"{walked}.{part}"
+    if overrides[name] is DELETE:
+      del parent[part]
+    else:
+      parent[part] = _fresh(overrides[name])
+  return config
+
+
+def apply_preset(config: Any, presets: Mapping[str, Mapping[str, Any]], arg: str | None) -> Any:
+  """`config` with the overrides of the preset `arg` names (None: 'default') from a table
+  {preset: {'section.key': value}}; an unknown preset is a ConfigError listing the known."""
+  return apply_overrides(config, presets[preset(arg, tuple(presets))])
+
+
+def build(base: Mapping[str, Any], presets: Mapping[str, Mapping[str, Any]],
+          arg: str | None) -> ml_collections.ConfigDict:
+  """The ConfigDict of a config file: a copy of `base` (nested dicts) with a preset applied."""
+  return ml_collections.ConfigDict(apply_preset(_fresh(base), presets, arg))
+
+
+def _config_file(path: str) -> str:
+  """The file a spec's path names: absolute; relative to the working directory, else to the
+  checkout; or a bare name, configs/<name>.py of the checkout."""
+  if os.path.isabs(path):
+    shown, candidates = path, [path]
+  elif "/" in path or path.endswith(".py"):
+    shown, candidates = path, [path, os.path.join(REPO, path)]
+  else:
+    shown = f"configs/{path}.py"
+    candidates = [os.path.join(REPO, shown)]
+  for candidate in candidates:
+    if path and os.path.isfile(candidate):
+      return candidate
+  raise ConfigError(f"no such config file {shown!r}")
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+  """get_config(preset) of the config file a spec names.
+
+  spec: `configs/rpg_convnext.py:smoke`, `configs/rpg_convnext.py`, a bare name
+  `rpg_convnext[:preset]`, or an absolute path; no preset (or an empty one) is the default.
+  Every failure is a one-line ConfigError: `no such config file '<path>'`, or the spec
+  followed by the config file's own error (an unknown preset, a bug).
+  """
+  path, _, name = spec.partition(":")
+  file = _config_file(path)
+  if REPO not in sys.path:  # config files import their zoo config as configs.<name>
+    sys.path.insert(0, REPO)
+  stem = os.path.splitext(os.path.basename(file))[0]
+  module_spec = importlib.util.spec_from_file_location(f"_paramgen_config_{stem}", file)
+  module = importlib.util.module_from_spec(module_spec)
+  try:
+    module_spec.loader.exec_module(module)
+    return module.get_config(name or None)
+  except ConfigError as e:
+    raise ConfigError(f"{spec}: {e}") from None
+  except Exception as e:  # noqa: BLE001 - the config file's own bug, named in one line
+    lines = [line for line in str(e).splitlines() if line.strip()] or [""]
+    raise ConfigError(f"{spec}: {type(e).__name__}: {lines[-1].strip()}") from e

@@ -1,11 +1,13 @@
 """Config checking: unknown keys, wrong types, impossible values, each named in one line."""
 
+import os
+
 import ml_collections
 import pytest
 
 from paramgen_jax import configlib as C
 from paramgen_jax import pipeline
-from tests.helpers import load_config
+from tests.helpers import REPO, load_config
 
 
 def check(config, num_devices=1):
@@ -55,8 +57,6 @@ def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
 
 
 def test_every_config_file_is_checked():
-  import os
-  from tests.helpers import REPO
   shipped = {f[:-3] for f in os.listdir(os.path.join(REPO, "configs")) if f.endswith(".py")}
   assert shipped == {"toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "rpg_convnext",
                      "rpg_unseen_binary", "zoo_digits_vit", "rpg_vit_tiny", "zoo_digits_lora",
@@ -181,3 +181,146 @@ def test_lora_zoo_and_pdiff_checks(name, mutate, message):
   mutate(config)
   with pytest.raises(C.ConfigError, match=message):
     check(config)
+
+
+# -- building config files: train_section, preset tables, the one loader ------------------
+
+def test_train_section_writes_every_schema_key_once():
+  assert set(C.TRAIN_DEFAULTS) < set(C.TRAIN_SCHEMA)
+  section = C.train_section(steps=10, batch_size=4, lr=1e-3, ema_decay=0.9)
+  assert set(section) == set(C.TRAIN_SCHEMA) and section["ema_decay"] == 0.9
+  C.check_config(section, C.TRAIN_SCHEMA)
+  with pytest.raises(C.ConfigError, match=r"^train_section: unknown key 'stepz' \(known: b1,"):
+    C.train_section(stepz=10, batch_size=4, lr=1e-3)
+  with pytest.raises(C.ConfigError, match=r"^train_section: steps, lr must be given$"):
+    C.train_section(batch_size=4)
+
+
+@pytest.mark.parametrize("as_config_dict", [False, True])
+def test_overrides_set_dotted_keys_shallower_first(as_config_dict):
+  base = {"train": {"steps": 1, "lr": 0.1}, "model": {"options": {"a": 1}}, "extra": {"b": 2}}
+  config = ml_collections.ConfigDict(base) if as_config_dict else base
+  table = {"model.options.width": 8, "model.options": {"width": 2}, "train.steps": 5,
+           "extra": C.DELETE}
+  C.apply_overrides(config, table)  # the section is replaced first, then its key set
+  assert config["model"]["options"]["width"] == 8 and config["train"]["steps"] == 5
+  assert "extra" not in config and table["model.options"] == {"width": 2}
+  with pytest.raises(C.ConfigError, match=r"^config\.train\.stepz: unknown key \(known: lr, "
+                                          r"steps\)$"):
+    C.apply_overrides(config, {"train.stepz": 3})
+  with pytest.raises(C.ConfigError, match=r"^config\.train\.steps\.x: unknown key \(known: "
+                                          r"none: it is not a section\)$"):
+    C.apply_overrides(config, {"train.steps.x": 3})
+
+
+def test_presets_and_build():
+  base = {"train": {"steps": 100, "log_every": 50}, "first": {"a": [1]}}
+  base["second"] = base["first"]  # one section written twice must not become one object
+  presets = {"smoke": C.dotted("train", steps=2, log_every=1), "default": {}}
+  assert C.dotted(("a", "b"), x=1) == {"a.x": 1, "b.x": 1}
+  smoke, default = C.build(base, presets, "smoke"), C.build(base, presets, None)
+  assert isinstance(smoke, ml_collections.ConfigDict)
+  assert (smoke.train.steps, smoke.train.log_every, default.train.steps) == (2, 1, 100)
+  default.first.a.append(2)
+  assert base["first"]["a"] == [1] and default.second.a == [1]
+  with pytest.raises(C.ConfigError, match=r"^config preset 'huge' is unknown: use one of "
+                                          r"smoke, default$"):
+    C.build(base, presets, "huge")
+
+
+@pytest.mark.parametrize("spec, steps", [
+    ("configs/toy_gmm.py:smoke", 200), ("configs/toy_gmm.py", 3000), ("toy_gmm", 3000),
+    ("toy_gmm:smoke", 200), ("toy_gmm:", 3000), ("toy_gmm:default", 3000),
+    (os.path.join(REPO, "configs", "toy_gmm.py:smoke"), 200)])
+def test_load_config_specs(spec, steps, tmp_path, monkeypatch):
+  assert C.load_config(spec).train.steps == steps
+  monkeypatch.chdir(tmp_path)  # a relative path is also found from the checkout
+  assert C.load_config(spec).train.steps == steps
+
+
+def test_load_config_errors_are_one_line(tmp_path):
+  broken = tmp_path / "broken.py"
+  broken.write_text("def get_config(arg=None):\n  raise ValueError('first\\nwhy it failed')\n")
+  (tmp_path / "empty.py").write_text("X = 1\n")
+  for spec, message in [
+      ("configs/nope.py", "no such config file 'configs/nope.py'"),
+      ("nope:smoke", "no such config file 'configs/nope.py'"),
+      ("toy_gmm:huge", "toy_gmm:huge: config preset 'huge' is unknown: use one of smoke, "
+                       "default"),
+      (f"{broken}:smoke", f"{broken}:smoke: ValueError: why it failed"),
+      (str(tmp_path / "empty.py"), "AttributeError: module '_paramgen_config_empty' has no "
+                                   "attribute 'get_config'")]:
+    with pytest.raises(C.ConfigError) as error:
+      C.load_config(spec)
+    assert message in str(error.value) and "\n" not in str(error.value), spec
+
+
+def test_config_files_import_configs_at_most_two_deep():
+  """A config reads its own file, the config it builds on, and at most that one's zoo."""
+  import ast
+  folder = os.path.join(REPO, "configs")
+  imports = {}
+  for name in os.listdir(folder):
+    if name.endswith(".py"):
+      tree = ast.parse(open(os.path.join(folder, name)).read())
+      imports[name[:-3]] = {alias.name for node in ast.walk(tree)
+                            if isinstance(node, ast.ImportFrom) and node.module == "configs"
+                            for alias in node.names}
+
+  def depth(name):
+    return 1 + max((depth(other) for other in imports[name]), default=0)
+  assert max(depth(name) for name in imports) <= 3, imports
+
+
+def test_lora_zoo_keeps_the_vit_model_and_the_binary_split():
+  for arg, zoo_arg in (("smoke", "smoke"), (None, None), ("zeroshot_smoke", "smoke")):
+    lora = load_config("zoo_digits_lora", arg)
+    assert lora.model.to_dict() == load_config("zoo_digits_vit", zoo_arg).model.to_dict()
+    binary = load_config("zoo_digits_binary").tasks
+    assert (lora.tasks.kind, lora.tasks.num_unseen, lora.tasks.split_seed) == (
+        binary.kind, binary.num_unseen, binary.split_seed)
+
+
+# A few values per preset that the READMEs and docstrings quote: a preset table that stops
+# applying (a key order, a preset built on the wrong base) changes one of them.
+@pytest.mark.parametrize("name, arg, values", [
+    ("rpg_convnext", None, {"train.steps": 1000, "train.lr": 3e-3, "generator.backbone":
+                            "mamba2", "diffusion.prediction": "x0", "tokens.size": 256}),
+    ("rpg_convnext", "paper", {"train.steps": 80_000, "train.lr": 3e-5, "tokens.size": 8192,
+                               "generator.backbone_options.d_state": 128,
+                               "train.compute_dtype": "bfloat16"}),
+    ("rpg_convnext", "smoke", {"train.steps": 20, "generator.backbone_options.head_dim": 8,
+                               "model.options.widths": (8, 16)}),
+    ("rpg_convnext", "no_relation", {"generator.backbone": "gated_mlp",
+                                     "generator.backbone_options.mlp_ratio": 2}),
+    ("rpg_vit_tiny", None, {"train.steps": 2500, "generator.backbone": "mamba2",
+                            "model.name": "vit_tiny", "collect.epochs": 100}),
+    ("rpg_vit_tiny", "paper", {"generator.backbone": "mamba",
+                               "generator.backbone_options.d_state": 128}),
+    ("rpg_vit_tiny", "mamba1", {"generator.backbone": "mamba", "train.steps": 2500}),
+    ("rpg_mlp", "smoke", {"model.options.hidden": (16,), "train.steps": 20}),
+    ("rpg_unseen_binary", "paper", {"train.steps": 120_000, "train.lr": 1e-5,
+                                    "train.batch_size": 16, "generator.d_model": 1024}),
+    ("pdiff_digits", None, {"generator.condition": "none", "generate.num_models": 50,
+                            "collect.checkpoints": 200}),
+    ("pdiff_digits", "paper", {"autoencoder_train.steps": 30_000, "sample.sampler": "ddpm"}),
+    ("cond_pdiff_lora", "zeroshot", {"tasks.limit": 64, "generator.condition": "text"}),
+    ("loragen_lora", "paper", {"train.final_lr_ratio": 1.0, "vae_train.final_lr_ratio": 1.0,
+                               "train.lr": 8e-5, "tasks.pick": "random"}),
+    ("loragen_lora", "smoke", {"tasks.limit": 8, "vae_train.steps": 10,
+                               "eval.noise_per_sigma": 1}),
+    ("d2nwg_digits", "smoke", {"train.ema_decay": 0.0, "features.epochs": 3,
+                               "predictor_train.steps": 10}),
+    ("mapping_unseen_binary", "block_RC", {"generator.blocked": ("R", "C")}),
+    ("zoo_digits_lora", "zeroshot_smoke", {"tasks.limit": 8, "collect.checkpoints": 2,
+                                           "model.options.dim": 16}),
+])
+def test_presets_keep_their_recipes(name, arg, values):
+  config = load_config(name, arg)
+  for dotted, value in values.items():
+    node = config
+    for part in dotted.split("."):
+      node = node[part]
+    assert node == value, (name, arg, dotted)
+  if name == "d2nwg_digits":
+    assert "features" not in load_config(name, "mixed")

@@ -44,8 +44,9 @@ def test_stage_before_its_inputs_is_one_line(tmp_path):
 
 def test_missing_or_broken_config_file(tmp_path):
   for args, key in ([], "--config: required"), (["--config=configs/nope.py"], "no such config"), (
-      ["--config=configs/toy_gmm.py:huge"], "config preset 'huge' is unknown"):
-    result = launch(*args, f"--workdir={tmp_path}")
+      ["--config=configs/toy_gmm.py:huge"], "config preset 'huge' is unknown"), (
+      ["--config", "toy_gmm:huge"], "config preset 'huge' is unknown"):  # a bare name
+    result = launch(*args, f"--workdir={tmp_path}", cwd=tmp_path)
     assert result.returncode == 2 and key in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
