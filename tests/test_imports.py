@@ -1,5 +1,10 @@
-"""The package's import arrows point one way: no method imports another method, and nothing
-below the methods imports one."""
+"""The package's import arrows point one way, floor by floor:
+
+  pipeline -> methods -> eval / zoo / train / runfiles / artifact -> params / nn / diffusion /
+  data / text -> errors / integrity / memory / configlib / rundir / protocol
+
+No method imports another method, nothing below the methods imports one, and a method's
+in-memory code (core.py, model.py) depends on nothing above the training engine."""
 
 import ast
 import os
@@ -59,3 +64,54 @@ def test_the_walker_sees_a_cross_import(tmp_path):
   path = tmp_path / "x.py"
   path.write_text("from paramgen_jax.methods import rpg\nimport paramgen_jax.methods.pdiff.core\n")
   assert {method_of(n) for n in imported_modules(str(path))} >= {"rpg", "pdiff"}
+
+
+FLOORS = (
+    {"errors", "integrity", "memory", "configlib", "rundir", "protocol", "__init__"},
+    {"params", "nn", "diffusion", "data", "text"},
+    {"train", "zoo", "eval", "runfiles", "artifact"},
+    {"methods"},
+    {"pipeline"},
+)
+ABOVE_THE_ENGINE = {"eval", "runfiles", "pipeline"}
+
+
+def floor_of(module):
+  """The floor of 'paramgen_jax.<top>...' (None outside the package)."""
+  parts = module.split(".")
+  if parts[0] != "paramgen_jax":
+    return None
+  top = parts[1] if len(parts) > 1 else "__init__"
+  found = [i for i, names in enumerate(FLOORS) if top in names]
+  assert found, f"{module}: its top-level module {top!r} has no floor in tests/test_imports.py"
+  return found[0]
+
+
+def package_imports():
+  for path in source_files():
+    module = os.path.relpath(path, REPO)[:-3].replace(os.sep, ".")
+    yield module, [n for n in imported_modules(path) if n.split(".")[0] == "paramgen_jax"]
+
+
+def test_every_module_imports_only_its_floor_or_below():
+  wrong = [f"{module} (floor {floor_of(module)}) imports {name} (floor {floor_of(name)})"
+           for module, names in package_imports() for name in names
+           if floor_of(name) > floor_of(module)]
+  assert not wrong, "\n".join(wrong)
+
+
+def test_in_memory_method_code_depends_on_nothing_above_the_training_engine():
+  wrong = []
+  for module, names in package_imports():
+    parts = module.split(".")
+    if parts[1:2] != ["methods"] or parts[-1] in ("stages", "__init__") or len(parts) < 4:
+      continue
+    for name in names:
+      if (name.split(".") + [""])[1] in ABOVE_THE_ENGINE or name.endswith(".stages"):
+        wrong.append(f"{module} imports {name}")
+  assert not wrong, "\n".join(wrong)
+
+
+def test_the_floor_walker_sees_an_upward_import():
+  assert floor_of("paramgen_jax.params.codec") < floor_of("paramgen_jax.methods.rpg.core")
+  assert floor_of("paramgen_jax.pipeline") == len(FLOORS) - 1

@@ -1,4 +1,6 @@
-"""Baselines every generator is compared with: the model soup and noised originals."""
+"""Baselines every generator is compared with: the model soup and noised originals (every
+report), and the per-task baselines conditional methods share (`nearest_seen_task`,
+`reconstruction`), computed on the `eval.entry.ZooView` that `evaluate_generated` loaded."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import jax
 import numpy as np
 
 from paramgen_jax import params as P
+from paramgen_jax.zoo.accuracy import take_sets
+from paramgen_jax.zoo.conditions import nearest_seen
 
 
 def soup(stacked: Any) -> Any:
@@ -41,3 +45,32 @@ def noised(picked: Any, layout: P.ParamLayout, stats: P.LayerStats, sigma: float
 def stacked_vectors(stacked: Any, layout: P.ParamLayout) -> np.ndarray:
   """(S, num_params) float32 parameter vectors of a stack."""
   return np.asarray(jax.vmap(layout.to_vector)(stacked), np.float32)
+
+
+def nearest_seen_task(zoo: Any, conditions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """{unseen task: test accuracies (K,) of the zoo models of the seen task whose condition is
+  nearest (cosine)}: what a generator for an unseen task must beat without generating.
+
+  zoo: an `eval.entry.ZooView`; conditions: {task: condition vector} for the seen and
+  unseen tasks (those without one are skipped).
+  """
+  seen = [t for t in zoo.tasks("seen") if t in conditions]
+  unseen = [t for t in zoo.tasks("unseen") if t in conditions]
+  if not seen or not unseen:
+    return {}
+  near = nearest_seen({t: conditions[t] for t in seen + unseen}, seen)
+  return {t: zoo.score(take_sets(zoo.stacked, zoo.members(near[t])), t) for t in unseen}
+
+
+def reconstruction(zoo: Any, reconstruct: Any) -> dict[str, np.ndarray]:
+  """{seen task: test accuracy (1,) of its last checkpoint passed through `reconstruct`}:
+  the autoencoder's own error, the floor under what its decoder can generate.
+
+  reconstruct: stacked models (S, ...) -> the same models encoded and decoded (S, ...).
+  """
+  seen = zoo.tasks("seen")
+  if not seen:
+    return {}
+  last = np.asarray([zoo.members(t)[-1] for t in seen])
+  rebuilt = reconstruct(take_sets(zoo.stacked, last))
+  return {t: zoo.score(take_sets(rebuilt, [j]), t) for j, t in enumerate(seen)}

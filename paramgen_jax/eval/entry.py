@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
 from paramgen_jax import memory
 from paramgen_jax.errors import NonFiniteError
 from paramgen_jax.eval.headline import headline_lines
-from paramgen_jax.eval.protocol import selection_protocol
+from paramgen_jax.eval.protocol import selection_protocol, split_accuracy
 from paramgen_jax.eval.report import evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary
 from paramgen_jax.eval.verdicts import report_verdicts
@@ -30,6 +30,31 @@ from paramgen_jax.integrity import nonfinite_sets, read_json
 from paramgen_jax.runfiles import INFERENCE, REPORT_JSON, TIMING
 from paramgen_jax.zoo import spec, store
 from paramgen_jax.zoo.accuracy import take_sets
+
+
+class ZooView(NamedTuple):
+  """The zoo `evaluate_generated` loaded once, handed to a method's baseline callback.
+
+  inputs: `spec.ZooInputs` (target model, dataset, tasks); rows: the manifest rows of
+  `stacked` (leaves (N, ...)); budget: the memory budget in bytes.
+  """
+  inputs: Any
+  rows: list
+  stacked: Any
+  budget: int
+
+  def members(self, task: str) -> np.ndarray:
+    """Indices into `stacked` of the zoo's models of `task`, in manifest order."""
+    return np.flatnonzero([r["task"] == task for r in self.rows])
+
+  def tasks(self, split: str) -> list[str]:
+    """The zoo's tasks of `split` ('seen' or 'unseen'), in manifest order."""
+    return list(dict.fromkeys(r["task"] for r in self.rows if r["split"] == split))
+
+  def score(self, models: Any, task: str, split: str = "test") -> np.ndarray:
+    """(K,) accuracies (%) on `task`'s `split` examples of the stacked `models`."""
+    return split_accuracy(self.inputs.target.apply, models, self.inputs.dataset,
+                          self.inputs.by_name[task], split, budget_bytes=self.budget)
 
 
 class Report(NamedTuple):
@@ -72,10 +97,6 @@ def summarize_task_baselines(task_baselines: Mapping[str, Mapping[str, np.ndarra
   return out
 
 
-# Where a sample stage records one model's generation cost
-# (`stage_helpers.record_inference_cost`).
-
-
 def _inference(workdir: str) -> dict | None:
   """One model's generation cost as the sample stage recorded it, or None where it did not."""
   path = os.path.join(workdir, INFERENCE)
@@ -94,14 +115,17 @@ def evaluate_generated(config: Any, workdir: str, method: str,
                        generated: Mapping[str, Any] | None = None, *,
                        select_split: str | None = None,
                        neighbours: Mapping[str, str] | None = None,
-                       task_baselines: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+                       task_baselines: Mapping[str, Mapping[str, np.ndarray]]
+                       | Callable[[ZooView], Mapping[str, Mapping[str, np.ndarray]]]
+                       | None = None,
                        extra: Mapping[str, Any] | None = None) -> Report:
   """Scores the zoo and `generated` ({task: stacked variables}) and writes the report files.
 
   With `select_split`, the report also has COND P-DIFF's protocol ('selection'): per task,
   the generated and the original model that are best on that split, reported on test
   (`neighbours`: unseen task -> the seen task whose checkpoints are the neighbour baseline).
-  `task_baselines` ({name: {task: test accuracies (K,)}}, a method's own per-task baselines)
+  `task_baselines` ({name: {task: test accuracies (K,)}}, a method's own per-task baselines,
+  or a function of the `ZooView` loaded here that returns them, so the zoo is loaded once)
   go into 'task_baselines' as {name: {'seen' | 'unseen': stats of the per-task means,
   'per_task': {task: mean}}}. `extra` ({key: JSON value}, e.g. the generator's size and
   inference cost) is added to report.json as is. 'verdicts' (schema in `eval.report`) says,
@@ -115,6 +139,8 @@ def evaluate_generated(config: Any, workdir: str, method: str,
   for task, models in (generated or {}).items():
     store.check_layout(models, template, f"generated models {workdir}/generated/{task}")
   generated, dropped = drop_nonfinite(generated or {}, workdir)
+  if callable(task_baselines):
+    task_baselines = task_baselines(ZooView(inputs, rows, stacked, budget))
   found = evaluate_zoo(inputs.target, inputs.dataset, inputs.by_name, rows, stacked,
                        noise_sigmas=config.eval.noise_sigmas,
                        noise_per_sigma=config.eval.noise_per_sigma, seed=config.eval.seed,

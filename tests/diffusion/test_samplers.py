@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from paramgen_jax import diffusion as D
+from paramgen_jax.artifact import frozen
 from paramgen_jax.methods import toy_gmm
 from tests.helpers import load_config
 
@@ -52,10 +53,11 @@ def test_trained_denoiser_recovers_mixture_means_and_weights(tmp_path):
   config.train.steps = 1500
   config.train.checkpoint_every = 1500
   data = toy_gmm.draw_mixture(config.data.means, config.data.stds, config.data.weights, 20000, 0)
-  state = toy_gmm.train_denoiser(config, data, str(tmp_path), progress=False)
+  generator = toy_gmm.train({"x": data}, config, workdir=str(tmp_path))
   for sampler in ("ddpm", "ddim"):
     config.sample.sampler = sampler
-    points = toy_gmm.sample_points(config, state.eval_params(), 4000, jax.random.key(7))
+    points = toy_gmm.generate(generator.replace(config=frozen(config)), jax.random.key(7), None,
+                              4000)["x"]
     found = toy_gmm.component_stats(points, config.data.means)
     np.testing.assert_allclose(found["mean"], config.data.means, atol=0.1, err_msg=sampler)
     np.testing.assert_allclose(found["weight"], config.data.weights, atol=0.04, err_msg=sampler)

@@ -1,6 +1,7 @@
 """Evaluation: known answers for IoU, distances, stats, soup, noise; tiny zoo reports."""
 
 import json
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,7 @@ import pytest
 from paramgen_jax import data
 from paramgen_jax import params as P
 from paramgen_jax.eval import baselines, similarity
-from paramgen_jax.eval.entry import Report, evaluate_generated
+from paramgen_jax.eval.entry import Report, ZooView, evaluate_generated
 from paramgen_jax.eval.protocol import split_accuracy
 from paramgen_jax.eval.report import ZooEvaluation, evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary
@@ -193,3 +194,38 @@ def _all_keys(tree):
   elif isinstance(tree, list):
     for value in tree:
       yield from _all_keys(value)
+
+
+class FakeZoo(NamedTuple):
+  """A ZooView whose 'accuracy' of a stack is its models' parameter 'w' (known answers)."""
+  rows: list
+  stacked: dict
+
+  members = ZooView.members
+  tasks = ZooView.tasks
+
+  def score(self, models, task, split="test"):
+    return np.asarray(models["w"], np.float64)
+
+
+def fake_zoo():
+  rows = [{"task": t, "split": s} for t, s in
+          (("a", "seen"), ("a", "seen"), ("b", "seen"), ("u", "unseen"), ("v", "unseen"))]
+  return FakeZoo(rows, {"w": np.asarray([1.0, 2.0, 3.0, 9.0, 9.0])})
+
+
+def test_nearest_seen_task_scores_the_models_of_the_most_similar_seen_condition():
+  conditions = {"a": np.asarray([1.0, 0.0]), "b": np.asarray([0.0, 1.0]),
+                "u": np.asarray([0.9, 0.1]), "v": np.asarray([0.2, 0.8])}
+  found = baselines.nearest_seen_task(fake_zoo(), conditions)
+  assert set(found) == {"u", "v"}
+  np.testing.assert_array_equal(found["u"], [1.0, 2.0])   # task a's two models
+  np.testing.assert_array_equal(found["v"], [3.0])         # task b's model
+  assert baselines.nearest_seen_task(fake_zoo(), {"a": conditions["a"]}) == {}
+
+
+def test_reconstruction_passes_each_seen_tasks_last_checkpoint_through_the_autoencoder():
+  found = baselines.reconstruction(fake_zoo(), lambda models: {"w": models["w"] * 10})
+  assert set(found) == {"a", "b"}
+  np.testing.assert_array_equal(found["a"], [20.0])  # a's last checkpoint (2.0), x10
+  np.testing.assert_array_equal(found["b"], [30.0])

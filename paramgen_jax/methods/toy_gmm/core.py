@@ -1,9 +1,14 @@
-"""Diffusion on a 1-D Gaussian mixture, in memory: draw, train, sample, score.
+"""Diffusion on a 1-D Gaussian mixture, through the methods' protocol: the "zoo" is N
+one-parameter models {'x': (N, 1)} drawn from the mixture, and generated models are new
+draws, so the answer (the mixture) is known.
 
-    points = draw_mixture(means, stds, weights, 20000, seed=0)        # (N, 1)
-    state = train_denoiser(config, points, workdir)
-    samples = sample_points(config, state.eval_params(), 4000, key)  # (4000, 1)
+    zoo = {"x": draw_mixture(means, stds, weights, 20000, seed=0)}   # leaves (N, 1)
+    generator = train(zoo, small_config())
+    samples = generate(generator, jax.random.key(1), None, 4000)["x"]   # (4000, 1)
     component_stats(samples, means)   # per component: weight, mean, std
+
+Any stacked pytree of one architecture works as the zoo: each model is flattened to a vector
+(`params.ParamLayout`) and the MLP denoiser models the vectors.
 """
 
 from __future__ import annotations
@@ -12,12 +17,39 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from flax import struct
 
-from paramgen_jax import diffusion
-from paramgen_jax import stage_helpers as H
+from paramgen_jax import artifact, diffusion
 from paramgen_jax.nn import MLPDenoiser
-from paramgen_jax.train import fit
+from paramgen_jax.params.layout import ParamLayout
+from paramgen_jax.train import recipe
+
+PyTree = Any
+METHOD = "toy_gmm"
+
+
+@struct.dataclass
+class Generator:
+  """A trained denoiser (`params`) over the vectors of `layout`'s models."""
+  params: PyTree
+  config: Any = struct.field(pytree_node=False)
+  layout: ParamLayout = struct.field(pytree_node=False)
+
+
+def small_config() -> ml_collections.ConfigDict:
+  """A CPU-sized recipe (seconds on 2 cores): the smoke preset of configs/toy_gmm.py."""
+  return ml_collections.ConfigDict(dict(
+      data=dict(seed=0), model=dict(hidden=32, depth=1),
+      diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
+                     prediction="eps"),
+      train=dict(steps=200, batch_size=256, lr=3e-3, warmup_steps=50, final_lr_ratio=0.05,
+                 weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
+                 compute_dtype="float32", log_every=50, checkpoint_every=100,
+                 keep_checkpoints=2, seed=0, fsdp_min_size=2**20),
+      sample=dict(sampler="ddim", steps=20, eta=0.0, num_samples=1000, seed=1, clip_x0=None)))
+
 
 def draw_mixture(means, stds, weights, num_points: int, seed: int) -> np.ndarray:
   """(num_points, 1) float32 points from the mixture (NumPy, deterministic in `seed`)."""
@@ -41,36 +73,66 @@ def component_stats(points: np.ndarray, means) -> dict:
   return out
 
 
-def make_model(config: Any) -> MLPDenoiser:
-  """The denoiser of the `model` section."""
+def _model(config: Any) -> MLPDenoiser:
   return MLPDenoiser(hidden=config.model.hidden, depth=config.model.depth)
 
 
-def init_fn(config: Any):
-  """key -> the denoiser's initial parameters."""
-  model = make_model(config)
-  return lambda key: model.init(key, jnp.zeros((1, 1)), jnp.zeros((1,), jnp.int32))
+def _layout(template: PyTree) -> ParamLayout:
+  return ParamLayout.from_template(template, log_transform=())
 
 
-def train_denoiser(config: Any, data: np.ndarray, workdir: str, **fit_kwargs):
-  """Trains the denoiser on `data` (N, 1); returns the final train state."""
-  model, schedule = make_model(config), H.schedule_from_config(config.diffusion)
-  pick = H.random_rows(config.data.seed + 1, len(data), config.train.batch_size)
+def train(zoo: PyTree, config: Any, *, conditions: Any = None,
+          workdir: str | None = None) -> Generator:
+  """Trains the denoiser on the zoo's models (leaves (N, ...)) flattened to vectors (N, D).
+
+  conditions must be None (toy_gmm is unconditional). workdir: checkpoint, resume and log
+  there (default: in memory).
+  """
+  if conditions is not None:
+    raise ValueError("toy_gmm is unconditional: pass conditions=None")
+  layout = _layout(jax.tree_util.tree_map(lambda a: np.asarray(a[0]), zoo))
+  data = np.asarray(jax.vmap(layout.to_vector)(zoo), np.float32)
+  model = _model(config)
+  schedule = recipe.schedule_from_section(config.diffusion)
+  pick = recipe.random_rows(config.data.seed + 1, len(data), config.train.batch_size)
 
   def loss_fn(params, batch, rng):
     return diffusion.diffusion_loss(lambda x, t, c: model.apply(params, x, t, c), schedule,
                                     batch, rng, prediction=config.diffusion.prediction)
 
-  return fit(config.train, init_params=init_fn(config), loss_fn=loss_fn,
-             batch_fn=lambda step: data[pick(step)],
-             workdir=workdir, key=jax.random.key(config.train.seed),
-             mesh=H.mesh_from_config(config), **fit_kwargs)
+  params = recipe.train_generator(
+      config.train, config.get("mesh"),
+      init_params=lambda key: model.init(key, jnp.zeros((1, layout.num_params)),
+                                         jnp.zeros((1,), jnp.int32)),
+      loss_fn=loss_fn, batch_fn=lambda step: data[pick(step)], workdir=workdir,
+      desc="train toy_gmm")
+  return Generator(params, artifact.frozen(config), layout)
 
 
-def sample_points(config: Any, params: Any, num_samples: int, key: jax.Array) -> np.ndarray:
-  """(num_samples, 1) points from the trained denoiser with the configured sampler."""
-  model, schedule = make_model(config), H.schedule_from_config(config.diffusion)
-  denoise = lambda x, t, c: model.apply(params, x, t, c)
-  run = jax.jit(lambda k: diffusion.sample(denoise, schedule, (num_samples, 1), k,
-                                           **H.sampler_kwargs(config)))
-  return np.asarray(run(key))
+def generate(generator: Generator, key: jax.Array, conditions: Any, num_models: int) -> PyTree:
+  """`num_models` new models (leaves (num_models, ...)) drawn with the configured sampler;
+  conditions must be None. Traceable."""
+  if not isinstance(num_models, int) or num_models < 1:
+    raise ValueError(f"num_models must be an integer >= 1, got {num_models!r}")
+  if conditions is not None:
+    raise ValueError("toy_gmm is unconditional: pass conditions=None")
+  config, model = generator.config, _model(generator.config)
+  denoise = lambda x, t, c: model.apply(generator.params, x, t, c)
+  vectors = diffusion.sample(denoise, recipe.schedule_from_section(config.diffusion),
+                             (num_models, generator.layout.num_params), key,
+                             **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
+  return jax.vmap(generator.layout.from_vector)(vectors)
+
+
+def save(generator: Generator, path: str) -> None:
+  """Writes the generator directory `path` (`artifact`)."""
+  template = generator.layout.from_vector(jnp.zeros(generator.layout.num_params))
+  artifact.save(path, method=METHOD, arrays={"params": generator.params},
+                config=generator.config, template=template)
+
+
+def load(path: str) -> Generator:
+  """The generator `save` wrote in `path`; one-line CorruptDataError when it is incomplete,
+  altered or another method's."""
+  found = artifact.load(path, method=METHOD)
+  return Generator(found.arrays["params"], found.config, _layout(found.template))
