@@ -66,7 +66,7 @@ def assert_generated_unchanged(workdir, run: str) -> None:
   import numpy as np
 
   from paramgen_jax.integrity import tree_checksum
-  from paramgen_jax.stage_helpers import load_generated
+  from paramgen_jax.runfiles import load_generated
 
   path = os.path.join(REPO, "tests", "methods", "smoke_generated_hashes.json")
   generated = load_generated(str(workdir))
@@ -127,3 +127,17 @@ def replace_unseen_checkpoints(workdir) -> int:
                      [{k: v for k, v in r.items() if k not in ("location", "index")} for r in rows])
     replaced += int(unseen.sum())
   return replaced
+
+
+def run_python(code: str, cwd: str | None = None, timeout: int = 600) -> str:
+  """stdout of `python -c code` in a fresh process on one CPU device, as a user would run it
+  (the repository on PYTHONPATH); AssertionError with the stderr's tail when it fails."""
+  import subprocess
+  import sys
+
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env["PYTHONPATH"] = REPO
+  found = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=timeout)
+  assert found.returncode == 0, found.stderr[-3000:]
+  return found.stdout

@@ -1,8 +1,10 @@
 """Data-conditioned mapping in memory: fit the decoder on (condition, model) pairs, then map
 a condition to a model in one forward pass (no diffusion, no sampling noise).
 
-    generator = core.train(stacked, conditions, config)   # stacked: leaves (N, ...)
-    models = core.generate(generator, new_conditions)      # (B, F) -> leaves (B, ...)
+    generator = core.train(zoo, config, conditions=conditions)   # zoo leaves (N, ...),
+                                                                  #   conditions (N, F)
+    models = core.generate(generator, key, new_conditions, M)     # (M, F) -> leaves (M, ...)
+    core.save(generator, path); generator = core.load(path)
 
 Targets are the structure-aware arrangement (`params.arrangement`): per model and layer the
 z-scored weights and bias, and the four statistics [mean_w, log std_w, mean_b, log std_b]
@@ -17,29 +19,62 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from flax import struct
 
-from paramgen_jax import stage_helpers as H
+from paramgen_jax import artifact
 from paramgen_jax.methods.mapping.model import MappingNet, weighted_mse
 from paramgen_jax.params.arrangement import Arrangement, layer_sensitivity
+from paramgen_jax.train import recipe
 
 PyTree = Any
+METHOD = "mapping"
 
 
 class StatsScale(NamedTuple):
   """Standardization of the statistics features: mean, std (L, 4) over the training models."""
-  mean: np.ndarray
-  std: np.ndarray
+  mean: jax.Array
+  std: jax.Array
 
 
-class Generator(NamedTuple):
-  """A trained mapping: params of `MappingNet`, the arrangement, the stats scale, config,
-  and the per-layer loss weights it was trained with (L,) (None when loaded for sampling)."""
+@struct.dataclass
+class Generator:
+  """A trained mapping.
+
+  params: `MappingNet`'s variables; scale: the statistics' standardization (L, 4 each);
+  loss_weights: (L,) the per-layer weights of the loss it was trained with. Static:
+  arrangement (the generated architecture's volume), config (FrozenConfigDict) and
+  train_tasks (distinct conditions it was trained on).
+  """
   params: PyTree
-  arrangement: Arrangement
   scale: StatsScale
-  config: Any
-  loss_weights: np.ndarray | None = None
+  loss_weights: jax.Array
+  arrangement: Arrangement = struct.field(pytree_node=False)
+  config: Any = struct.field(pytree_node=False)
+  train_tasks: int = struct.field(pytree_node=False)
+
+  @property
+  def condition_dim(self) -> int:
+    """F, the width of one condition (the encoder's input)."""
+    return int(self.params["params"]["encoder"]["kernel"].shape[0])
+
+
+def small_config() -> ml_collections.ConfigDict:
+  """A recipe that trains in about a minute on a 2-core CPU on a small model (a few layers of
+  up to 16 x 16 entries): one hybrid block on 8 x 8 maps, 400 steps."""
+  return ml_collections.ConfigDict({
+      "arrangement": {"kind": "structure"},
+      "condition": {"noise": 1e-3},
+      "generator": {"encoder_dim": 16, "prototype": (4, 4, 4), "shapes": ((4, 8, 8),),
+                    "kernel": 3, "blocked": (), "deformation_hidden": 0},
+      "loss": {"alpha": 1.0, "target_noise": 2e-4},
+      "train": {"steps": 400, "batch_size": 16, "lr": 3e-3, "warmup_steps": 10,
+                "final_lr_ratio": 0.0, "weight_decay": 0.01, "b1": 0.9, "b2": 0.999,
+                "clip_norm": 1.0, "ema_decay": 0.0, "compute_dtype": "float32",
+                "log_every": 50, "checkpoint_every": 400, "keep_checkpoints": 1, "seed": 0,
+                "fsdp_min_size": 2**20},
+  })
 
 
 def stats_features(stats: jax.Array) -> jax.Array:
@@ -54,8 +89,9 @@ def stats_from_features(features: jax.Array) -> jax.Array:
                     jnp.exp(features[..., 3])], axis=-1)
 
 
-def make_net(config: Any, arrangement: Arrangement) -> MappingNet:
-  g = config.generator
+def make_net(generator_cfg: Any, arrangement: Arrangement) -> MappingNet:
+  """The decoder of a `generator` config section for the arrangement's volume."""
+  g = generator_cfg
   return MappingNet(volume=arrangement.volume_shape, encoder_dim=g.encoder_dim,
                     prototype=tuple(g.prototype), shapes=tuple(tuple(s) for s in g.shapes),
                     kernel=g.kernel, blocked=tuple(g.blocked),
@@ -78,12 +114,12 @@ def loss_weights(arrangement: Arrangement, weights: np.ndarray, biases: np.ndarr
   return (score / score.mean()).astype(np.float32)
 
 
-def init_fn(config: Any, arrangement: Arrangement, condition_dim: int,
+def init_fn(generator_cfg: Any, arrangement: Arrangement, condition_dim: int,
             mean_targets: tuple[np.ndarray, np.ndarray] | None = None):
   """key -> initial parameters; with `mean_targets` (ŵ (L, R, C), b̂ (L, C) averaged over the
   training models) the heads' offsets start there, so training begins at the mean model
   instead of spending its first steps on moving zero-initialized offsets."""
-  net = make_net(config, arrangement)
+  net = make_net(generator_cfg, arrangement)
 
   def init(key):
     variables = net.init(key, jnp.zeros((1, condition_dim)))
@@ -98,7 +134,7 @@ def init_fn(config: Any, arrangement: Arrangement, condition_dim: int,
 def loss_function(config: Any, arrangement: Arrangement, layer_weights: np.ndarray):
   """`(params, batch, rng) -> (loss, metrics)`; batch {'condition' (B, F), 'weights',
   'biases', 'stats'}: condition noise `condition.noise`, target noise `loss.target_noise`."""
-  net = make_net(config, arrangement)
+  net = make_net(config.generator, arrangement)
   w_mask, b_mask = jnp.asarray(arrangement.weight_mask), jnp.asarray(arrangement.bias_mask)
   lam = jnp.asarray(layer_weights)
 
@@ -113,35 +149,87 @@ def loss_function(config: Any, arrangement: Arrangement, layer_weights: np.ndarr
   return loss_fn
 
 
-def train(stacked: PyTree, conditions: np.ndarray, config: Any, *,
-          arrangement: Arrangement | None = None, workdir: str | None = None) -> Generator:
-  """Fits the mapping on N (condition (N, F), model) pairs; leaves of `stacked` (N, ...)."""
-  arrangement = arrangement or Arrangement.from_template(
-      jax.tree_util.tree_map(lambda x: x[0], stacked), kind=config.arrangement.kind)
-  w_hat, b_hat, feats, weights, biases = arranged_targets(arrangement, stacked)
+def _checked_conditions(conditions: Any, count: int) -> np.ndarray:
+  """conditions as (N, F) float32, or ValueError (one line)."""
+  if conditions is None:
+    raise ValueError("mapping.train needs conditions: one (F,) vector per zoo model, (N, F)")
+  conditions = np.asarray(conditions, np.float32)
+  if conditions.ndim != 2 or conditions.shape[0] != count:
+    raise ValueError(f"mapping.train: conditions must be (N, F) with N = {count} zoo models, "
+                     f"got shape {conditions.shape}")
+  return conditions
+
+
+def train(zoo: PyTree, config: Any, *, conditions: Any = None,
+          workdir: str | None = None) -> Generator:
+  """Fits the mapping on N (condition, model) pairs.
+
+  zoo: stacked models of one architecture (leaves (N, ...)); conditions: (N, F) floats,
+  required; workdir: checkpoints, resume and metrics there (None: in memory).
+  """
+  count = len(jax.tree_util.tree_leaves(zoo)[0])
+  conditions = _checked_conditions(conditions, count)
+  arrangement = Arrangement.from_template(jax.tree_util.tree_map(lambda x: x[0], zoo),
+                                          kind=config.arrangement.kind)
+  w_hat, b_hat, feats, weights, biases = arranged_targets(arrangement, zoo)
   scale = StatsScale(feats.mean(0), np.where(feats.std(0) < 1e-8, 1.0, feats.std(0)))
-  data = {"condition": np.asarray(conditions, np.float32), "weights": w_hat, "biases": b_hat,
+  data = {"condition": conditions, "weights": w_hat, "biases": b_hat,
           "stats": ((feats - scale.mean) / scale.std).astype(np.float32)}
   lam = loss_weights(arrangement, weights, biases, config.loss.alpha)
-  pick = H.random_rows(config.train.seed + 1, len(w_hat), config.train.batch_size)
-  state = H.train_generator(
-      config.train, config, init_params=init_fn(config, arrangement, data["condition"].shape[1],
-                                                (w_hat.mean(0), b_hat.mean(0))),
+  pick = recipe.random_rows(config.train.seed + 1, count, config.train.batch_size)
+  params = recipe.train_generator(
+      config.train, config.get("mesh"),
+      init_params=init_fn(config.generator, arrangement, conditions.shape[1],
+                          (w_hat.mean(0), b_hat.mean(0))),
       loss_fn=loss_function(config, arrangement, lam),
       batch_fn=lambda step: {k: v[pick(step)] for k, v in data.items()},
       workdir=workdir, desc="train mapping")
-  return Generator(jax.device_get(state.eval_params()), arrangement, scale, config, lam)
+  return Generator(params, scale, lam, arrangement, artifact.frozen(config),
+                   len(np.unique(conditions, axis=0)))
 
 
-def generate(generator: Generator, conditions: jax.Array) -> PyTree:
-  """(B, F) conditions -> B models, stacked (leaves (B, ...)). Traceable; deterministic."""
+def generate(generator: Generator, key: jax.Array, conditions: jax.Array,
+             num_models: int) -> PyTree:
+  """conditions (num_models, F) -> num_models models, stacked (leaves (num_models, ...)).
+
+  One forward pass: deterministic, `key` is accepted and ignored.
+  """
+  if num_models < 1:
+    raise ValueError(f"mapping.generate: num_models must be >= 1, got {num_models}")
+  del key
+  width = generator.condition_dim
+  if conditions is None or np.shape(conditions) != (num_models, width):
+    got = None if conditions is None else tuple(np.shape(conditions))
+    raise ValueError(f"mapping.generate: conditions must be (num_models, F) = "
+                     f"({num_models}, {width}), got {got}")
   arr = generator.arrangement
-  w_hat, b_hat, feats = make_net(generator.config, arr).apply(generator.params, conditions)
+  w_hat, b_hat, feats = make_net(generator.config.generator, arr).apply(
+      generator.params, jnp.asarray(conditions, jnp.float32))
   scale = generator.scale
   stats = stats_from_features(feats * jnp.asarray(scale.std)[None] + jnp.asarray(scale.mean)[None])
   weights, biases = jax.vmap(arr.denormalize)(w_hat, b_hat, stats)
   return jax.vmap(arr.restore)(weights, biases)
 
 
-def param_count(generator: Generator) -> int:
-  return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(generator.params)))
+def save(generator: Generator, path: str) -> None:
+  """Writes the generator directory `path` (`artifact`): the decoder, the scale, the loss
+  weights, the config and the generated architecture (its template, for the arrangement)."""
+  layout = generator.arrangement.layout
+  artifact.save(path, method=METHOD,
+                arrays={"params": generator.params, "scale": generator.scale._asdict(),
+                        "loss_weights": generator.loss_weights},
+                config=generator.config,
+                template=layout.from_vector(np.zeros(layout.num_params, layout.dtype)),
+                meta={"condition_dim": generator.condition_dim,
+                      "volume": list(generator.arrangement.volume_shape),
+                      "train_tasks": generator.train_tasks})
+
+
+def load(path: str) -> Generator:
+  """The generator `save` wrote in `path`; CorruptDataError (one line) for an incomplete or
+  altered directory or another method's."""
+  found = artifact.load(path, method=METHOD)
+  arrangement = Arrangement.from_template(found.template, kind=found.config.arrangement.kind)
+  arrays = found.arrays
+  return Generator(arrays["params"], StatsScale(**arrays["scale"]), arrays["loss_weights"],
+                   arrangement, found.config, int(found.meta["train_tasks"]))

@@ -1,11 +1,12 @@
 """Data-conditioned mapping: the pipeline stages.
 
   collect -> zoo/                    the zoo of the config's zoo sections (binary digit tasks)
-  train   -> scale.npz               the statistics' standardization (train models)
-             generator.json          size, condition width, loss weights, arrangement
-             checkpoints/, metrics   the decoder (`core.train`)
+  train   -> checkpoints/, metrics   the decoder's training (`core.train`; resumes)
+             generator/              the trained generator (`core.save`: decoder, statistics'
+                                     scale, loss weights, config, the arrangement's template)
   sample  -> generated/<task>/       one model per unseen task and per seen task (up to
-                                     `generate.seen_tasks`), one forward pass each
+                                     `generate.seen_tasks`): every task's condition in one
+                                     batched forward pass (chunks when over the memory budget)
              inference.json          one model's time (median of repeats, compiled) and
                                      XLA's memory plan
   eval    -> report.json, report.md  with the per-task baseline 'nearest seen task' and the
@@ -21,19 +22,16 @@ import os
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import configlib as C
-from paramgen_jax import memory
-from paramgen_jax import stage_helpers as H
+from paramgen_jax import memory, runfiles
 from paramgen_jax.eval.entry import evaluate_generated
-from paramgen_jax.eval.headline import headline_line, split_means
 from paramgen_jax.eval.protocol import split_accuracy
-from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.mapping import core
 from paramgen_jax.nn.hybrid_conv import AXES
-from paramgen_jax.params.arrangement import ARRANGEMENTS, Arrangement
+from paramgen_jax.params.arrangement import ARRANGEMENTS
+from paramgen_jax.train import recipe
 from paramgen_jax.zoo import conditions as zoo_conditions
 from paramgen_jax.zoo import spec
 
@@ -58,7 +56,9 @@ SCHEMA = {
     "generate": {"seen_tasks": C.integer(0), "timing_repeats": C.integer(1)},
     "mesh": C.MESH_FIELD,
 }
-SHAPE_FILE, SCALE_FILE = "generator.json", "scale.npz"
+TEXT_CONDITIONS = "conditions_text.npz"
+# The mapping is deterministic: the protocol's key is passed and ignored.
+SAMPLE_KEY = 0
 
 
 def validate(config: Any) -> None:
@@ -73,8 +73,8 @@ def task_conditions(config: Any, workdir: str, tasks: list) -> dict[str, np.ndar
   names = [t.name for t in tasks]
   if config.condition.kind == "bits":
     return dict(zip(names, zoo_conditions.bit_conditions(tasks)))
-  return H.cached_vectors(
-      os.path.join(workdir, "conditions_text.npz"), names,
+  return runfiles.cached_vectors(
+      os.path.join(workdir, TEXT_CONDITIONS), names,
       lambda: dict(zip(names, zoo_conditions.text_conditions(tasks, with_examples=False))))
 
 
@@ -96,7 +96,8 @@ def _training_rows(config: Any, rows: list[dict]) -> np.ndarray:
 
 
 def train(config: Any, workdir: str) -> None:
-  """Arranges the seen checkpoints, fits the statistics' scale, trains the decoder."""
+  """Trains the decoder on the seen checkpoints (resuming from workdir's checkpoints) and
+  saves the generator to workdir/generator."""
   inputs = spec.build_zoo_inputs(config, workdir)
   rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
   keep = _training_rows(config, rows)
@@ -104,40 +105,11 @@ def train(config: Any, workdir: str) -> None:
   stacked = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], stacked)
   by_task = task_conditions(config, workdir,
                             [inputs.by_name[n] for n in dict.fromkeys(r["task"] for r in rows)])
-  conditions = np.stack([by_task[r["task"]] for r in rows])
-  arrangement = _arrangement(config, inputs)
-  print(arrangement.summary())
   print(f"mapping: {len(rows)} checkpoints of {len(by_task)} tasks")
-  generator = core.train(stacked, conditions, config, arrangement=arrangement,
-                         workdir=workdir)
-  np.savez(os.path.join(workdir, SCALE_FILE), mean=generator.scale.mean,
-           std=generator.scale.std)
-  atomic_write_json(os.path.join(workdir, SHAPE_FILE), {
-      "condition_dim": int(conditions.shape[1]), "parameters": core.param_count(generator),
-      "train_steps": int(config.train.steps), "train_tasks": len(by_task),
-      "volume": list(arrangement.volume_shape), "arrangement": arrangement.kind,
-      "loss_weights": generator.loss_weights.tolist()})
-
-
-def _arrangement(config: Any, inputs: spec.ZooInputs) -> Arrangement:
-  return Arrangement.from_template(spec.model_template(inputs.target, inputs.dataset),
-                                   kind=config.arrangement.kind)
-
-
-def load_generator(config: Any, workdir: str, inputs: spec.ZooInputs | None = None
-                   ) -> tuple[core.Generator, dict]:
-  """The trained generator and its generator.json (`inputs`: the zoo inputs, when the
-  caller has them)."""
-  path = os.path.join(workdir, SHAPE_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"no {path}: run --mode=train first")
-  shape = read_json(path, "generator shape file")
-  arrangement = _arrangement(config, inputs or spec.build_zoo_inputs(config, workdir))
-  params, _ = H.load_trained_params(config, workdir, core.init_fn(
-      config, arrangement, shape["condition_dim"]))
-  saved = np.load(os.path.join(workdir, SCALE_FILE))
-  return core.Generator(params, arrangement, core.StatsScale(saved["mean"], saved["std"]),
-                        config), shape
+  generator = core.train(stacked, config, workdir=workdir,
+                         conditions=np.stack([by_task[r["task"]] for r in rows]))
+  print(generator.arrangement.summary())
+  core.save(generator, runfiles.generator_dir(workdir))
 
 
 def target_tasks(config: Any, workdir: str) -> list[str]:
@@ -148,37 +120,39 @@ def target_tasks(config: Any, workdir: str) -> list[str]:
   return [n for n, s in splits.items() if s == "unseen"] + seen[:count]
 
 
-def generation_plan(generator: core.Generator, condition_dim: int, total: int,
-                    budget: int) -> tuple[int, Any]:
-  """(models per call, executable (params, conditions (size, F)) -> models): as many as
-  fit `budget` of temporary memory (XLA's plan)."""
-  fn = jax.jit(lambda params, conds: core.generate(generator._replace(params=params), conds))
-  sig = memory.signature((generator.params, jax.ShapeDtypeStruct((1, condition_dim),
-                                                                 jnp.float32)), (None, 0))
-  (size,) = memory.plan_chunks(fn, sig, (total,), budget,
-                               what="mapping generation of one model")
-  return size, memory.compiled(fn, sig, (size,))
-
-
 def sample(config: Any, workdir: str) -> None:
-  """One model per target task (batched forward passes), then one model's time and memory."""
+  """One model per target task: the tasks' conditions (T, F) in one batched forward pass
+  (chunked by `memory.generate_within_budget` when over budget), then one model's time and
+  memory."""
+  generator = core.load(runfiles.generator_dir(workdir))
   inputs = spec.build_zoo_inputs(config, workdir)
-  generator, shape = load_generator(config, workdir, inputs)
   names = target_tasks(config, workdir)
   conds = task_conditions(config, workdir, [inputs.by_name[n] for n in names])
-  size, run = generation_plan(generator, shape["condition_dim"], len(names),
-                              memory.budget_bytes(config.get("memory")))
   table = np.stack([conds[n] for n in names]).astype(np.float32)
-  for first in range(0, len(names), size):
-    chunk = table[first:first + size]
-    padded = np.concatenate([chunk, np.zeros((size - len(chunk),) + chunk.shape[1:],
-                                             np.float32)])
-    models = jax.device_get(run(generator.params, padded))
-    for i, name in enumerate(names[first:first + size]):
-      H.save_generated(workdir, name, jax.tree_util.tree_map(lambda x: x[i:i + 1], models))
-  H.record_inference_cost(
-      workdir, lambda params, c: core.generate(generator._replace(params=params), c),
-      (generator.params, table[:1]), generator.params, config.generate.timing_repeats)
+  key = jax.random.key(SAMPLE_KEY)
+  models = memory.generate_within_budget(
+      core.generate, generator, key, table, len(names),
+      memory.budget_bytes(config.get("memory")),
+      what="mapping generation of one model per task")
+  # Deterministic, so the task keys go unused; one batched call for every task (not one
+  # per task) keeps the generated bytes: a batch of 1 rounds differently (~1e-8).
+  row = {name: i for i, name in enumerate(names)}
+  one_task = lambda task, _: recipe.take_models(models, np.asarray([row[task]]))
+  runfiles.generate_for_tasks(workdir, names, 1, one_task, key)
+  runfiles.record_inference_cost(workdir, core.generate, generator, key, table[:1],
+                                 config.generate.timing_repeats, trained=generator.params)
+
+
+def generator_summary(generator: core.Generator) -> dict:
+  """The report's 'generator': condition width, decoder size, training steps and tasks, the
+  arrangement's volume and kind, the per-layer loss weights."""
+  return {"condition_dim": generator.condition_dim,
+          "parameters": recipe.count_params(generator.params),
+          "train_steps": int(generator.config.train.steps),
+          "train_tasks": generator.train_tasks,
+          "volume": list(generator.arrangement.volume_shape),
+          "arrangement": generator.arrangement.kind,
+          "loss_weights": np.asarray(generator.loss_weights).tolist()}
 
 
 def nearest_seen_baseline(config: Any, workdir: str, inputs: spec.ZooInputs) -> dict:
@@ -204,11 +178,7 @@ def nearest_seen_baseline(config: Any, workdir: str, inputs: spec.ZooInputs) -> 
 def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated models; the report carries the generator's size and cost."""
   inputs = spec.build_zoo_inputs(config, workdir)
-  shape = read_json(os.path.join(workdir, SHAPE_FILE), "generator shape file")
-  report = evaluate_generated(config, workdir, "mapping", generated=H.load_generated(workdir),
-                              task_baselines=nearest_seen_baseline(config, workdir, inputs),
-                              extra={"generator": shape})
-  for split in ("seen", "unseen"):
-    means = split_means(report.data, split)
-    if means:
-      print(headline_line("mapping", split, means))
+  generator = core.load(runfiles.generator_dir(workdir))
+  evaluate_generated(config, workdir, "mapping", generated=runfiles.load_generated(workdir),
+                     task_baselines=nearest_seen_baseline(config, workdir, inputs),
+                     extra={"generator": generator_summary(generator)})
