@@ -23,6 +23,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.stepbench import load_config, time_rounds  # noqa: E402
+from paramgen_jax import artifact  # noqa: E402
 from paramgen_jax.methods.loragen import core  # noqa: E402
 from paramgen_jax.methods.loragen.locations import LocationPlan  # noqa: E402
 from paramgen_jax.methods.loragen.model import LoRAVAE  # noqa: E402
@@ -45,15 +46,16 @@ def measure(config, locations: int, dim: int, rank: int, rounds: int) -> dict:
   dit_params = core._dit_init(config, plan, 384)(jax.random.key(2))
   norm = core.Normalizer({m.name: jnp.ones(m.size) for m in plan.modules},
                          jnp.zeros((n, d_z)), jnp.ones((n, d_z)), jnp.zeros(384), jnp.float32(1))
-  g = core.Generator(vae_params, dit_params, norm, plan, config)
+  g = core.Generator(vae_params, dit_params, norm, plan, artifact.frozen(config))
   encode = jax.jit(lambda p, xs: vae.apply(p, xs, method=LoRAVAE.encode)[0])
-  diffuse = jax.jit(lambda key: core.sample_latents(g, key, jnp.ones(384), 1))
-  decode = jax.jit(lambda z: core.decode(g, z))
-  z = diffuse(jax.random.key(3))
+  diffuse, decode = jax.jit(core.sample_latents), jax.jit(core.decode)
+  condition = jnp.ones((1, 384))  # one adapter's
+  z = diffuse(g, jax.random.key(3), condition)
   row = {"bench": "loragen_latency", "locations": n, "rank": rank, "dim": dim,
          "ddim_steps": config.sample.steps, "device": jax.devices()[0].device_kind}
   for name, fn in (("encode", lambda: encode(vae_params, x)),
-                   ("diffuse", lambda: diffuse(jax.random.key(4))), ("decode", lambda: decode(z))):
+                   ("diffuse", lambda: diffuse(g, jax.random.key(4), condition)),
+                   ("decode", lambda: decode(g, z))):
     row[f"{name}_ms"] = time_rounds(lambda: jax.block_until_ready(fn()), rounds=rounds,
                                     per_round=3, warmup=1)["median_ms"]
   row["total_ms"] = round(row["diffuse_ms"] + row["decode_ms"], 2)  # generation needs no encoder

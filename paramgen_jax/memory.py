@@ -212,30 +212,49 @@ def conditions_rows(conditions: Any, first: Any, count: int) -> Any:
                                 conditions)
 
 
+@functools.lru_cache(maxsize=None)
+def _generation_run(generate: Callable, count: int) -> Callable:
+  """jit of `generate` making `count` models: one trace per function and size."""
+  return jax.jit(lambda g, k, c: generate(g, k, c, count))
+
+
+@functools.lru_cache(maxsize=None)
+def _planned_count(generate: Callable, sig: Signature, num_models: int, budget: int,
+                   what: str) -> int:
+  measure = lambda sizes: planned_bytes(_generation_run(generate, sizes[0]),
+                                        *abstract(sig, sizes))["temp"]
+  return plan_sizes(measure, (num_models,), budget, what=what)[0]
+
+
+def plan_generation(generate: Callable, generator: Any, key: Any, conditions: Any,
+                    num_models: int, budget: int, *, what: str) -> tuple[int, Callable]:
+  """(models per call, jitted `(generator, key, conditions) -> that many models`): as many of
+  `num_models` as XLA's plan of `generate(generator, key, conditions, n)` (the methods'
+  protocol) fits within `budget` bytes of temporaries. Arguments may be ShapeDtypeStructs;
+  conditions: per-model (leading axis num_models) or None. Plans and traces are cached, so
+  generating task after task plans and compiles once."""
+  sig = signature((generator, key, conditions), (None, None, 0))
+  count = _planned_count(generate, sig, num_models, budget, what)
+  return count, _generation_run(generate, count)
+
+
 def generate_within_budget(generate: Callable, generator: Any, key: jax.Array, conditions: Any,
                            num_models: int, budget: int, *, what: str) -> Any:
   """All `num_models` models of `generate(generator, key, conditions, n)` (the methods'
   protocol), in calls of as many models as XLA's plan fits within `budget` bytes of
-  temporaries (all in one call when they fit).
+  temporaries (`plan_generation`; all in one call when they fit).
 
   conditions: per-model conditions (leading axis num_models) or None. One call making every
-  model draws with `key`, so it equals `generate(generator, key, conditions, num_models)`;
+  model draws with `key`, so it equals `jax.jit(generate)(generator, key, conditions,
+  num_models)`;
   otherwise chunk c draws with fold_in(key, c). Every call has the same size (the last one's
   extra models are dropped), so one executable serves them all.
   """
-  jitted: dict[int, Callable] = {}
-
-  def run(count: int) -> Callable:
-    if count not in jitted:
-      jitted[count] = jax.jit(lambda g, k, c: generate(g, k, c, count))
-    return jitted[count]
-
-  measure = lambda sizes: planned_bytes(run(sizes[0]), generator, key,
-                                        conditions_rows(conditions, 0, sizes[0]))["temp"]
-  (count,) = plan_sizes(measure, (num_models,), budget, what=what)
+  count, run = plan_generation(generate, generator, key, conditions, num_models, budget,
+                               what=what)
   if count >= num_models:
-    return run(num_models)(generator, key, conditions)
-  parts = [run(count)(generator, jax.random.fold_in(key, first // count),
-                      conditions_rows(conditions, first, count))
+    return run(generator, key, conditions)
+  parts = [run(generator, jax.random.fold_in(key, first // count),
+               conditions_rows(conditions, first, count))
            for first in range(0, num_models, count)]
   return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:num_models], *parts)

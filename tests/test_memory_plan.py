@@ -8,6 +8,8 @@ import ml_collections
 import numpy as np
 import pytest
 
+from paramgen_jax.errors import MemoryBudgetError
+
 from paramgen_jax import data, memory
 from paramgen_jax import params as P
 from paramgen_jax.errors import MemoryBudgetError
@@ -321,3 +323,40 @@ def test_rpg_models_do_not_depend_on_the_chunk_that_makes_them(monkeypatch):
     np.testing.assert_allclose(np.concatenate(b), a, rtol=1e-5, atol=1e-6)
   kernel = np.asarray(jax.tree_util.tree_leaves(whole)[-1])
   assert np.isfinite(kernel).all() and not np.allclose(kernel[0], kernel[1])  # models differ
+
+
+def _toy_generate(generator, key, conditions, num_models):
+  """A protocol-shaped generator: num_models noisy copies of w shifted by their condition."""
+  noise = jax.random.normal(key, (num_models, 64, 64))
+  hidden = jnp.tanh(noise @ noise)  # temporaries grow with num_models
+  return {"w": generator["w"][None] * hidden.mean((1, 2))[:, None] + conditions}
+
+
+def test_generation_within_budget_is_one_call_when_it_fits_and_chunks_by_fold_in_when_not():
+  generator, key = {"w": jnp.ones(3)}, jax.random.key(0)
+  conditions = jnp.arange(12.0)[:, None] * jnp.ones((12, 3))
+  jitted = jax.jit(_toy_generate, static_argnums=3)
+  whole = memory.generate_within_budget(_toy_generate, generator, key, conditions, 12, 2**30,
+                                        what="toy")
+  np.testing.assert_array_equal(whole["w"], jitted(generator, key, conditions, 12)["w"])
+  one_model = memory.planned_bytes(jax.jit(lambda g, k, c: _toy_generate(g, k, c, 1)),
+                                   generator, key, conditions[:1])["temp"]
+  count, _ = memory.plan_generation(_toy_generate, generator, key, conditions, 12,
+                                    5 * one_model, what="toy")
+  assert 1 <= count < 12
+  chunked = memory.generate_within_budget(_toy_generate, generator, key, conditions, 12,
+                                          5 * one_model, what="toy")
+  for first in range(0, 12, count):
+    part = jitted(generator, jax.random.fold_in(key, first // count),
+                  memory.conditions_rows(conditions, first, count), count)["w"]
+    np.testing.assert_array_equal(chunked["w"][first:first + count], part[:12 - first])
+
+
+def test_generation_plans_unconditional_generators_and_refuses_a_budget_nothing_fits():
+  generate = lambda g, k, c, n: {"w": g["w"][None] * jax.random.normal(k, (n, 3))}
+  count, run = memory.plan_generation(generate, {"w": jnp.ones(3)}, jax.random.key(0), None, 4,
+                                      2**30, what="toy")
+  assert count == 4 and run({"w": jnp.ones(3)}, jax.random.key(0), None)["w"].shape == (4, 3)
+  with pytest.raises(MemoryBudgetError, match="toy"):
+    memory.plan_generation(_toy_generate, {"w": jnp.ones(3)}, jax.random.key(0),
+                           jnp.zeros((4, 3)), 4, 1, what="toy")

@@ -4,9 +4,12 @@ import json
 import os
 import pathlib
 
+import numpy as np
 import pytest
 
-from tests.helpers import assert_generated_unchanged, shared_smoke_run
+from paramgen_jax.integrity import tree_checksum
+from paramgen_jax.runfiles import generator_dir, load_generated
+from tests.helpers import assert_generated_unchanged, run_python, shared_smoke_run
 
 
 @pytest.mark.slow
@@ -33,5 +36,29 @@ def test_loragen_lora_smoke(smoke_root):
   assert len(diagnostics["spectral_entropy"]["generated"]) == 2
   for name in ("experts.png", "spectra.png", "report.md", "conditions_descriptions.npz"):
     assert os.path.exists(tmp_path / name)
-  assert "unseen (2 tasks): generated" in result["stdout"]
+  assert "loragen unseen (2 tasks): generated" in result["stdout"]
   assert_generated_unchanged(tmp_path, "loragen_lora")
+
+
+@pytest.mark.slow
+def test_the_saved_generator_alone_makes_the_sampled_adapters(smoke_root, tmp_path):
+  """`loragen.load(<workdir>/generator)` in a fresh process, with the task's key (task i draws
+  from fold_in(sample key, i)) and its condition repeated, gives the sample stage's bytes."""
+  workdir, result = shared_smoke_run(smoke_root, "loragen_lora")
+  assert result["returncode"] == 0, result["stderr"]
+  config = json.load(open(os.path.join(workdir, "config.json")))
+  saved = np.load(os.path.join(workdir, "conditions_descriptions.npz"))
+  task, n = 1, config["generate"]["num_models"]
+  conditions = str(tmp_path / "conditions.npy")
+  np.save(conditions, np.repeat(saved["vectors"][task][None], n, axis=0))
+  code = (
+      "import jax, numpy as np\n"
+      "from paramgen_jax.methods import loragen\n"
+      "from paramgen_jax.integrity import tree_checksum\n"
+      f"g = loragen.load({generator_dir(workdir)!r})\n"
+      f"key = jax.random.fold_in(jax.random.key({config['sample']['seed']}), {task})\n"
+      f"out = jax.jit(loragen.generate, static_argnames='num_models')(g, key, "
+      f"np.load({conditions!r}), num_models={n})\n"
+      "print(tree_checksum(out))\n")
+  sampled = load_generated(workdir)[str(saved["names"][task])]
+  assert run_python(code).strip().splitlines()[-1] == tree_checksum(sampled)

@@ -1,12 +1,13 @@
 """LoRAGen in memory: train the LoRA VAE and the text-conditioned latent DiT on stacked
-adapters, generate adapters for a condition.
+adapters, generate adapters for conditions (`paramgen_jax.protocol`).
 
     generator = loragen.train(stacked, config, conditions=c)   # c (S, D), one per adapter
-    models = loragen.generate(generator, key, condition, num_models=5)  # leaves (5, ...)
+    models = loragen.generate(generator, key, conditions, 5)   # conditions (5, D); leaves (5, ...)
+    loragen.save(generator, path); generator = loragen.load(path)
 
 No file is read or written unless `train` gets a `workdir` (then vae/, diffusion/ with
 checkpoints and resume, and latents.npz). `config` needs the sections vae, vae_train, dit,
-diffusion, train, sample (optionally mesh).
+diffusion, train, sample (optionally mesh); `small_config()` is one for small models on a CPU.
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from flax import struct
 
-from paramgen_jax import diffusion, memory
-from paramgen_jax import stage_helpers as H
+from paramgen_jax import artifact, diffusion
 from paramgen_jax.methods.loragen.locations import LocationPlan, factors
 from paramgen_jax.methods.loragen.model import LoRAVAE, LossWeights, vae_loss
 from paramgen_jax.nn.dit import SequenceDiT
 from paramgen_jax.params import lowrank
+from paramgen_jax.train import recipe
 from paramgen_jax.zoo.accuracy import take_sets
 
 PyTree = Any
+METHOD = "loragen"
 LATENTS = "latents.npz"
 
 
@@ -34,7 +38,7 @@ class Normalizer(NamedTuple):
   """Fixed per-coordinate divisors {module: (size_m,)} (one scalar per leaf and module, the
   RMS over the training adapters), the latents' centre and scale (N, d_z) (`dit.latent_norm`:
   per coordinate, or 0 and the global max |z| as the official code) and the condition's
-  centre and RMS scale (fitted on the training conditions)."""
+  centre (D,) and RMS scale () (fitted on the training conditions)."""
   divisors: dict
   latent_mean: jax.Array
   latent_scale: jax.Array
@@ -54,12 +58,42 @@ class Normalizer(NamedTuple):
     return (c - mean) / self.cond_scale
 
 
-class Generator(NamedTuple):
+@struct.dataclass
+class Generator:
+  """A trained LoRAGen: the VAE's and the DiT's sampling parameters and the fitted scales
+  (pytree leaves); the location plan of the generated models and the config (static)."""
   vae_params: PyTree
   dit_params: PyTree
   norm: Normalizer
-  plan: LocationPlan
-  config: Any
+  plan: LocationPlan = struct.field(pytree_node=False)
+  config: Any = struct.field(pytree_node=False)
+
+  @property
+  def condition_dim(self) -> int:
+    return int(np.shape(self.norm.cond_mean)[-1])
+
+
+def small_config() -> ml_collections.ConfigDict:
+  """A recipe for small models on a CPU (a few hundred parameters, about a minute on 2
+  cores); change any field. The sections of configs/loragen_lora.py that `train` reads."""
+  train = lambda steps, lr, b1, b2, ema: dict(
+      steps=steps, batch_size=16, lr=lr, warmup_steps=50, final_lr_ratio=0.0,
+      weight_decay=0.0, b1=b1, b2=b2, clip_norm=1.0, ema_decay=ema, compute_dtype="float32",
+      log_every=100, checkpoint_every=1000, keep_checkpoints=2, seed=0, fsdp_min_size=2**20)
+  return ml_collections.ConfigDict(dict(
+      vae=dict(latent_dim=16, encoder_hidden=64, num_experts=4, top_k=1, expert_hidden=64,
+               expert_features=64, shared_pool=False, structural=True, moe=True,
+               direction=1.0, spectral=2.0, rec=0.0, dense=1.0, kl=1e-6, balance=1e-5,
+               balance_warmup=100, rho=0.85, p=1, tau_start=1.5, tau_end=1.2, tau_steps=200),
+      vae_train=train(1000, 3e-3, 0.5, 0.9, 0.0),
+      dit=dict(dim=64, depth=2, heads=4, mlp_ratio=4, latent_norm="standard"),
+      diffusion=dict(schedule="linear", timesteps=500, beta_start=1e-4, beta_end=0.02,
+                     prediction="v"),
+      # The DiT needs about 3000 steps to draw every model near its task's (on
+      # tests/test_protocol.py's 16 models: 1000 steps 80-89% accuracy, 3000 steps 98%).
+      train=train(3000, 2e-3, 0.9, 0.999, 0.0),
+      sample=dict(sampler="ddim", steps=25, eta=0.0, num_samples=1, seed=1, clip_x0=None),
+      generate=dict(num_models=4)))
 
 
 def fit_divisors(plan: LocationPlan, per_module: dict) -> dict:
@@ -139,7 +173,7 @@ def _train_vae(config: Any, plan: LocationPlan, x: dict, workdir: str | None) ->
   model, w, v = vae_model(config, plan), loss_weights(config), config.vae
   units = sigma_units(plan, x)
   count = len(next(iter(x.values())))
-  pick = H.random_rows(config.vae_train.seed + 1, count, config.vae_train.batch_size)
+  pick = recipe.random_rows(config.vae_train.seed + 1, count, config.vae_train.batch_size)
 
   def loss_fn(params, batch, rng):
     step = batch["step"][0]
@@ -151,11 +185,10 @@ def _train_vae(config: Any, plan: LocationPlan, x: dict, workdir: str | None) ->
     return {"x": {k: a[rows] for k, a in x.items()},
             "step": np.full(len(rows), step, np.float32)}
 
-  state = H.train_generator(config.vae_train, config, init_params=_vae_init(config, plan),
-                            loss_fn=loss_fn, batch_fn=batch_fn,
-                            workdir=workdir and os.path.join(workdir, "vae"),
-                            desc="train LoRA VAE")
-  return jax.device_get(state.eval_params())
+  return recipe.train_generator(config.vae_train, config.get("mesh"),
+                                init_params=_vae_init(config, plan), loss_fn=loss_fn,
+                                batch_fn=batch_fn, workdir=workdir and os.path.join(workdir, "vae"),
+                                desc="train LoRA VAE")
 
 
 def encode_means(config: Any, plan: LocationPlan, params: Any, x: dict,
@@ -170,20 +203,19 @@ def encode_means(config: Any, plan: LocationPlan, params: Any, x: dict,
 
 def _train_dit(config: Any, plan: LocationPlan, z: np.ndarray, cond: np.ndarray,
                workdir: str | None) -> Any:
-  model, schedule = dit_model(config, plan), H.schedule_from_config(config.diffusion)
+  model, schedule = dit_model(config, plan), recipe.schedule_from_section(config.diffusion)
   ids = (jnp.asarray(plan.module_ids), jnp.asarray(plan.layer_ids))
-  pick = H.random_rows(config.train.seed + 1, len(z), config.train.batch_size)
+  pick = recipe.random_rows(config.train.seed + 1, len(z), config.train.batch_size)
 
   def loss_fn(params, batch, rng):
     denoise = lambda x_t, t, c: model.apply(params, x_t, t, c, *ids)
     return diffusion.diffusion_loss(denoise, schedule, batch["z"], rng, cond=batch["cond"],
                                     prediction=config.diffusion.prediction)
 
-  state = H.train_generator(
-      config.train, config, init_params=_dit_init(config, plan, cond.shape[-1]),
+  return recipe.train_generator(
+      config.train, config.get("mesh"), init_params=_dit_init(config, plan, cond.shape[-1]),
       loss_fn=loss_fn, batch_fn=lambda step: {"z": z[pick(step)], "cond": cond[pick(step)]},
       workdir=workdir and os.path.join(workdir, "diffusion"), desc="train latent DiT")
-  return jax.device_get(state.eval_params())
 
 
 LATENT_NORMS = ("standard", "maxabs")
@@ -201,23 +233,33 @@ def fit_latent_norm(means: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarra
   return means.mean(0).astype(np.float32), np.maximum(means.std(0), 1e-6).astype(np.float32)
 
 
-def train(stacked: PyTree, config: Any, *, conditions: np.ndarray,
+def _checked_conditions(conditions: Any, count: int) -> np.ndarray:
+  """(S, D) float32 training conditions; one-line ValueError otherwise."""
+  if conditions is None:
+    raise ValueError("LoRAGen is conditional: pass conditions (N, D), one vector per model")
+  cond = np.asarray(conditions, np.float32)
+  if cond.ndim != 2 or len(cond) != count:
+    raise ValueError(f"conditions must be (N, D) with N = {count} models, got {cond.shape}")
+  return cond
+
+
+def train(zoo: PyTree, config: Any, *, conditions: Any = None,
           workdir: str | None = None) -> Generator:
   """Stage 1 (the VAE on the adapters), then stage 2 (the DiT on their latents).
 
   Args:
-    stacked: adapters (S, ...), every leaf with a leading axis.
-    conditions: (S, D) each adapter's task condition (raw; centred and scaled here).
+    zoo: adapters (or any models of floating leaves) (S, ...), every leaf with a leading axis.
+    conditions: (S, D) each model's task condition (raw; centred and scaled here); required.
     workdir: checkpoint, resume and log there, and write latents.npz (default: in memory).
   """
-  plan = LocationPlan.from_template(take_sets(stacked, 0))
-  raw = split_stack(plan, stacked)
+  plan = LocationPlan.from_template(take_sets(zoo, 0))
+  raw = split_stack(plan, zoo)
+  cond = _checked_conditions(conditions, len(next(iter(raw.values()))))
   divisors = fit_divisors(plan, raw)
   x = normalized_rows(raw, divisors)
   vae_params = _train_vae(config, plan, x, workdir)
   means = encode_means(config, plan, vae_params, x)
   latent_mean, latent_scale = fit_latent_norm(means, config.dit.latent_norm)
-  cond = np.asarray(conditions, np.float32)
   cond_mean = cond.mean(0)
   cond_scale = float(max(np.sqrt(np.mean((cond - cond_mean) ** 2)), 1e-8))
   norm = Normalizer(divisors, jnp.asarray(latent_mean), jnp.asarray(latent_scale),
@@ -225,39 +267,22 @@ def train(stacked: PyTree, config: Any, *, conditions: np.ndarray,
   print(f"LoRA VAE: {plan.num_locations} locations, latents max |z| {np.abs(means).max():.3g} "
         f"({config.dit.latent_norm} normalization); conditions centred, RMS {cond_scale:.3g}")
   if workdir:
-    np.savez(os.path.join(workdir, LATENTS), latents=means, latent_mean=latent_mean,
-             latent_scale=latent_scale, cond_mean=cond_mean, cond_scale=cond_scale,
-             **{f"divisor_{k}": np.asarray(v) for k, v in divisors.items()})
+    np.savez(os.path.join(workdir, LATENTS), latents=means)  # the eval stage's expert load
   dit_params = _train_dit(config, plan, np.asarray(norm.latents(jnp.asarray(means)), np.float32),
                           np.asarray(norm.condition(cond), np.float32), workdir)
-  return Generator(vae_params, dit_params, norm, plan, config)
+  return Generator(vae_params, dit_params, norm, plan, artifact.frozen(config))
 
 
-def load(config: Any, workdir: str, plan: LocationPlan, cond_dim: int) -> Generator:
-  """The generator a `train(..., workdir=workdir)` left (its latest checkpoints)."""
-  vae_params, _ = H.load_trained_params(config, os.path.join(workdir, "vae"),
-                                        _vae_init(config, plan), config.vae_train)
-  dit_params, _ = H.load_trained_params(config, os.path.join(workdir, "diffusion"),
-                                        _dit_init(config, plan, cond_dim))
-  saved = np.load(os.path.join(workdir, LATENTS))
-  norm = Normalizer({m: jnp.asarray(saved[f"divisor_{m}"]) for m in plan.names},
-                    jnp.asarray(saved["latent_mean"]), jnp.asarray(saved["latent_scale"]),
-                    jnp.asarray(saved["cond_mean"]), jnp.float32(saved["cond_scale"]))
-  return Generator(vae_params, dit_params, norm, plan, config)
-
-
-def sample_latents(generator: Generator, key: jax.Array, condition: jax.Array,
-                   num_models: int) -> jax.Array:
-  """(num_models, N, d_z) latents (in the VAE's units) for one raw condition (D,)."""
+def sample_latents(generator: Generator, key: jax.Array, conditions: jax.Array) -> jax.Array:
+  """(M, N, d_z) latents (in the VAE's units), one per raw condition of `conditions` (M, D)."""
   g, config = generator, generator.config
   model, plan = dit_model(config, g.plan), g.plan
   ids = (jnp.asarray(plan.module_ids), jnp.asarray(plan.layer_ids))
-  cond = jnp.broadcast_to(g.norm.condition(jnp.asarray(condition)),
-                          (num_models,) + jnp.shape(condition))
+  cond = g.norm.condition(jnp.asarray(conditions))
   denoise = lambda x_t, t, c: model.apply(g.dit_params, x_t, t, c, *ids)
-  z = diffusion.sample(denoise, H.schedule_from_config(config.diffusion),
-                       (num_models, plan.num_locations, config.vae.latent_dim), key, cond=cond,
-                       **H.sampler_kwargs(config))
+  z = diffusion.sample(denoise, recipe.schedule_from_section(config.diffusion),
+                       (len(cond), plan.num_locations, config.vae.latent_dim), key, cond=cond,
+                       **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
   return g.norm.latents_inverse(z)
 
 
@@ -270,21 +295,34 @@ def decode(generator: Generator, z: jax.Array) -> PyTree:
   return jax.vmap(g.plan.join)(rows)
 
 
-def generate(generator: Generator, key: jax.Array, condition: jax.Array,
-             num_models: int) -> PyTree:
-  """`num_models` adapters (stacked) for one raw condition (D,). Traceable."""
-  return decode(generator, sample_latents(generator, key, condition, num_models))
+def generate(generator: Generator, key: jax.Array, conditions: Any, num_models: int) -> PyTree:
+  """`num_models` adapters (stacked, leaves (num_models, ...)), adapter i for the raw
+  condition conditions[i] (conditions: (num_models, D)). Traceable; one task's condition
+  repeated num_models times gives the adapters the pipeline's sample stage makes for it."""
+  if not isinstance(num_models, (int, np.integer)) or num_models < 1:
+    raise ValueError(f"num_models must be an integer >= 1, got {num_models!r}")
+  if conditions is None:
+    raise ValueError("LoRAGen is conditional: pass conditions (num_models, D)")
+  want = (num_models, generator.condition_dim)
+  if tuple(np.shape(conditions)) != want:
+    raise ValueError(f"conditions must be (num_models, D) = {want}, got {np.shape(conditions)}")
+  return decode(generator, sample_latents(generator, key, conditions))
 
 
-def generation_plan(generator: Generator, condition: Any, key: jax.Array,
-                    num_models: int) -> tuple[int, Any]:
-  """(adapters per call, compiled `generate` of that many taking (vae_params, dit_params,
-  condition, key)): as many of `num_models` as fit the memory budget (`memory.budget_gb`)."""
-  def make(count):
-    def run(vae_params, dit_params, c, k):
-      return generate(generator._replace(vae_params=vae_params, dit_params=dit_params), k, c,
-                      count)
-    return run
+def save(generator: Generator, path: str) -> None:
+  """Writes the generator directory `path` (`artifact`): the networks, the scales, and the
+  generated models' template (zeros) from which `load` rebuilds the location plan."""
   g = generator
-  return memory.plan_count(make, (g.vae_params, g.dit_params, condition, key), num_models,
-                           memory.budget_bytes(g.config.get("memory")), what="LoRAGen generation of one adapter")
+  zeros = {m.name: jnp.zeros((len(m.layers), m.size)) for m in g.plan.modules}
+  artifact.save(path, method=METHOD, config=g.config, template=g.plan.join(zeros),
+                arrays={"vae": g.vae_params, "dit": g.dit_params, "norm": g.norm._asdict()},
+                meta={"condition_dim": g.condition_dim, "locations": g.plan.num_locations})
+
+
+def load(path: str) -> Generator:
+  """The generator `save` wrote in `path`; one-line CorruptDataError when it is incomplete,
+  altered or another method's."""
+  found = artifact.load(path, method=METHOD)
+  arrays = jax.tree_util.tree_map(jnp.asarray, found.arrays)
+  return Generator(arrays["vae"], arrays["dit"], Normalizer(**arrays["norm"]),
+                   LocationPlan.from_template(found.template), found.config)

@@ -3,9 +3,10 @@
   collect -> zoo/, base/       the LoRA zoo of the config's zoo sections
   train   -> vae/              stage 1: one latent per LoRA location, direction + spectral
                                losses on ΔW, MoE load balancing (checkpoints, resumable)
-             latents.npz       the adapters' posterior means and the fixed scales
+             latents.npz       the adapters' posterior means
              diffusion/        stage 2: the DiT over the location latents, v-prediction,
                                conditioned on the task's MiniLM description embedding
+             generator/        the trained generator (`core.save`; what sample and eval load)
   sample  -> generated/<task>/ `generate.num_models` adapters per seen and unseen task, from
                                the task's text alone (no selection)
   eval    -> report.json, report.md, similarity.png; per-task baselines: the base model
@@ -24,12 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import configlib as C
-from paramgen_jax import stage_helpers as H
+from paramgen_jax import memory, runfiles
 from paramgen_jax.eval.baselines import soup
 from paramgen_jax.eval.entry import evaluate_generated
-from paramgen_jax import memory
 from paramgen_jax.methods.loragen import core, plots
-from paramgen_jax.methods.loragen.locations import LocationPlan
 from paramgen_jax.zoo import spec
 from paramgen_jax.zoo.accuracy import accuracy, correct_matrix, predict_many, take_sets
 from paramgen_jax.zoo.conditions import description_conditions, nearest_seen
@@ -57,6 +56,7 @@ SCHEMA = {
     "generate": {"num_models": C.integer(1)},
     "mesh": C.MESH_FIELD,
 }
+TIMING_REPEATS = 3  # compiled calls timed for inference.json (their median)
 
 
 def validate(config: Any) -> None:
@@ -76,7 +76,8 @@ def task_conditions(workdir: str, inputs: spec.ZooInputs) -> dict[str, np.ndarra
   cached in workdir/conditions_descriptions.npz."""
   names = list(spec.manifest_splits(workdir))
   compute = lambda: dict(zip(names, description_conditions([inputs.by_name[n] for n in names])))
-  return H.cached_vectors(os.path.join(workdir, "conditions_descriptions.npz"), names, compute)
+  return runfiles.cached_vectors(os.path.join(workdir, "conditions_descriptions.npz"), names,
+                                 compute)
 
 
 def collect(config: Any, workdir: str) -> None:
@@ -85,38 +86,34 @@ def collect(config: Any, workdir: str) -> None:
 
 
 def train(config: Any, workdir: str) -> None:
-  """Trains stage 1 and stage 2 (`core.train`) on the seen tasks' adapters."""
+  """Trains stage 1 and stage 2 (`core.train`) on the seen tasks' adapters and saves the
+  generator (`core.save`) to workdir/generator."""
   inputs = spec.build_zoo_inputs(config, workdir)
   rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
   by_task = task_conditions(workdir, inputs)
   conditions = np.stack([by_task[r["task"]] for r in rows])
   print(f"LoRAGen: {len(rows)} adapters of {len(set(r['task'] for r in rows))} seen tasks")
-  core.train(stacked, config, conditions=conditions, workdir=workdir)
-
-
-def _load(config: Any, workdir: str, inputs: spec.ZooInputs) -> core.Generator:
-  template = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype),
-                                    spec.model_template(inputs.target, inputs.dataset))
-  return core.load(config, workdir, LocationPlan.from_template(template), 384)
+  generator = core.train(stacked, config, conditions=conditions, workdir=workdir)
+  core.save(generator, runfiles.generator_dir(workdir))
 
 
 def sample(config: Any, workdir: str) -> None:
-  """`generate.num_models` adapters for every seen and unseen task, from its text."""
+  """`generate.num_models` adapters for every seen and unseen task, from its text (the task's
+  condition repeated), within the memory budget."""
   inputs = spec.build_zoo_inputs(config, workdir)
-  generator = _load(config, workdir, inputs)
+  generator = core.load(runfiles.generator_dir(workdir))
   conditions = task_conditions(workdir, inputs)
   n, key = config.generate.num_models, jax.random.key(config.sample.seed)
-  first = jnp.asarray(next(iter(conditions.values())))
-  size, run = core.generation_plan(generator, first, key, n)
-  H.generate_for_tasks(
-      workdir, list(conditions), n, size,
-      lambda task, task_key, start: run(
-          generator.vae_params, generator.dit_params, jnp.asarray(conditions[task]),
-          H.chunk_key(task_key, start, size, n)), key)
-  g = generator
-  one = lambda v, d, c, k: core.generate(g._replace(vae_params=v, dit_params=d), k, c, 1)
-  H.record_inference_cost(workdir, one, (g.vae_params, g.dit_params, first, key),
-                          (g.vae_params, g.dit_params), H.timing_repeats(config))
+  budget = memory.budget_bytes(config.get("memory"))
+  repeated = lambda task, count: np.repeat(conditions[task][None], count, axis=0)
+  runfiles.generate_for_tasks(
+      workdir, list(conditions), n,
+      lambda task, task_key: memory.generate_within_budget(
+          core.generate, generator, task_key, repeated(task, n), n, budget,
+          what="LoRAGen generation of one adapter"), key)
+  runfiles.record_inference_cost(workdir, core.generate, generator, key,
+                                 repeated(next(iter(conditions)), 1), TIMING_REPEATS,
+                                 trained=(generator.vae_params, generator.dit_params))
 
 
 def _reconstructed(generator: core.Generator, stacked: Any) -> Any:
@@ -124,7 +121,7 @@ def _reconstructed(generator: core.Generator, stacked: Any) -> Any:
   g = generator
   x = core.normalized_rows(core.split_stack(g.plan, stacked), g.norm.divisors)
   means = core.encode_means(g.config, g.plan, g.vae_params, x)
-  return jax.device_get(jax.jit(lambda z: core.decode(g, z))(jnp.asarray(means)))
+  return jax.device_get(jax.jit(core.decode)(g, jnp.asarray(means)))
 
 
 def _task_accuracy(predictions: np.ndarray, task: Any, labels: np.ndarray) -> np.ndarray:
@@ -192,21 +189,11 @@ def evaluate(config: Any, workdir: str) -> None:
   the per-task baselines; writes the report and the expert-usage and spectra plots."""
   inputs = spec.build_zoo_inputs(config, workdir)
   conditions = task_conditions(workdir, inputs)
-  generated, generator = H.load_generated(workdir), _load(config, workdir, inputs)
+  generated = runfiles.load_generated(workdir)
+  generator = core.load(runfiles.generator_dir(workdir))
   rows, stacked = spec.load_checked_zoo(config, workdir, inputs=inputs)
-  report = evaluate_generated(
+  evaluate_generated(
       config, workdir, "loragen", generated=generated,
       task_baselines=_per_task_baselines(config, inputs, rows, stacked, conditions, generator))
   seen = np.flatnonzero([r["split"] == "seen" for r in rows])
   plots.write_plots(workdir, generator, take_sets(stacked, seen), generated)
-  data = report.data
-  for split in ("seen", "unseen"):
-    rows = [r for r in data[split] if r["generated"]]
-    if not rows:
-      continue
-    gen = np.mean([r["generated"]["mean"] for r in rows])
-    orig = np.mean([r["original"]["mean"] for r in rows])
-    extra = ", ".join(f"{name} {b[split]['mean']:.2f}%"
-                      for name, b in data["task_baselines"].items() if b[split])
-    print(f"{split} ({len(rows)} tasks): generated {gen:.2f}% (ratio {gen / orig:.3f}), "
-          f"task-specific LoRA {orig:.2f}%; {extra}")
