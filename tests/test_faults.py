@@ -248,7 +248,7 @@ def test_a_second_run_on_a_held_workdir_exits_at_once(tmp_path):
 
 
 def test_sampling_a_task_whose_models_are_all_nonfinite_ends_the_stage(tmp_path):
-  from paramgen_jax import stage_helpers as common
+  from paramgen_jax import runfiles as common
   some = stack(3)
   some["params"]["Dense_0"]["bias"][0] = np.nan
   common.save_generated(str(tmp_path), "t0", some)  # saved, counted later by the report

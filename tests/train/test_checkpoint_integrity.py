@@ -12,7 +12,7 @@ import pytest
 
 from paramgen_jax import errors
 from paramgen_jax import train as T
-from paramgen_jax import stage_helpers as common
+from paramgen_jax import runfiles as common
 from paramgen_jax.train import checkpoint
 from tests.train.test_engine import init_params, run, train_config
 
