@@ -33,11 +33,11 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from paramgen_jax import params as P  # noqa: E402
-from paramgen_jax import stage_helpers as common  # noqa: E402
 from bench.rpg_step import codec_for  # noqa: E402
 from paramgen_jax.methods.rpg import core  # noqa: E402
 from paramgen_jax.methods.rpg.model import (INFERENCE_MODES, RPGGenerator,  # noqa: E402
                                             sample_tokens)
+from paramgen_jax.train.recipe import schedule_from_section  # noqa: E402
 
 
 def dense_stack(num_params: int, width: int = 128) -> dict:
@@ -71,7 +71,7 @@ def main():
   config = importlib.import_module(
       args.config.removesuffix(".py").replace("/", ".")).get_config()
   g, size = config.generator, config.tokens.size
-  schedule = common.schedule_from_config(config.diffusion)
+  schedule = schedule_from_section(config.diffusion)
   model = core.make_model(config, num_permutations=1, condition_dim=0)
   device = jax.devices()[0]
   sizes = [None] if args.target else args.params

@@ -7,8 +7,8 @@ the `:mamba2` preset of that day, now the default).
 """
 import importlib, json, sys
 import jax, jax.numpy as jnp, numpy as np
-from paramgen_jax import stage_helpers as H
-from paramgen_jax.params.codec import load_codec
+from paramgen_jax import runfiles
+from paramgen_jax.methods import rpg
 from paramgen_jax.zoo import spec
 from paramgen_jax.zoo.collect import evaluate_unit
 from paramgen_jax.zoo.tasks import full_task
@@ -18,8 +18,8 @@ preset = sys.argv[3] if len(sys.argv) > 3 else None
 config = importlib.import_module(f"configs.{cfgname}").get_config(preset)
 inputs = spec.build_zoo_inputs(config, workdir)
 rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
-codec = load_codec(H.codec_dir(workdir))
-gen = H.load_generated(workdir)["full"]
+codec = rpg.load(runfiles.generator_dir(workdir)).codec
+gen = runfiles.load_generated(workdir)["full"]
 ovec = np.asarray(jax.vmap(codec.encode)(stacked))
 gvec = np.asarray(jax.vmap(codec.encode)(gen))
 mask, lay = np.asarray(codec.plan.mask), np.asarray(codec.plan.layer_index)

@@ -28,10 +28,10 @@ import numpy as np  # noqa: E402
 
 from bench import stepbench  # noqa: E402
 from paramgen_jax import diffusion  # noqa: E402
-from paramgen_jax import stage_helpers as H  # noqa: E402
 from paramgen_jax.methods.rpg import core  # noqa: E402
 from paramgen_jax.methods.rpg.model import RPGGenerator  # noqa: E402
 from paramgen_jax.params.codec import TokenCodec  # noqa: E402
+from paramgen_jax.train.recipe import schedule_from_section  # noqa: E402
 from paramgen_jax.zoo.models import make_target  # noqa: E402
 
 
@@ -87,7 +87,7 @@ def denoiser_step(config, codec):
   """(loss_fn, params, batch, info) for the denoiser alone on diffusion_batch tokens."""
   n, size = config.generator.diffusion_batch, config.tokens.size
   model = core.make_model(config, num_permutations=0, condition_dim=0)
-  schedule = H.schedule_from_config(config.diffusion)
+  schedule = schedule_from_section(config.diffusion)
   params = core.init_fn(config, codec, 0, 0)(jax.random.key(0))
   params = {"params": {"denoiser": params["params"]["denoiser"]}}
   rng = np.random.default_rng(0)

@@ -67,3 +67,15 @@ def test_inference_modes_give_the_same_parameters():
                        - parallel).max()) > 1e-3
   with pytest.raises(ValueError, match="inference mode"):
     run("greedy")
+
+
+def test_checkpoint_states_count_within_each_condition():
+  from paramgen_jax.methods.rpg.core import permutation_ids
+  conditions = np.eye(3, dtype=np.float32)[[0, 1, 0, 2, 1, 0]]
+  # A state and a condition name one checkpoint; every condition meets states 0, 1, ...
+  assert permutation_ids("checkpoint", 6, conditions=conditions).tolist() == [0, 0, 1, 0, 1, 2]
+  assert permutation_ids("checkpoint", 3).tolist() == [0, 1, 2]
+  assert permutation_ids("seed", 3, seeds=[5, 3, 5]).tolist() == [1, 0, 1]
+  assert permutation_ids("none", 3) is None
+  with pytest.raises(ValueError, match="seed"):
+    permutation_ids("seed", 3)

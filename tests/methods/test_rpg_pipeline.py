@@ -4,10 +4,19 @@ import json
 import os
 import pathlib
 import shutil
+import subprocess
+import sys
 
+import jax
+import numpy as np
 import pytest
 
-from tests.helpers import assert_generated_unchanged, replace_unseen_checkpoints, shared_smoke_run
+from paramgen_jax import runfiles
+from paramgen_jax.errors import CorruptDataError
+from paramgen_jax.integrity import tree_checksum
+from paramgen_jax.methods import rpg
+from tests.helpers import (REPO, assert_generated_unchanged, load_config,
+                           replace_unseen_checkpoints, shared_smoke_run)
 from tests.launch.test_main import launch
 
 
@@ -66,3 +75,84 @@ def test_task_conditions_follow_the_task_order():
   text = task_conditions(tasks, "text")
   assert text[tasks[0].name].shape == (384,)
   assert abs(float(text[tasks[0].name] @ text[tasks[1].name])) < 0.999
+
+
+def _fresh_process_checksum(path: str, task_index: int, seed: int, conditions_path: str,
+                            num_models: int) -> str:
+  """tree_checksum of `rpg.load(path)`'s jitted generate for task `task_index`'s key
+  (fold_in(key(seed), i), as the sample stage draws), in a new Python process."""
+  code = (
+      "import jax, numpy as np\n"
+      "from paramgen_jax.methods import rpg\n"
+      "from paramgen_jax.integrity import tree_checksum\n"
+      f"found = dict(np.load({conditions_path!r}))\n"
+      f"key = jax.random.fold_in(jax.random.key({seed}), {task_index})\n"
+      f"out = jax.jit(rpg.generate, static_argnames='num_models')(rpg.load({path!r}), key, "
+      f"found.get('c'), num_models={num_models})\n"
+      "print(tree_checksum(out))\n")
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device, as launch
+  env["PYTHONPATH"] = REPO
+  found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=600)
+  assert found.returncode == 0, found.stderr[-3000:]
+  return found.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["rpg_convnext", "rpg_unseen_binary"])
+def test_the_saved_generator_makes_what_sample_wrote(smoke_root, tmp_path, config):
+  """load(workdir/generator) in a fresh process, jit(generate) with the sample stage's task
+  key (and the task's condition per model): the bytes the sample stage saved."""
+  from paramgen_jax.methods.rpg import stages
+  workdir, result = shared_smoke_run(smoke_root, config)
+  assert result["returncode"] == 0, result["stderr"]
+  cfg = load_config(config, "smoke")
+  n, split = cfg.generate.num_models, "seen" if cfg.generator.condition == "none" else "unseen"
+  tasks = stages._tasks_in_manifest(cfg, workdir, split)
+  index = len(tasks) - 1  # the last task: its key is fold_in(key, index), not the sample key
+  conditions_path = str(tmp_path / "conditions.npz")
+  if split == "seen":
+    np.savez(conditions_path)
+  else:
+    condition = stages.task_conditions(tasks, cfg.generator.condition)[tasks[index].name]
+    np.savez(conditions_path, c=np.repeat(condition[None], n, axis=0))
+  got = _fresh_process_checksum(runfiles.generator_dir(workdir), index, cfg.sample.seed,
+                                conditions_path, n)
+  assert got == tree_checksum(runfiles.load_generated(workdir)[tasks[index].name])
+
+
+@pytest.mark.slow
+def test_bad_conditions_and_damaged_generators_are_one_line(smoke_root, tmp_path):
+  workdir, result = shared_smoke_run(smoke_root, "rpg_unseen_binary")
+  assert result["returncode"] == 0, result["stderr"]
+  generator = rpg.load(runfiles.generator_dir(workdir))
+  assert generator.condition_dim == 10  # bits
+  for bad in (np.zeros((2, 11), np.float32), np.zeros((3, 10), np.float32), None):
+    with pytest.raises(ValueError, match="conditions") as found:
+      rpg.generate(generator, jax.random.key(0), bad, 2)
+    assert "\n" not in str(found.value)
+
+  def damaged(name, change):
+    path = tmp_path / name
+    shutil.copytree(runfiles.generator_dir(workdir), path)
+    change(path)
+    with pytest.raises(CorruptDataError) as found:
+      rpg.load(str(path))
+    assert "\n" not in str(found.value) and str(path) in str(found.value)
+    return str(found.value)
+
+  def other_method(path):
+    record = json.loads((path / "generator.json").read_text())
+    (path / "generator.json").write_text(json.dumps(dict(record, method="pdiff")))
+
+  def altered(path):
+    data = max((p for p in (path / "arrays").rglob("*") if p.is_file()),
+               key=lambda p: p.stat().st_size)
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    data.write_bytes(bytes(raw))
+
+  assert "not 'rpg'" in damaged("other", other_method)
+  assert "no generator.json" in damaged("incomplete", lambda p: (p / "generator.json").unlink())
+  damaged("altered", altered)
+  damaged("no_codec", lambda p: shutil.rmtree(p / "codecs" / "tokens"))

@@ -1,10 +1,13 @@
 """Token-parallel RPG generation: 8 devices give the parameters of one device."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from paramgen_jax import artifact
 from paramgen_jax import params as P
 from paramgen_jax.methods.rpg import core
 from paramgen_jax.methods.rpg.token_parallel import TOKEN_AXIS, token_mesh
@@ -18,7 +21,6 @@ def generator():
   (a 2-layer MLP) has 13 tokens of 64 per model: 7 + 1 + 4 + 1 (kernel, bias, kernel, bias);
   not a multiple of 8, so the last device pads."""
   config = load_config("rpg_convnext", "smoke")
-  config.generate.num_models = 3
   template = {f"Dense_{i}": {"kernel": np.zeros((rows, 10), np.float32),
                              "bias": np.zeros((10,), np.float32)}
               for i, rows in enumerate((40, 20))}
@@ -30,14 +32,13 @@ def generator():
   rng = np.random.default_rng(0)
   params = jax.tree_util.tree_map(lambda s: 0.3 * rng.standard_normal(s.shape, np.float32),
                                   shapes)
-  return core.Generator(params, codec, config, 2, 0)
+  return core.Generator(params, codec, artifact.frozen(config), 2, 0)
 
 
 def _run(generator, mesh):
-  """Models 1 and 2 of the 3 drawn with one key (token offsets 13 .. 38), on `mesh`."""
-  fn = jax.jit(lambda p, k, first: core.generate(generator._replace(params=p), k, mesh=mesh,
-                                                 first=first, num_models=2))
-  return jax.device_get(fn(generator.params, jax.random.key(4), np.int32(1)))
+  """Two models (26 tokens: 8 devices sample 4 each, the last pads 6), on `mesh`."""
+  fn = jax.jit(functools.partial(core.generate, mesh=mesh), static_argnames="num_models")
+  return jax.device_get(fn(generator, jax.random.key(4), None, num_models=2))
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """RPG: recurrent diffusion for large-scale parameter generation.
 
-In memory (core.py): `train(stacked, config) -> Generator`, `generate` / `generate_all`
-(stacked parameter pytrees), `small_config()`. The network is in model.py; the pipeline's
-stages in stages.py.
+The protocol (`paramgen_jax.protocol`) in core.py: `small_config()`, `train(zoo, config, *,
+conditions=None, workdir=None) -> Generator`, `generate(generator, key, conditions,
+num_models)`, `save(generator, path)`, `load(path)`. The network is in model.py, token-parallel
+sampling in token_parallel.py, the pipeline's stages in stages.py.
 """
 
-from paramgen_jax.methods.rpg.core import (Generator, generate, generate_all, generation_plan,
-                                           small_config, train)
+from paramgen_jax.methods.rpg.core import Generator, generate, load, save, small_config, train

@@ -1,51 +1,60 @@
-"""RPG in memory: train a generator on stacked checkpoints, generate stacked parameters.
+"""RPG in memory: the protocol (`paramgen_jax.protocol`) on a zoo of one architecture.
 
     from paramgen_jax.methods import rpg
     config = rpg.small_config()                       # or the sections of configs/rpg_*.py
-    generator = rpg.train(stacked, config)            # stacked: a pytree, leaves (N, ...)
-    models = rpg.generate_all(generator, jax.random.key(1))   # leaves (num_models, ...)
+    generator = rpg.train(zoo, config)                # zoo: a pytree, leaves (N, ...)
+    models = rpg.generate(generator, jax.random.key(1), None, 4)   # leaves (4, ...)
+    rpg.save(generator, "runs/my_rpg"); generator = rpg.load("runs/my_rpg")
 
-No file is read or written unless `train` is given a `workdir` (the pipeline's `train`
-stage does: checkpoints, resume, metrics). `config` needs the sections tokens, generator,
-diffusion, train, sample, generate (and optionally memory, mesh) of an RPG config.
+The generator is conditional exactly when `train` gets conditions (N, C): then `generate`
+takes one condition per model, (num_models, C). No file is read or written unless `train`
+is given a `workdir` (the pipeline's train stage does: checkpoints, resume, metrics).
+`config` needs the sections tokens, generator, diffusion, train, sample and generate (mode,
+chunk) of an RPG config, and optionally mesh (training's device mesh).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from flax import struct
 
-from paramgen_jax import memory
-from paramgen_jax import stage_helpers as H
+from paramgen_jax import artifact
 from paramgen_jax.methods.rpg import token_parallel
 from paramgen_jax.methods.rpg.model import RPGGenerator, rpg_loss, sample_tokens
 from paramgen_jax.params.codec import TokenCodec
+from paramgen_jax.train import recipe
 
 PyTree = Any
+METHOD = "rpg"
+CODEC = "tokens"  # the codec's name in the generator directory
 
 
-class Generator(NamedTuple):
+@struct.dataclass
+class Generator:
   """A trained RPG generator: everything `generate` needs.
 
-  params: the network's parameters to sample with (EMA when kept); codec: the fitted
-  TokenCodec; config: the RPG sections; num_permutations: permutation states (0: none);
-  condition_dim: width of the condition vector (0: unconditional).
+  params: the network's Flax variables to sample with (EMA when kept), the only leaves;
+  codec: the fitted TokenCodec; config: the RPG sections (a FrozenConfigDict);
+  num_permutations: permutation states (0: none; `permutation_ids`); condition_dim: width C
+  of the condition vector (0: unconditional).
   """
   params: PyTree
-  codec: TokenCodec
-  config: Any
-  num_permutations: int
-  condition_dim: int
+  codec: TokenCodec = struct.field(pytree_node=False)
+  config: Any = struct.field(pytree_node=False)
+  num_permutations: int = struct.field(pytree_node=False)
+  condition_dim: int = struct.field(pytree_node=False)
 
 
 def small_config() -> ml_collections.ConfigDict:
   """A recipe for small models on a CPU (a few thousand parameters, about a minute on 2
-  cores); change any field. The same sections as configs/rpg_convnext.py."""
+  cores); change any field. The sections of configs/rpg_convnext.py that the in-memory API
+  reads."""
   return ml_collections.ConfigDict(dict(
       tokens=dict(size=64, granularity="layer"),
       generator=dict(d_model=64, prototype_dim=64, prototype_hidden=0, backbone="mamba",
@@ -61,8 +70,7 @@ def small_config() -> ml_collections.ConfigDict:
                  compute_dtype="float32", log_every=50, checkpoint_every=500,
                  keep_checkpoints=1, seed=0, fsdp_min_size=2**20),
       sample=dict(sampler="ddim", steps=30, eta=0.05, num_samples=1, seed=1, clip_x0=None),
-      generate=dict(num_models=4, mode="parallel", chunk=64),
-      memory=dict(budget_gb=2.0)))
+      generate=dict(mode="parallel", chunk=64)))
 
 
 def make_model(config: Any, num_permutations: int, condition_dim: int) -> RPGGenerator:
@@ -93,8 +101,8 @@ def init_fn(config: Any, codec: TokenCodec, num_permutations: int, condition_dim
 def loss_function(config: Any, codec: TokenCodec, num_permutations: int, condition_dim: int):
   """`(params, batch, rng) -> (loss, metrics)`, the training loss of the config's generator;
   batch: {'tokens': (B, S, T), and 'permutation' (B,) and/or 'condition' (B, C)}."""
-  model, schedule = make_model(config, num_permutations, condition_dim), H.schedule_from_config(
-      config.diffusion)
+  model = make_model(config, num_permutations, condition_dim)
+  schedule = recipe.schedule_from_section(config.diffusion)
   layer, token = _coordinates(codec)
   mask = jnp.asarray(codec.plan.mask)
 
@@ -106,21 +114,34 @@ def loss_function(config: Any, codec: TokenCodec, num_permutations: int, conditi
   return loss_fn
 
 
-def permutation_ids(kind: str, count: int, seeds: Any = None) -> np.ndarray | None:
-  """(count,) int32 permutation state of each checkpoint: its own ('checkpoint'), one per
-  training seed ('seed', `seeds` (count,) needed), or None ('none')."""
+def permutation_ids(kind: str, count: int, seeds: Any = None,
+                    conditions: np.ndarray | None = None) -> np.ndarray | None:
+  """(count,) int32 permutation state of each checkpoint, or None ('none').
+
+  'checkpoint': the checkpoint's index among those of its condition (all of them when
+  unconditional), so that a state and a condition together name one checkpoint, and every
+  condition meets every state (a seen or unseen condition takes any state at generation);
+  'seed': one state per training seed (`seeds` (count,) needed).
+  """
   if kind == "checkpoint":
-    return np.arange(count, dtype=np.int32)
+    if conditions is None:
+      return np.arange(count, dtype=np.int32)
+    group = np.unique(conditions, axis=0, return_inverse=True)[1].reshape(-1)
+    order = np.argsort(group, kind="stable")
+    ranks = np.empty(count, np.int32)  # position in the sorted groups - the group's start
+    ranks[order] = np.arange(count) - np.searchsorted(group[order], group[order])
+    return ranks
   if kind == "seed":
     if seeds is None:
-      raise ValueError("generator.permutation = 'seed' needs each checkpoint's seed")
+      raise ValueError("generator.permutation = 'seed' needs each checkpoint's seed: "
+                       "train(..., seeds=...)")
     distinct = sorted(set(int(s) for s in seeds))
     return np.asarray([distinct.index(int(s)) for s in seeds], np.int32)
   return None
 
 
-def _batch_fn(config: Any, tokens: np.ndarray, permutation, conditions):
-  pick = H.random_rows(config.train.seed + 1, len(tokens), config.train.batch_size)
+def _batch_fn(train_cfg: Any, tokens: np.ndarray, permutation, conditions):
+  pick = recipe.random_rows(train_cfg.seed + 1, len(tokens), train_cfg.batch_size)
 
   def batch_fn(step):
     rows = pick(step)
@@ -133,85 +154,105 @@ def _batch_fn(config: Any, tokens: np.ndarray, permutation, conditions):
   return batch_fn
 
 
-def train(stacked: PyTree, config: Any, *, conditions: np.ndarray | None = None,
-          seeds: Any = None, codec: TokenCodec | None = None,
-          workdir: str | None = None) -> Generator:
-  """Trains RPG on stacked checkpoints (N, ...) of one architecture.
+def _checked_conditions(conditions: Any, count: int) -> np.ndarray | None:
+  """conditions (count, C) as float32, or None; ValueError (one line) for another shape."""
+  if conditions is None:
+    return None
+  conditions = np.asarray(conditions, np.float32)
+  if conditions.ndim != 2 or len(conditions) != count:
+    raise ValueError(f"RPG conditions must be (N, C), one vector per model of the zoo "
+                     f"(N = {count}), got shape {conditions.shape}")
+  return conditions
+
+
+def train(zoo: PyTree, config: Any, *, conditions: Any = None, workdir: str | None = None,
+          seeds: Any = None, codec: TokenCodec | None = None) -> Generator:
+  """Trains RPG on a zoo (N, ...) of one architecture.
 
   Args:
-    conditions: (N, C) one condition vector per checkpoint, when generator.condition is
-      not 'none'.
-    seeds: (N,) each checkpoint's training seed, for generator.permutation = 'seed'.
-    codec: a fitted codec to use (default: fitted on `stacked`).
+    zoo: a pytree of stacked models, leaves (N, ...).
+    conditions: (N, C) one condition vector per model, for a conditional generator; None
+      for an unconditional one.
     workdir: checkpoint, resume and log the training there (default: in memory).
+    seeds: (N,) each model's training seed, needed by generator.permutation = 'seed'.
+    codec: a TokenCodec fitted elsewhere (default: fitted on `zoo`).
   """
-  codec = codec or TokenCodec.fit(stacked, token_size=config.tokens.size,
+  codec = codec or TokenCodec.fit(zoo, token_size=config.tokens.size,
                                   granularity=config.tokens.granularity)
-  tokens = np.asarray(jax.vmap(codec.encode)(stacked))
-  permutation = permutation_ids(config.generator.permutation, len(tokens), seeds)
-  if (conditions is None) != (config.generator.condition == "none"):
-    raise ValueError(f"generator.condition = {config.generator.condition!r}: pass conditions "
-                     "(N, C) exactly when the generator is conditional")
-  conditions = None if conditions is None else np.asarray(conditions, np.float32)
+  tokens = np.asarray(jax.vmap(codec.encode)(zoo))
+  conditions = _checked_conditions(conditions, len(tokens))
+  permutation = permutation_ids(config.generator.permutation, len(tokens), seeds, conditions)
   num_permutations = 0 if permutation is None else int(permutation.max()) + 1
   condition_dim = 0 if conditions is None else conditions.shape[1]
-  state = H.train_generator(
-      config.train, config, init_params=init_fn(config, codec, num_permutations, condition_dim),
+  params = recipe.train_generator(
+      config.train, config.get("mesh"),
+      init_params=init_fn(config, codec, num_permutations, condition_dim),
       loss_fn=loss_function(config, codec, num_permutations, condition_dim),
-      batch_fn=_batch_fn(config, tokens, permutation, conditions),
+      batch_fn=_batch_fn(config.train, tokens, permutation, conditions),
       workdir=workdir, desc="train rpg")
-  # Host copies: the state may live on a mesh, generation compiles for the default device.
-  return Generator(jax.device_get(state.eval_params()), codec, config, num_permutations,
-                   condition_dim)
+  return Generator(params, codec, artifact.frozen(config), num_permutations, condition_dim)
 
 
-def generate(generator: Generator, key: jax.Array, condition: Any = None, *,
-             num_models: int | None = None, first: int | jax.Array = 0,
+def _check_generate_args(generator: Generator, conditions: Any, num_models: int) -> None:
+  """ValueError (one line) unless conditions fit the generator: None or (num_models, C)."""
+  if generator.condition_dim == 0 and conditions is not None:
+    raise ValueError("this RPG generator is unconditional: pass conditions=None")
+  want, got = (num_models, generator.condition_dim), np.shape(conditions)
+  if generator.condition_dim and (conditions is None or got != want):
+    raise ValueError(f"RPG conditions must be (num_models, C) = {want}, one vector per "
+                     f"generated model, got {None if conditions is None else got}")
+
+
+def generate(generator: Generator, key: jax.Array, conditions: Any, num_models: int, *,
              mesh: jax.sharding.Mesh | None = None) -> PyTree:
-  """Models first .. first + num_models - 1 of the `generate.num_models` drawn with `key`
-  (default: all), stacked (num_models, ...); condition (C,) for a conditional generator.
+  """`num_models` models drawn with `key`, stacked (num_models, ...).
 
-  Model m is the same whichever chunk makes it: its permutation state and token keys depend
-  on `key` and m only. Traceable (jit it; `first` may be traced). With a `mesh`, the tokens
-  are sampled split over its devices (`token_parallel`): the same models.
+  Args:
+    conditions: (num_models, C) one condition per model for a conditional generator, else
+      None.
+    mesh: sample the tokens split over this mesh's devices (`token_parallel`): the same
+      models up to float rounding, in a fraction of the memory per device.
+
+  Model m's permutation state is draw m of randint(split(key)[0], (num_models,)), its
+  tokens' keys fold_in(split(key)[1], m·S + s) (S tokens per model). Traceable: jit it
+  with num_models static.
   """
+  if num_models < 1:
+    raise ValueError(f"num_models must be >= 1, got {num_models}")
+  _check_generate_args(generator, conditions, num_models)
   config, codec = generator.config, generator.codec
   model = make_model(config, generator.num_permutations, generator.condition_dim)
-  total = config.generate.num_models
-  n = total if num_models is None else num_models
   layer, token = _coordinates(codec)
   perm_key, token_key = jax.random.split(key)
-  perm = (None if not generator.num_permutations else jnp.take(
-      jax.random.randint(perm_key, (total,), 0, generator.num_permutations),
-      first + jnp.arange(n), mode="clip"))
-  cond = (None if condition is None
-          else jnp.broadcast_to(jnp.asarray(condition), (n,) + np.shape(condition)))
-  proto = model.apply(generator.params, layer, token, perm, cond, n,
+  perm = (jax.random.randint(perm_key, (num_models,), 0, generator.num_permutations)
+          if generator.num_permutations else None)
+  cond = None if conditions is None else jnp.asarray(conditions, jnp.float32)
+  proto = model.apply(generator.params, layer, token, perm, cond, num_models,
                       method=RPGGenerator.prototypes)
   sample = (sample_tokens if mesh is None
             else functools.partial(token_parallel.sample_tokens_sharded, mesh=mesh))
-  tokens = sample(model, generator.params, proto.reshape(-1, proto.shape[-1]),
-                  token_key, H.schedule_from_config(config.diffusion),
-                  mode=config.generate.mode, chunk=config.generate.chunk,
-                  first=first * codec.plan.num_tokens, **H.sampler_kwargs(config))
-  return jax.vmap(codec.decode)(tokens.reshape(n, codec.plan.num_tokens, config.tokens.size))
+  tokens = sample(model, generator.params, proto.reshape(-1, proto.shape[-1]), token_key,
+                  recipe.schedule_from_section(config.diffusion), mode=config.generate.mode,
+                  chunk=config.generate.chunk,
+                  **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
+  return jax.vmap(codec.decode)(
+      tokens.reshape(num_models, codec.plan.num_tokens, config.tokens.size))
 
 
-def generation_plan(generator: Generator, condition: Any, key: jax.Array) -> tuple[int, Any]:
-  """(models per call, compiled `generate` of that many, taking (params, condition, key,
-  first)): as many as fit the config's memory budget (XLA's plan), all when they fit."""
-  def make(count):
-    return lambda p, c, k, first: generate(generator._replace(params=p), k, c,
-                                           num_models=count, first=first)
-  return memory.plan_count(make, (generator.params, condition, key, np.int32(0)),
-                           generator.config.generate.num_models,
-                           memory.budget_bytes(generator.config.get("memory")),
-                           what="RPG generation of one model (generate.num_models)")
+def save(generator: Generator, path: str) -> None:
+  """Writes `generator` to the directory `path` (`artifact`): its network, codec and config."""
+  artifact.save(path, method=METHOD, arrays=generator.params, config=generator.config,
+                codecs={CODEC: generator.codec},
+                meta={"num_permutations": generator.num_permutations,
+                      "condition_dim": generator.condition_dim})
 
 
-def generate_all(generator: Generator, key: jax.Array, condition: Any = None) -> PyTree:
-  """All `generate.num_models` models for one condition, chunked to the memory budget."""
-  n = generator.config.generate.num_models
-  size, run = generation_plan(generator, condition, key)
-  return H.generate_in_chunks(
-      lambda first: run(generator.params, condition, key, np.int32(first)), n, size)
+def load(path: str) -> Generator:
+  """The generator `save` wrote in `path`.
+
+  Raises (one line): FileNotFoundError (no directory), CorruptDataError (incomplete,
+  altered, or another method's generator).
+  """
+  found = artifact.load(path, method=METHOD)
+  return Generator(found.arrays, found.codecs[CODEC], found.config,
+                   int(found.meta["num_permutations"]), int(found.meta["condition_dim"]))

@@ -142,7 +142,8 @@ def sample_tokens(model: RPGGenerator, params: Any, prototypes: jax.Array, key: 
   Args:
     mode: 'sequential', 'partial' (`chunk` tokens at a time) or 'parallel'.
     first: the index of the first token among all tokens generated with `key` (may be
-      traced): the tokens of a chunk of models are then those of the whole.
+      traced): a block of the tokens (one device's, `token_parallel`) is then that of the
+      whole.
     sampler_kwargs: passed to `diffusion.sample` (sampler, steps, eta, prediction, clip_x0).
   """
   if mode not in INFERENCE_MODES:

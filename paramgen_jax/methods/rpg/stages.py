@@ -1,36 +1,35 @@
 """RPG (recurrent diffusion for large-scale parameter generation): the pipeline stages.
 
   collect -> zoo/                    the zoo of the config's zoo sections (`zoo.spec`)
-  train   -> codec/                  the parameter codec fitted on the seen checkpoints
-             generator.json          the generator's shape (permutation states, condition)
-             checkpoints/, metrics   the generator (`core.train`)
+  train   -> checkpoints/, metrics   the generator's training (`core.train`; resumes)
+             generator/              the trained generator (`core.save`: network, codec, config)
   sample  -> generated/<task>/       `generate.num_models` models per target task
+             inference.json          one model's generation cost
   eval    -> report.json, report.md, similarity.png
 
 Target tasks: the seen tasks of an unconditional run (one model family, e.g. the full digits
 task), or the unseen tasks when the generator is conditioned on each task's condition: its
 bit vector ('bits') or the MiniLM embedding of its first text description ('text').
-`sample` reads only the codec, generator.json, the checkpoints and the zoo's task list.
+`sample` reads only generator/ and the zoo's task list, never the zoo's checkpoints.
 """
 
 from __future__ import annotations
 
-import os
+import copy
 from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
 
+from paramgen_jax import artifact, memory, runfiles
 from paramgen_jax import configlib as C
-from paramgen_jax import stage_helpers as H
 from paramgen_jax.eval.entry import evaluate_generated
-from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.rpg import core
 from paramgen_jax.methods.rpg.model import INFERENCE_MODES
 from paramgen_jax.nn.position import POSITION_KINDS
 from paramgen_jax.nn.sequence import BACKBONES
 from paramgen_jax.nn.unet1d import CONDITIONING
-from paramgen_jax.params.codec import TokenCodec, load_codec, save_codec
+from paramgen_jax.params.codec import TokenCodec
 from paramgen_jax.zoo import conditions as zoo_conditions
 from paramgen_jax.zoo import spec
 
@@ -56,7 +55,6 @@ SCHEMA = {
                  "chunk": C.integer(1)},
     "mesh": C.MESH_FIELD,
 }
-SHAPE_FILE = "generator.json"
 
 
 def validate(config: Any) -> None:
@@ -66,7 +64,8 @@ def validate(config: Any) -> None:
   C.require(g.condition == "none" or config.tasks.kind == "binary", "generator.condition",
             "'bits' and 'text' need tasks.kind = 'binary'")
   C.require(g.condition == "none" or g.permutation == "none", "generator.permutation",
-            "must be 'none' for conditional runs (RPG switches permutation states off)")
+            "must be 'none' for conditional runs (RPG's recipe for unseen tasks has no "
+            "permutation states)")
 
 
 def task_conditions(tasks: Sequence[Any], kind: str) -> dict[str, np.ndarray]:
@@ -88,12 +87,12 @@ def collect(config: Any, workdir: str) -> None:
 
 
 def train(config: Any, workdir: str) -> None:
-  """Fits the codec on the seen checkpoints (saved in codec/), then trains the generator."""
+  """Trains the generator on the seen checkpoints (resuming from workdir's checkpoints) and
+  saves it to workdir/generator."""
   inputs = spec.build_zoo_inputs(config, workdir)
   rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
   codec = TokenCodec.fit(stacked, token_size=config.tokens.size,
                          granularity=config.tokens.granularity)
-  save_codec(codec, H.codec_dir(workdir))
   conditions = None
   if config.generator.condition != "none":
     seen = [inputs.by_name[name] for name in dict.fromkeys(r["task"] for r in rows)]
@@ -101,29 +100,25 @@ def train(config: Any, workdir: str) -> None:
     conditions = np.stack([by_task[r["task"]] for r in rows])
   print(f"RPG: {len(rows)} checkpoints, {codec.layout.num_params:,} parameters in "
         f"{codec.plan.num_tokens} tokens of {config.tokens.size}")
-  generator = core.train(stacked, config, conditions=conditions,
-                         seeds=[r["seed"] for r in rows], codec=codec, workdir=workdir)
-  atomic_write_json(os.path.join(workdir, SHAPE_FILE), {
-      "num_permutations": generator.num_permutations,
-      "condition_dim": generator.condition_dim})
+  generator = core.train(stacked, config, conditions=conditions, workdir=workdir,
+                         seeds=[r["seed"] for r in rows], codec=codec)
+  core.save(generator, runfiles.generator_dir(workdir))
 
 
-def load_generator(config: Any, workdir: str) -> core.Generator:
-  """The generator `train` left in `workdir`: codec, shape and latest checkpoint."""
-  codec = load_codec(H.codec_dir(workdir))
-  path = os.path.join(workdir, SHAPE_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"no {path}: run --mode=train first")
-  shape = read_json(path, "generator shape file")
-  params, _ = H.load_trained_params(config, workdir, core.init_fn(
-      config, codec, shape["num_permutations"], shape["condition_dim"]))
-  return core.Generator(params, codec, config, shape["num_permutations"],
-                        shape["condition_dim"])
+def sampling_generator(config: Any, workdir: str) -> core.Generator:
+  """The generator the train stage saved, sampling as this run's config says: its sample
+  and generate sections (e.g. --config.sample.steps given with --mode=sample)."""
+  generator = core.load(runfiles.generator_dir(workdir))
+  # A copy: as_configdict() is the frozen config's own dict, which must not change.
+  merged = copy.deepcopy(generator.config.as_configdict())
+  merged.sample, merged.generate = config.sample, config.generate
+  return generator.replace(config=artifact.frozen(merged))
 
 
 def sample(config: Any, workdir: str) -> None:
-  """`generate.num_models` models per target task into generated/<task>/."""
-  generator = load_generator(config, workdir)
+  """`generate.num_models` models per target task into generated/<task>/; task i draws
+  with fold_in(sample key, i)."""
+  generator = sampling_generator(config, workdir)
   if config.generator.condition == "none":
     targets = {t.name: None for t in _tasks_in_manifest(config, workdir, "seen")}
   else:
@@ -131,18 +126,24 @@ def sample(config: Any, workdir: str) -> None:
                               config.generator.condition)
   if not targets:
     return
+  n, budget = config.generate.num_models, memory.budget_bytes(config.get("memory"))
   key = jax.random.key(config.sample.seed)
-  size, run = core.generation_plan(generator, next(iter(targets.values())), key)
-  H.generate_for_tasks(
-      workdir, list(targets), config.generate.num_models, size,
-      lambda task, task_key, first: run(generator.params, targets[task], task_key,
-                                        np.int32(first)), key)
-  one = lambda p, c, k, first: core.generate(generator._replace(params=p), k, c, num_models=1,
-                                             first=first)
-  H.record_inference_cost(workdir, one, (generator.params, next(iter(targets.values())), key,
-                                         np.int32(0)), generator.params, H.timing_repeats(config))
+
+  def make(task, task_key):
+    return memory.generate_within_budget(
+        core.generate, generator, task_key, _per_model(targets[task], n), n, budget,
+        what="RPG generation of one model (generate.num_models)")
+  runfiles.generate_for_tasks(workdir, list(targets), n, make, key)
+  runfiles.record_inference_cost(
+      workdir, core.generate, generator, key, _per_model(next(iter(targets.values())), 1),
+      int(config.generate.get("timing_repeats", 3)), trained=generator.params)
+
+
+def _per_model(condition: np.ndarray | None, count: int) -> np.ndarray | None:
+  """A task's condition (C,) repeated for `count` models: (count, C); None stays None."""
+  return None if condition is None else np.repeat(condition[None], count, axis=0)
 
 
 def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated models against the zoo: report.json, report.md, similarity.png."""
-  evaluate_generated(config, workdir, "rpg", generated=H.load_generated(workdir))
+  evaluate_generated(config, workdir, "rpg", generated=runfiles.load_generated(workdir))

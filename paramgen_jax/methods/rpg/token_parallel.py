@@ -3,7 +3,7 @@
     mesh = token_mesh()                        # every device on one 'tokens' axis
     tokens = sample_tokens_sharded(model, params, prototypes, key, schedule, mesh,
                                    mode="partial", chunk=256, steps=60, ...)
-    models = core.generate(generator, key, mesh=mesh)   # the same, through the codec
+    models = core.generate(generator, key, None, 4, mesh=mesh)   # the same, through the codec
 
 RPG's denoiser generates every token independently given its prototype, and token m draws
 its noise from fold_in(key, first + m) (`model.sample_tokens`), never from a key split by
@@ -36,32 +36,29 @@ def token_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
 
 def sample_tokens_sharded(model: RPGGenerator, params: Any, prototypes: jax.Array,
                           key: jax.Array, schedule: diffusion.Schedule, mesh: Mesh, *,
-                          mode: str = "partial", chunk: int = 64, first: int | jax.Array = 0,
-                          **sampler_kwargs) -> jax.Array:
+                          mode: str = "partial", chunk: int = 64, **sampler_kwargs) -> jax.Array:
   """`model.sample_tokens` with the tokens split over all devices of `mesh`.
 
   Args:
     prototypes: (M, P); device d generates tokens d·B .. d·B + B - 1, B = ceil(M / devices)
       (padded with zero prototypes past M).
     mesh: any mesh; the token axis is split over all of its axes together.
-    mode, chunk, first, sampler_kwargs: as `model.sample_tokens`.
+    mode, chunk, sampler_kwargs: as `model.sample_tokens`.
 
   Returns:
-    (M, T) tokens, split over the mesh's devices along M; token m used fold_in(key,
-    first + m), as on one device.
+    (M, T) tokens, split over the mesh's devices along M; token m used fold_in(key, m), as
+    on one device.
   """
   axes = tuple(mesh.axis_names)
   devices, total = mesh.size, prototypes.shape[0]
   block = -(-total // devices)
   padded = jnp.pad(prototypes, ((0, devices * block - total), (0, 0)))
 
-  def local(protos, params, key, first):
-    offset = first + jax.lax.axis_index(axes) * block
+  def local(protos, params, key):
     return sample_tokens(model, params, protos, key, schedule, mode=mode, chunk=chunk,
-                         first=offset, **sampler_kwargs)
+                         first=jax.lax.axis_index(axes) * block, **sampler_kwargs)
 
   sharded = jax.shard_map(local, mesh=mesh,
-                          in_specs=(PartitionSpec(axes), PartitionSpec(), PartitionSpec(),
-                                    PartitionSpec()),
+                          in_specs=(PartitionSpec(axes), PartitionSpec(), PartitionSpec()),
                           out_specs=PartitionSpec(axes))
-  return sharded(padded, params, key, jnp.asarray(first, jnp.int32))[:total]
+  return sharded(padded, params, key)[:total]
