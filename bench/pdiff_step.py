@@ -25,10 +25,10 @@ import numpy as np  # noqa: E402
 from bench import stepbench  # noqa: E402
 from bench.pdiff_training import adapter_size  # noqa: E402
 from bench.rpg_step import apply_overrides, count  # noqa: E402
-from paramgen_jax import stage_helpers as H  # noqa: E402
 from paramgen_jax.methods.pdiff.model import LatentDenoiser, latent_diffusion_loss  # noqa: E402
 from paramgen_jax.nn.autoencoder1d import ParamAutoencoder, autoencoder_loss  # noqa: E402
 from paramgen_jax.params import padded_length  # noqa: E402
+from paramgen_jax.train.recipe import schedule_from_section  # noqa: E402
 
 TEXT_DIM = 384  # MiniLM sentence vectors
 
@@ -52,7 +52,7 @@ def latent_step(config, num_tasks=16):
   rng = np.random.default_rng(1)
   z = jnp.asarray(rng.normal(size=(batch, config.autoencoder.latent_dim)), jnp.float32)
   cond = jnp.asarray(rng.normal(size=(batch, TEXT_DIM)), jnp.float32)
-  schedule = H.schedule_from_config(config.diffusion)
+  schedule = schedule_from_section(config.diffusion)
   loss_fn = lambda p, b, r: latent_diffusion_loss(model, p, b["z"], b["cond"], r, schedule,
                                                   config.diffusion.prediction)
   params = model.init(jax.random.key(0), z[:1], jnp.zeros(1, jnp.int32), cond[:1])

@@ -1,5 +1,6 @@
 """COND P-DIFF task conditions: data features, index conditions, nearest seen task."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -31,3 +32,23 @@ def test_index_conditions_and_nearest_seen():
   assert nearest == {seen[0]: seen[0], seen[1]: seen[1], tasks[2].name: seen[1]}
   with pytest.raises(ValueError, match="frozen encoder"):
     C.condition_vectors("data", tasks, seen)
+
+
+def test_seen_tasks_are_equal_conditions_in_order_of_first_appearance():
+  conditions = np.asarray([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [1.0, 0.0]],
+                          np.float32)
+  seen, task_ids = C.seen_tasks(conditions)
+  np.testing.assert_array_equal(seen, [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+  assert task_ids.tolist() == [0, 1, 0, 2, 1] and task_ids.dtype == np.int32
+  indices, ids = C.seen_tasks(np.asarray([3, 3, 1, 0, 1], np.int32))  # 'learned': task indices
+  assert indices.tolist() == [3, 1, 0] and ids.tolist() == [0, 0, 1, 2, 1]
+
+
+def test_stats_rows_match_seen_conditions_else_nearest_seen_by_cosine():
+  seen = np.asarray([[1.0, 0.0], [0.0, 1.0], [0.0, 2.0]], np.float32)  # rows 1, 2: one direction
+  wanted = np.asarray([[0.0, 2.0], [0.0, 1.0], [0.2, 0.9], [3.0, 0.1]], np.float32)
+  rows = jax.jit(C.stats_rows)(seen, wanted)
+  assert rows.tolist() == [2, 1, 1, 0]  # equal rows win over cosine ties
+  names = ["a", "b", "c"]
+  vectors = {**dict(zip(names, seen[:2])), "new": wanted[2], "far": wanted[3]}
+  assert nearest_seen(vectors, names[:2]) == {"a": "a", "b": "b", "new": "b", "far": "a"}

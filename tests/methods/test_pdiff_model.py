@@ -53,31 +53,40 @@ def test_conditional_latent_diffusion_learns_two_tasks():
   for i in range(300):
     params, opt = step(params, opt, jax.random.fold_in(jax.random.key(1), i))
   for task, sign in ((0, 1.0), (1, -1.0)):
-    z = sample_latents(model, params, jnp.int32(task), 8, 8, jax.random.key(task), schedule,
-                       sampler="ddim", steps=20, prediction="x0")
+    z = sample_latents(model, params, jnp.full((8,), task, jnp.int32), 8, 8,
+                       jax.random.key(task), schedule, sampler="ddim", steps=20, prediction="x0")
     assert float(jnp.mean(z * sign)) > 0.7
 
 
-def test_in_memory_training_matches_a_workdir_run_and_generates_each_task(tmp_path):
+def test_in_memory_training_matches_a_workdir_run_and_save_load(tmp_path):
+  """train in memory == train in a workdir; each model takes its condition's statistics;
+  save -> load gives the same bytes."""
   from paramgen_jax import integrity
   from paramgen_jax.methods import pdiff
-  from paramgen_jax.methods.pdiff import core
   from tests.helpers import load_config
 
   config = load_config("pdiff_digits", "smoke")
   config.generator.condition, config.generator.normalization = "onehot", "task"
   rng = np.random.default_rng(0)
   task_ids = np.repeat([0, 1], 6)
-  stacked = {"params": {"w": (rng.normal(size=(12, 5, 3)) + task_ids[:, None, None]).astype(
+  stacked = {"params": {"w": (rng.normal(size=(12, 5, 3)) + 10 * task_ids[:, None, None]).astype(
       np.float32), "b": rng.normal(size=(12, 3)).astype(np.float32)}}
   conditions = np.eye(2, dtype=np.float32)[task_ids]
-  kwargs = dict(task_ids=task_ids, tasks=("a", "b"), conditions=conditions)
-  in_memory = pdiff.train(stacked, config, **kwargs)
-  pdiff.train(stacked, config, workdir=str(tmp_path), **kwargs)
-  from_files = core.load(config, str(tmp_path), in_memory.codec, conditions[:1])
-  key = jax.random.key(3)
-  models = pdiff.generate_all(in_memory, key, conditions[1], stats_task=1)
-  again = pdiff.generate_all(from_files, key, conditions[1], stats_task=1)
+  in_memory = pdiff.train(stacked, config, conditions=conditions)
+  from_files = pdiff.train(stacked, config, conditions=conditions, workdir=str(tmp_path))
+  assert in_memory.seen.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+  # Task 0, task 1, and a new condition nearest task 1: it borrows task 1's statistics.
+  wanted = np.asarray([[1.0, 0.0], [0.0, 1.0], [0.2, 0.9]], np.float32)
+  generate = jax.jit(pdiff.generate, static_argnames="num_models")
+  models = generate(in_memory, jax.random.key(3), wanted, num_models=3)
+  again = generate(from_files, jax.random.key(3), wanted, num_models=3)
   assert integrity.tree_checksum(models) == integrity.tree_checksum(again)
-  assert models["params"]["w"].shape == (config.generate.num_models, 5, 3)
-  assert np.isfinite(models["params"]["w"]).all()
+  assert models["params"]["w"].shape == (3, 5, 3)
+  means = np.asarray(models["params"]["w"]).mean(axis=(1, 2))
+  assert means[0] < 5 < means[1] and means[2] > 5, means  # task 1's weights sit near 10
+  pdiff.save(in_memory, str(tmp_path / "generator"))
+  loaded = pdiff.load(str(tmp_path / "generator"))
+  assert integrity.tree_checksum(generate(loaded, jax.random.key(3), wanted, num_models=3)) == (
+      integrity.tree_checksum(models))
+  with pytest.raises(ValueError, match="shape"):
+    pdiff.generate(loaded, jax.random.key(3), wanted[:, :1], 3)

@@ -10,6 +10,10 @@ Kinds (the paper's Table 4b, plus its image-feature condition):
   'data'              a frozen encoder's features averaged over the task's training images,
                       one mean per task label, concatenated (the LoRA base model's class token)
 Only 'text_description', 'text' and 'data' describe a task the generator has not seen.
+
+The generator learns its tasks from the conditions themselves (`seen_tasks`: checkpoints with
+equal conditions form one task) and picks each generated model's normalization statistics
+from them (`stats_rows`: its own task's, or for a new condition the nearest seen task's).
 """
 
 from __future__ import annotations
@@ -65,3 +69,27 @@ def condition_vectors(kind: str, tasks: Sequence[Task], seen: Sequence[str], *, 
   else:
     raise ValueError(f"condition must be one of {CONDITIONS}, got {kind!r}")
   return dict(zip((t.name for t in tasks), vectors))
+
+
+def seen_tasks(conditions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Per-checkpoint conditions (N, ...) -> (seen (T, ...), task_ids (N,) int32): checkpoints
+  with equal conditions form one task, tasks in order of first appearance (a zoo's rows
+  follow its manifest, so that is the manifest's order of tasks)."""
+  conditions = np.asarray(conditions)
+  flat = conditions.reshape(len(conditions), -1)
+  _, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+  rank = np.empty(len(first), np.int32)
+  rank[np.argsort(first)] = np.arange(len(first))  # np.unique sorts rows; undo it
+  return conditions[np.sort(first)], rank[np.ravel(inverse)]
+
+
+def stats_rows(seen: jax.Array, conditions: jax.Array) -> jax.Array:
+  """(M,) int32: for each condition of `conditions` (M, ...), the row of `seen` (T, ...)
+  equal to it, else the row nearest by cosine (an unseen task borrows the statistics of
+  the seen task it resembles most). Traceable."""
+  seen_flat = jnp.reshape(seen, (seen.shape[0], -1)).astype(jnp.float32)
+  flat = jnp.reshape(conditions, (conditions.shape[0], -1)).astype(jnp.float32)
+  equal = jnp.all(flat[:, None] == seen_flat[None], axis=-1)  # (M, T)
+  unit = lambda a: a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+  nearest = jnp.argmax(unit(flat) @ unit(seen_flat).T, axis=-1)
+  return jnp.where(equal.any(-1), jnp.argmax(equal, -1), nearest).astype(jnp.int32)

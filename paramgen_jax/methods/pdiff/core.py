@@ -1,49 +1,88 @@
-"""p-diff / COND P-DIFF in memory: train the autoencoder and the latent diffusion on stacked
-checkpoints, generate stacked parameters.
+"""p-diff / COND P-DIFF in memory: the protocol (`paramgen_jax.protocol`) on stacked
+checkpoints.
 
     from paramgen_jax.methods import pdiff
-    generator = pdiff.train(stacked, config)                   # one task, unconditional
-    models = pdiff.generate_all(generator, jax.random.key(1))  # leaves (num_models, ...)
+    generator = pdiff.train(zoo, pdiff.small_config())           # one task, unconditional
+    models = pdiff.generate(generator, key, None, num_models=8)   # leaves (8, ...)
 
-    # conditional: task_ids (N,) index `tasks`; conditions (N, ...) one per checkpoint
-    generator = pdiff.train(stacked, config, task_ids=ids, tasks=names, conditions=conds)
-    models = pdiff.generate_all(generator, key, condition=c, stats_task=k)
+    # COND P-DIFF: one condition per checkpoint, (N, C) vectors ((N,) task indices for
+    # generator.condition = 'learned'); equal conditions form one task
+    generator = pdiff.train(zoo, config, conditions=conditions)
+    models = pdiff.generate(generator, key, wanted, num_models=len(wanted))  # wanted (M, C)
 
+Each generated model is denormalized with the statistics of its condition's task, or, for a
+condition not seen in training, of the seen task nearest by cosine (`conditions.stats_rows`).
 No file is read or written unless `train` gets a `workdir` (then autoencoder/, diffusion/
 with checkpoints and resume, and latents.npz). `config` needs the sections autoencoder,
-autoencoder_train, generator, diffusion, train, sample, generate (optionally memory, mesh).
+autoencoder_train, generator, diffusion, train, sample (optionally mesh).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from flax import struct
 
-from paramgen_jax import memory
-from paramgen_jax import stage_helpers as H
+from paramgen_jax import artifact
+from paramgen_jax.methods.pdiff.conditions import seen_tasks, stats_rows
 from paramgen_jax.methods.pdiff.model import (LatentDenoiser, LatentScale, latent_diffusion_loss,
                                               sample_latents)
 from paramgen_jax.nn.autoencoder1d import ParamAutoencoder, autoencoder_loss
 from paramgen_jax.params.codec import FlatCodec
+from paramgen_jax.train import recipe
 
 PyTree = Any
+METHOD = "pdiff"
 LATENTS = "latents.npz"
 
 
-class Generator(NamedTuple):
-  """A trained p-diff generator: autoencoder and denoiser parameters (EMA when kept), the
-  latent standardization, the fitted FlatCodec, the config sections, and one example
-  condition (1, ...) or None, which fixes the denoiser's condition input."""
+@struct.dataclass
+class Generator:
+  """A trained p-diff generator.
+
+  ae_params, den_params: the autoencoder's and the latent denoiser's variables (EMA when kept);
+  scale: the latents' standardization (scalars);
+  seen: (T, ...) the condition of each seen task, row k normalized by row k of the codec's
+    statistics; None for an unconditional generator (one task);
+  codec: the fitted FlatCodec (static); config: a FrozenConfigDict (static).
+  """
   ae_params: PyTree
   den_params: PyTree
   scale: LatentScale
-  codec: FlatCodec
-  config: Any
-  condition_example: Any
+  seen: Any
+  codec: FlatCodec = struct.field(pytree_node=False)
+  config: Any = struct.field(pytree_node=False)
+
+
+def small_config() -> ml_collections.ConfigDict:
+  """A recipe for small models (a few hundred parameters) that trains in about a minute on a
+  2-core CPU. Condition 'onehot' stands for any vector condition: every kind but 'learned'
+  (task indices) embeds its vectors with the same MLP; without conditions it is unconditional.
+
+  An 8-dimensional latent and x0-prediction: the denoiser has to put each sample on one of
+  a few training latents (models of different seeds do not average), and an ε-predicting
+  denoiser this short-trained diverges at the high-noise steps of DDIM."""
+  train = lambda steps, lr, batch: dict(
+      steps=steps, batch_size=batch, lr=lr, warmup_steps=50, final_lr_ratio=0.0,
+      weight_decay=2e-6, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
+      compute_dtype="float32", log_every=100, checkpoint_every=1000, keep_checkpoints=2,
+      seed=0, fsdp_min_size=2 ** 20)
+  return ml_collections.ConfigDict(dict(
+      autoencoder=dict(channels=(16, 16), latent_dim=8, kernel=7, input_noise=1e-3,
+                       latent_noise=0.1),
+      autoencoder_train=train(1500, 2e-3, 16),
+      generator=dict(normalization="task", condition="onehot", embed_dim=32,
+                     unet_encoder=(32, 64), unet_decoder=(32,),
+                     denoiser_conditioning="per_layer"),
+      diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
+                     prediction="x0"),
+      train=train(1500, 3e-3, 16),
+      sample=dict(sampler="ddim", steps=50, eta=0.0, clip_x0=None)))
 
 
 def autoencoder(config: Any, codec: FlatCodec) -> ParamAutoencoder:
@@ -51,10 +90,12 @@ def autoencoder(config: Any, codec: FlatCodec) -> ParamAutoencoder:
   return ParamAutoencoder(codec.length, tuple(a.channels), a.latent_dim, a.kernel)
 
 
-def denoiser(config: Any, codec: FlatCodec) -> LatentDenoiser:
+def denoiser(config: Any, codec: FlatCodec, conditional: bool) -> LatentDenoiser:
+  """The latent denoiser; unconditional whatever `generator.condition` says when the
+  generator was trained without conditions."""
   g = config.generator
-  return LatentDenoiser(g.condition, len(codec.tasks), g.embed_dim, tuple(g.unet_encoder),
-                        tuple(g.unet_decoder),
+  return LatentDenoiser(g.condition if conditional else "none", len(codec.tasks), g.embed_dim,
+                        tuple(g.unet_encoder), tuple(g.unet_decoder),
                         # Generators trained before the option existed had per-layer ones.
                         conditioning=g.get("denoiser_conditioning", "per_layer"))
 
@@ -65,15 +106,18 @@ def autoencoder_init(config: Any, codec: FlatCodec):
 
 
 def denoiser_init(config: Any, codec: FlatCodec, condition_example: Any):
-  model, dim = denoiser(config, codec), config.autoencoder.latent_dim
+  """condition_example: (1, ...) one condition (it fixes the input's shape), or None."""
+  model = denoiser(config, codec, condition_example is not None)
+  dim = config.autoencoder.latent_dim
   return lambda key: model.init(key, jnp.zeros((1, dim)), jnp.zeros((1,), jnp.int32),
                                 condition_example)
 
 
-def fit_codec(stacked: PyTree, config: Any, task_ids: np.ndarray,
-              tasks: Sequence[str]) -> FlatCodec:
-  """The codec of `config`: its normalization, padded for the autoencoder's stages."""
-  return FlatCodec.fit(stacked, task_ids, tasks, normalization=config.generator.normalization,
+def fit_codec(zoo: PyTree, config: Any, task_ids: np.ndarray, num_tasks: int) -> FlatCodec:
+  """The codec of `config`: its normalization (task_ids (N,) in [0, num_tasks)), padded for
+  the autoencoder's stages."""
+  return FlatCodec.fit(zoo, task_ids, tuple(f"task {k}" for k in range(num_tasks)),
+                       normalization=config.generator.normalization,
                        multiple=2 ** len(config.autoencoder.channels))
 
 
@@ -88,58 +132,81 @@ def encode_all(model: ParamAutoencoder, params: Any, vectors: np.ndarray,
 def _train_autoencoder(config: Any, codec: FlatCodec, vectors: np.ndarray,
                        workdir: str | None) -> Any:
   a, model, mask = config.autoencoder, autoencoder(config, codec), jnp.asarray(codec.mask)
-  pick = H.random_rows(config.autoencoder_train.seed + 1, len(vectors),
-                       config.autoencoder_train.batch_size)
-  state = H.train_generator(
-      config.autoencoder_train, config, init_params=autoencoder_init(config, codec),
+  pick = recipe.random_rows(config.autoencoder_train.seed + 1, len(vectors),
+                            config.autoencoder_train.batch_size)
+  return recipe.train_generator(
+      config.autoencoder_train, config.get("mesh"), init_params=autoencoder_init(config, codec),
       loss_fn=lambda p, batch, rng: autoencoder_loss(model, p, batch["x"], rng,
                                                      input_noise=a.input_noise,
                                                      latent_noise=a.latent_noise, mask=mask),
       batch_fn=lambda step: {"x": vectors[pick(step)]},
       workdir=workdir and os.path.join(workdir, "autoencoder"), desc="train autoencoder")
-  return jax.device_get(state.eval_params())  # host copy: the state may live on a mesh
 
 
 def _train_denoiser(config: Any, codec: FlatCodec, scaled: np.ndarray, conditions: Any,
                     workdir: str | None) -> Any:
-  model, schedule = denoiser(config, codec), H.schedule_from_config(config.diffusion)
-  pick = H.random_rows(config.train.seed + 1, len(scaled), config.train.batch_size)
+  model = denoiser(config, codec, conditions is not None)
+  schedule = recipe.schedule_from_section(config.diffusion)
+  pick = recipe.random_rows(config.train.seed + 1, len(scaled), config.train.batch_size)
 
   def batch_fn(step):
     rows = pick(step)
     return {"z": scaled[rows]} if conditions is None else {"z": scaled[rows],
                                                            "cond": conditions[rows]}
 
-  state = H.train_generator(
-      config.train, config,
+  return recipe.train_generator(
+      config.train, config.get("mesh"),
       init_params=denoiser_init(config, codec, None if conditions is None else conditions[:1]),
       loss_fn=lambda p, batch, rng: latent_diffusion_loss(
           model, p, batch["z"], batch.get("cond"), rng, schedule, config.diffusion.prediction),
       batch_fn=batch_fn, workdir=workdir and os.path.join(workdir, "diffusion"),
       desc="train latent diffusion")
-  return jax.device_get(state.eval_params())  # host copy: the state may live on a mesh
 
 
-def train(stacked: PyTree, config: Any, *, task_ids: np.ndarray | None = None,
-          tasks: Sequence[str] = ("task",), conditions: np.ndarray | None = None,
-          codec: FlatCodec | None = None, workdir: str | None = None) -> Generator:
-  """Trains the autoencoder, then the latent denoiser, on stacked checkpoints (N, ...).
+def _checked_conditions(config: Any, conditions: Any, count: int) -> np.ndarray | None:
+  """The training conditions as an array (N, ...), or None; ValueError (one line) when they
+  do not fit `generator.condition` or the zoo."""
+  kind = config.generator.condition
+  if conditions is None:
+    return None
+  conditions = np.asarray(conditions)
+  if kind == "none":
+    raise ValueError("p-diff: generator.condition = 'none' takes no conditions; pass "
+                     "conditions=None, or set a condition kind (e.g. 'onehot' for vectors)")
+  if len(conditions) != count:
+    raise ValueError(f"p-diff: {len(conditions)} conditions for {count} checkpoints; pass one "
+                     "per checkpoint (leading axis N)")
+  if kind == "learned" and (conditions.ndim != 1
+                            or not np.issubdtype(conditions.dtype, np.integer)):
+    raise ValueError("p-diff: generator.condition = 'learned' takes task indices (N,) int, "
+                     f"got {conditions.dtype} {conditions.shape}")
+  if kind != "learned" and conditions.ndim != 2:
+    raise ValueError(f"p-diff: conditions must be vectors (N, C), got shape {conditions.shape}")
+  return conditions
+
+
+def train(zoo: PyTree, config: Any, *, conditions: Any = None,
+          workdir: str | None = None) -> Generator:
+  """Fits the codec, trains the autoencoder, then the latent denoiser, on stacked
+  checkpoints (leaves (N, ...)).
 
   Args:
-    task_ids: (N,) each checkpoint's index in `tasks` (default: all 0, one task).
-    tasks: the task names, the rows of the per-task normalization statistics.
-    conditions: (N, ...) each checkpoint's condition (vectors, or int task indices for
-      'learned'); None for generator.condition = 'none'.
-    codec: a fitted codec to use (default: `fit_codec` on `stacked`).
+    conditions: (N, C) each checkpoint's condition vector ((N,) int task indices in
+      [0, T) for generator.condition = 'learned'); checkpoints with equal conditions form
+      one task (its normalization statistics). None: unconditional, one task.
     workdir: checkpoint, resume and log there, and write latents.npz (default: in memory).
   """
-  task_ids = np.zeros(jax.tree_util.tree_leaves(stacked)[0].shape[0], np.int32) if (
-      task_ids is None) else np.asarray(task_ids, np.int32)
-  if (conditions is None) != (config.generator.condition == "none"):
-    raise ValueError(f"generator.condition = {config.generator.condition!r}: pass conditions "
-                     "exactly when the generator is conditional")
-  codec = codec or fit_codec(stacked, config, task_ids, tasks)
-  vectors = np.asarray(jax.vmap(codec.encode)(stacked, task_ids), np.float32)
+  config = artifact.frozen(config)
+  count = jax.tree_util.tree_leaves(zoo)[0].shape[0]
+  conditions = _checked_conditions(config, conditions, count)
+  seen, task_ids = ((None, np.zeros(count, np.int32)) if conditions is None
+                    else seen_tasks(conditions))
+  codec = fit_codec(zoo, config, task_ids, 1 if seen is None else len(seen))
+  print(f"p-diff: {count} checkpoints of {len(codec.tasks)} tasks, "
+        f"{codec.layout.num_params:,} parameters (padded to {codec.length}); "
+        f"normalization {config.generator.normalization}, "
+        f"condition {config.generator.condition if seen is not None else 'none'}")
+  vectors = np.asarray(jax.vmap(codec.encode)(zoo, task_ids), np.float32)
   ae_params = _train_autoencoder(config, codec, vectors, workdir)
   latents = encode_all(autoencoder(config, codec), ae_params, vectors)
   scale = LatentScale.fit(latents)
@@ -150,56 +217,61 @@ def train(stacked: PyTree, config: Any, *, task_ids: np.ndarray | None = None,
              std=np.asarray(scale.std))
   scaled = np.asarray(scale.forward(latents), np.float32)
   den_params = _train_denoiser(config, codec, scaled, conditions, workdir)
-  example = None if conditions is None else conditions[:1]
-  return Generator(ae_params, den_params, scale, codec, config, example)
+  return Generator(ae_params, den_params, scale, seen, codec, config)
 
 
-def load(config: Any, workdir: str, codec: FlatCodec, condition_example: Any) -> Generator:
-  """The generator a `train(..., workdir=workdir)` left (its latest checkpoints)."""
-  ae_params, _ = H.load_trained_params(config, os.path.join(workdir, "autoencoder"),
-                                       autoencoder_init(config, codec), config.autoencoder_train)
-  den_params, _ = H.load_trained_params(config, os.path.join(workdir, "diffusion"),
-                                        denoiser_init(config, codec, condition_example))
-  saved = np.load(os.path.join(workdir, LATENTS))
-  scale = LatentScale(jnp.asarray(saved["mean"]), jnp.asarray(saved["std"]))
-  return Generator(ae_params, den_params, scale, codec, config, condition_example)
+def _check_generate(generator: Generator, conditions: Any, num_models: int) -> None:
+  if num_models < 1:
+    raise ValueError(f"p-diff: num_models must be at least 1, got {num_models}")
+  if generator.seen is None:
+    if conditions is not None:
+      raise ValueError("p-diff: this generator is unconditional; pass conditions=None")
+    return
+  want = (num_models,) + tuple(np.shape(generator.seen)[1:])
+  got = None if conditions is None else tuple(np.shape(conditions))
+  if got != want:
+    raise ValueError(f"p-diff: conditions of shape {want} expected (one per generated model, "
+                     f"as in training), got {got}")
 
 
-def generate(generator: Generator, key: jax.Array, condition: Any = None,
-             stats_task: jax.Array | int = 0, *, num_models: int | None = None) -> PyTree:
-  """`num_models` parameter sets (num_models, ...) for one condition, denormalized with
-  row `stats_task` of the codec's statistics (default `generate.num_models`). Traceable."""
+def generate(generator: Generator, key: jax.Array, conditions: Any,
+             num_models: int) -> PyTree:
+  """`num_models` models (leaves (num_models, ...)), model i for conditions[i].
+
+  conditions: (num_models, C) vectors ((num_models,) task indices for 'learned'), or None
+  for an unconditional generator. Model i is denormalized with the statistics of its
+  condition's seen task, or of the seen task nearest by cosine. Traceable.
+  """
+  _check_generate(generator, conditions, num_models)
   config, codec = generator.config, generator.codec
-  n = config.generate.num_models if num_models is None else num_models
-  z = sample_latents(denoiser(config, codec), generator.den_params, condition, n,
-                     config.autoencoder.latent_dim, key,
-                     H.schedule_from_config(config.diffusion), **H.sampler_kwargs(config))
+  conditional = generator.seen is not None
+  z = sample_latents(denoiser(config, codec, conditional), generator.den_params, conditions,
+                     num_models, config.autoencoder.latent_dim, key,
+                     recipe.schedule_from_section(config.diffusion),
+                     **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
   ae = autoencoder(config, codec)
   decoded = jax.vmap(lambda c: ae.apply(generator.ae_params, c, method=ParamAutoencoder.decode))(
       generator.scale.inverse(z))
-  return jax.vmap(lambda v: codec.decode(v, stats_task))(decoded)
+  rows = (stats_rows(generator.seen, conditions) if conditional
+          else jnp.zeros((num_models,), jnp.int32))
+  return jax.vmap(codec.decode)(decoded, rows)
 
 
-def generation_plan(generator: Generator, condition: Any, stats_task: Any,
-                    key: jax.Array) -> tuple[int, Any]:
-  """(models per call, compiled `generate` of that many, taking (ae_params, den_params,
-  scale, condition, stats_task, key)): as many as fit the memory budget, all when they fit."""
-  def make(count):
-    def run(a, d, s, c, t, k):
-      trained = generator._replace(ae_params=a, den_params=d, scale=s)
-      return generate(trained, k, c, t, num_models=count)
-    return run
+def save(generator: Generator, path: str) -> None:
+  """Writes the generator to the directory `path` (`artifact.save`)."""
   g = generator
-  return memory.plan_count(make, (g.ae_params, g.den_params, g.scale, condition, stats_task, key),
-                           g.config.generate.num_models, memory.budget_bytes(g.config.get("memory")),
-                           what="p-diff generation of one model (generate.num_models)")
+  arrays = {"autoencoder": g.ae_params, "denoiser": g.den_params, "scale": g.scale._asdict()}
+  if g.seen is not None:
+    arrays["seen"] = g.seen
+  artifact.save(path, method=METHOD, arrays=arrays, config=g.config, codecs={"params": g.codec},
+                meta={"tasks": len(g.codec.tasks), "conditional": g.seen is not None})
 
 
-def generate_all(generator: Generator, key: jax.Array, condition: Any = None,
-                 stats_task: int = 0) -> PyTree:
-  """All `generate.num_models` models for one condition, chunked to the memory budget."""
-  n, g = generator.config.generate.num_models, generator
-  size, run = generation_plan(g, condition, jnp.int32(stats_task), key)
-  return H.generate_in_chunks(
-      lambda first: run(g.ae_params, g.den_params, g.scale, condition, jnp.int32(stats_task),
-                        H.chunk_key(key, first, size, n)), n, size)
+def load(path: str) -> Generator:
+  """The generator `save` wrote to `path`, verified (CorruptDataError, one line, when it is
+  incomplete, altered or another method's)."""
+  found = artifact.load(path, method=METHOD)
+  arrays = found.arrays
+  scale = LatentScale(jnp.asarray(arrays["scale"]["mean"]), jnp.asarray(arrays["scale"]["std"]))
+  return Generator(arrays["autoencoder"], arrays["denoiser"], scale, arrays.get("seen"),
+                   found.codecs["params"], found.config)

@@ -76,11 +76,11 @@ def latent_diffusion_loss(model: LatentDenoiser, params: Any, z0: jax.Array,
                                   prediction=prediction)
 
 
-def sample_latents(model: LatentDenoiser, params: Any, condition: jax.Array | None,
+def sample_latents(model: LatentDenoiser, params: Any, conditions: jax.Array | None,
                    num: int, latent_dim: int, key: jax.Array, schedule: diffusion.Schedule,
                    **sampler_kwargs) -> jax.Array:
-  """`num` standardized latents (num, latent_dim) for one condition (shape without batch)."""
-  cond = (None if condition is None
-          else jnp.broadcast_to(jnp.asarray(condition), (num,) + jnp.shape(condition)))
+  """`num` standardized latents (num, latent_dim), latent i for conditions[i] (conditions:
+  (num, ...) or None)."""
   denoise = lambda x, t, c: model.apply(params, x, t, c)
-  return diffusion.sample(denoise, schedule, (num, latent_dim), key, cond=cond, **sampler_kwargs)
+  return diffusion.sample(denoise, schedule, (num, latent_dim), key, cond=conditions,
+                          **sampler_kwargs)

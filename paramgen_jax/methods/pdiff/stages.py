@@ -1,12 +1,12 @@
 """p-diff and COND P-DIFF: a parameter autoencoder and (conditional) latent diffusion.
 
   collect -> zoo/ (and base/ for LoRA zoos)   the zoo of the config's zoo sections
-  train   -> codec/        the parameter codec (layout, padding, per-task statistics) fitted
-                           on the training checkpoints
-             autoencoder/  1-D conv autoencoder on normalized parameter vectors (p-diff's
-                           input noise σ 0.001 and latent noise σ 0.1, MSE)
+  train   -> autoencoder/  1-D conv autoencoder on normalized parameter vectors (p-diff's
+                           input noise σ 0.001 and latent noise σ 0.1, MSE), checkpoints
              latents.npz   the training latents and their standardization (`LatentScale`)
-             diffusion/    the latent denoiser, conditioned on the task (or not)
+             diffusion/    the latent denoiser, conditioned on the task (or not), checkpoints
+             generator/    the trained generator (`core.save`: networks, standardization,
+                           the codec with its per-task statistics, the seen tasks' conditions)
   sample  -> generated/<task>/   `generate.num_models` models per task
              generated_stats_of.json   the seen task whose statistics each task used
   eval    -> report.json, report.md, similarity.png, with COND P-DIFF's protocol: the best
@@ -25,21 +25,18 @@ import os
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import configlib as C
+from paramgen_jax import memory, runfiles
 from paramgen_jax import params as P
-from paramgen_jax import stage_helpers as H
 from paramgen_jax.eval.entry import evaluate_generated
-from paramgen_jax.zoo.accuracy import take_sets
 from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.pdiff import conditions as cond_lib
 from paramgen_jax.methods.pdiff import core
 from paramgen_jax.nn.unet1d import CONDITIONING
-from paramgen_jax.params.codec import load_codec, save_codec
 from paramgen_jax.zoo import spec
-from paramgen_jax.zoo.conditions import nearest_seen
+from paramgen_jax.zoo.accuracy import take_sets
 
 SCHEMA = {
     "method": C.one_of("pdiff"),
@@ -108,8 +105,8 @@ def task_conditions(config: Any, workdir: str, inputs: Any, seen: list[str]) -> 
       features_fn=features_fn, data=data)
   if g.condition not in cond_lib.DESCRIBING:
     return compute()
-  return H.cached_vectors(os.path.join(workdir, f"conditions_{g.condition}_seed{g.prompt_seed}.npz"),
-                 names, compute)
+  path = os.path.join(workdir, f"conditions_{g.condition}_seed{g.prompt_seed}.npz")
+  return runfiles.cached_vectors(path, names, compute)
 
 
 def collect(config: Any, workdir: str) -> None:
@@ -117,27 +114,27 @@ def collect(config: Any, workdir: str) -> None:
   spec.collect_zoo_from_config(config, workdir)
 
 
+def seen_names(workdir: str) -> list[str]:
+  """The seen tasks in manifest order: the order of their first checkpoints in the zoo the
+  train stage loads, so row k of the generator's statistics is task k."""
+  return [n for n, split in spec.manifest_splits(workdir).items() if split == "seen"]
+
+
 def train(config: Any, workdir: str) -> None:
-  """Fits the codec on the last `zoo_size` seen checkpoints per task, saves it in codec/,
-  then trains the autoencoder and the latent denoiser (`core.train`)."""
+  """Trains the generator on the last `zoo_size` seen checkpoints per task (`core.train`,
+  which resumes from its checkpoints in the workdir) and saves it (`runfiles.generator_dir`)."""
   g, inputs = config.generator, spec.build_zoo_inputs(config, workdir)
   rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
   rows, stacked = last_checkpoints(rows, stacked, g.zoo_size)
   seen = list(dict.fromkeys(r["task"] for r in rows))
   if g.condition == "none" and len(seen) != 1:
     raise ValueError(f"unconditional p-diff needs one seen task, the zoo has {len(seen)}")
-  task_ids = np.asarray([seen.index(r["task"]) for r in rows], np.int32)
-  codec = core.fit_codec(stacked, config, task_ids, seen)
-  save_codec(codec, H.codec_dir(workdir))
-  print(f"p-diff: {len(rows)} checkpoints of {len(seen)} tasks, "
-        f"{codec.layout.num_params:,} parameters (padded to {codec.length}); "
-        f"normalization {g.normalization}, condition {g.condition}")
   conditions = None
   if g.condition != "none":
     by_task = task_conditions(config, workdir, inputs, seen)
     conditions = np.stack([by_task[r["task"]] for r in rows])
-  core.train(stacked, config, task_ids=task_ids, tasks=seen, conditions=conditions,
-             codec=codec, workdir=workdir)
+  generator = core.train(stacked, config, conditions=conditions, workdir=workdir)
+  core.save(generator, runfiles.generator_dir(workdir))
 
 
 def target_tasks(config: Any, workdir: str, conditions: dict) -> list[str]:
@@ -149,42 +146,47 @@ def target_tasks(config: Any, workdir: str, conditions: dict) -> list[str]:
   return names
 
 
+def stats_of(generator: core.Generator, conditions: dict, seen: list[str]) -> dict[str, str]:
+  """Task -> the seen task whose statistics `core.generate` denormalizes its models with
+  (its own, or the nearest seen task's), from the generator's seen conditions."""
+  if generator.seen is None:
+    return {n: n for n in conditions}
+  row = lambda name: int(cond_lib.stats_rows(generator.seen,
+                                             np.asarray(conditions[name])[None])[0])
+  name_of_row = {row(n): n for n in reversed(seen)}  # the first seen task of a row names it
+  return {n: name_of_row[row(n)] for n in conditions}
+
+
 def sample(config: Any, workdir: str) -> None:
   """`generate.num_models` models per target task into generated/<task>/, each denormalized
   with its own statistics (seen) or the nearest seen task's (unseen; STATS_OF says which)."""
-  codec, g = load_codec(H.codec_dir(workdir)), config.generator
-  seen = list(codec.tasks)
+  generator, seen = core.load(runfiles.generator_dir(workdir)), seen_names(workdir)
   conditions = task_conditions(config, workdir, spec.build_zoo_inputs(config, workdir), seen)
-  example = None if g.condition == "none" else np.stack([conditions[seen[0]]])
-  generator = core.load(config, workdir, codec, example)
-  stats_of = (nearest_seen(conditions, seen) if g.condition in cond_lib.DESCRIBING
-              else {n: n for n in conditions})
   names = target_tasks(config, workdir, conditions)
+  used = stats_of(generator, conditions, seen)
   # The report's neighbour baseline for unseen tasks: their adapters sit near that task's.
-  atomic_write_json(os.path.join(workdir, STATS_OF), {n: stats_of[n] for n in names})
+  atomic_write_json(os.path.join(workdir, STATS_OF), {n: used[n] for n in names})
   if not names:
     return
   n, key = config.generate.num_models, jax.random.key(config.sample.seed)
-  row = lambda name: jnp.int32(seen.index(stats_of[name]))
-  size, run = core.generation_plan(generator, conditions[names[0]], row(names[0]), key)
-  H.generate_for_tasks(
-      workdir, names, n, size,
-      lambda name, task_key, first: run(
-          generator.ae_params, generator.den_params, generator.scale, conditions[name],
-          row(name), H.chunk_key(task_key, first, size, n)), key)
-  g = generator
-  one = lambda a, d, s, c, t, k: core.generate(g._replace(ae_params=a, den_params=d, scale=s),
-                                               k, c, t, num_models=1)
-  H.record_inference_cost(
-      workdir, one, (g.ae_params, g.den_params, g.scale, conditions[names[0]], row(names[0]), key),
-      (g.ae_params, g.den_params), H.timing_repeats(config))
+  per_model = lambda name, count: (None if conditions[name] is None else
+                                   np.repeat(np.asarray(conditions[name])[None], count, 0))
+  budget = memory.budget_bytes(config.get("memory"))
+  runfiles.generate_for_tasks(
+      workdir, names, n,
+      lambda name, task_key: memory.generate_within_budget(
+          core.generate, generator, task_key, per_model(name, n), n, budget,
+          what="p-diff generation (generate.num_models)"), key)
+  runfiles.record_inference_cost(workdir, core.generate, generator, key,
+                                 per_model(names[0], 1), config.generate.get("timing_repeats", 3),
+                                 trained=(generator.ae_params, generator.den_params))
 
 
 def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated models with COND P-DIFF's selection protocol; prints its lines."""
-  stats_of = os.path.join(workdir, STATS_OF)
-  neighbours = read_json(stats_of, "statistics map") if os.path.exists(stats_of) else None
-  report = evaluate_generated(config, workdir, "pdiff", generated=H.load_generated(workdir),
+  path = os.path.join(workdir, STATS_OF)
+  neighbours = read_json(path, "statistics map") if os.path.exists(path) else None
+  report = evaluate_generated(config, workdir, "pdiff", generated=runfiles.load_generated(workdir),
                               select_split=config.generate.select_split, neighbours=neighbours)
   selection = report.data.get("selection", {})
   for split in ("seen", "unseen"):
