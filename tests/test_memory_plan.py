@@ -8,22 +8,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from paramgen_jax.errors import MemoryBudgetError
-
+from bench import scaling_targets as T
 from paramgen_jax import data, memory
-from paramgen_jax import params as P
 from paramgen_jax.errors import MemoryBudgetError
-from paramgen_jax.methods.pdiff import core as pdiff_core
-from paramgen_jax.methods.pdiff.model import LatentScale
-from paramgen_jax.methods.d2nwg import core as d2nwg_core
-from paramgen_jax.methods.d2nwg import stages as d2nwg_stages
-from paramgen_jax.methods.mapping import core as mapping_core
-from paramgen_jax.methods.mapping import stages as mapping_stages
-from paramgen_jax.params.arrangement import Arrangement
-from paramgen_jax.methods.loragen import core as loragen_core
-from paramgen_jax.methods.loragen.locations import LocationPlan
-from paramgen_jax.methods.rpg import core as rpg_core
-from paramgen_jax.params.codec import FlatCodec, TokenCodec
+from paramgen_jax.methods import d2nwg, loragen, mapping, pdiff, rpg
 from paramgen_jax.zoo import collect
 from paramgen_jax.zoo import spec as zoo_spec
 from paramgen_jax.zoo.accuracy import _predictor, predict_many
@@ -35,8 +23,7 @@ GENERATORS = ("rpg_convnext", "rpg_vit_tiny", "rpg_mlp", "rpg_cnn", "rpg_resnet_
               "rpg_unseen_binary", "cond_pdiff_lora",
               "pdiff_digits", "loragen_lora", "d2nwg_digits", "mapping_unseen_binary")
 ZOOS = ("zoo_digits_convnext", "zoo_digits_binary", "zoo_digits_vit", "zoo_digits_lora")
-# Width of each kind of condition vector (MiniLM text: 384; 'bits': the 10-bit task code).
-CONDITION_DIMS = {"bits": 10, "text": 384, "text_description": 384}
+PACKAGES = {"rpg": rpg, "pdiff": pdiff, "d2nwg": d2nwg, "loragen": loragen, "mapping": mapping}
 # One target object per architecture: plans are cached per apply function, and configs that
 # share a zoo then share their compiles (keeps this file fast).
 _TARGETS = {}
@@ -171,98 +158,31 @@ def _eval_workloads(config, dataset, num_tasks):
   return sorted(loads)
 
 
-def _rpg_generator(config, template, seen):
-  """An RPG generator whose codec and parameters are built from shapes (no zoo, no
-  training), and a task's condition."""
-  g = config.generator
-  layout = P.ParamLayout.from_template(template)
-  groups = len(layout.groups)
-  codec = TokenCodec(layout, P.make_token_layout(layout, config.tokens.size,
-                                                 config.tokens.granularity),
-                     P.LayerStats(jnp.zeros(groups), jnp.ones(groups), jnp.ones(groups)))
-  rows = len(seen) * len(config.collect.seeds) * config.collect.checkpoints
-  permutations = {"checkpoint": rows, "seed": len(config.collect.seeds), "none": 0}[g.permutation]
-  dim = CONDITION_DIMS.get(g.condition)
-  params = jax.eval_shape(rpg_core.init_fn(config, codec, permutations, dim or 0),
-                          jax.random.key(0))
-  generator = rpg_core.Generator(params, codec, config, permutations, dim or 0)
-  return generator, None if dim is None else np.zeros(dim, np.float32)
+def _zoo_shape(config, seen):
+  """What the generator of `config` takes from its zoo of `seen` tasks: the width of its
+  condition vectors (LoRAGen: MiniLM text), its seen tasks and RPG's permutation states
+  (checkpoints: all of them, or those of one condition)."""
+  g = config.get("generator") or ml_collections.ConfigDict()
+  kind = (config.condition.kind if config.method == "mapping" else
+          "text" if config.method == "loragen" else g.get("condition"))
+  dim = {"onehot": len(seen), **T.CONDITION_DIMS}.get(kind, 0)
+  seeds, checkpoints = len(config.collect.seeds), config.collect.checkpoints
+  permutations = {"checkpoint": seeds * checkpoints * (1 if dim else len(seen)),
+                  "seed": seeds}.get(g.get("permutation"), 0)
+  return T.ZooShape(dim, len(seen), permutations)
 
 
-def _rpg_plan(config, template, seen):
-  """RPG's generation plan on abstract generator parameters."""
-  generator, condition = _rpg_generator(config, template, seen)
-  return rpg_core.generation_plan(generator, condition, jax.random.key(1))
-
-
-def _pdiff_plan(config, template, seen):
-  """p-diff's generation plan with a codec and parameters built from shapes (no zoo, no
-  training)."""
-  g = config.generator
-  layout = P.ParamLayout.from_template(template)
-  shape = (len(seen), layout.num_params)
-  codec = FlatCodec(layout, P.padded_length(layout.num_params,
-                                            multiple=2 ** len(config.autoencoder.channels)),
-                    P.TaskStats(jnp.zeros(shape), jnp.ones(shape)), tuple(seen), g.normalization)
-  dim = {"onehot": len(seen), **CONDITION_DIMS}.get(g.condition)
-  condition = (None if g.condition == "none" else np.int32(0) if g.condition == "learned"
-               else np.zeros(dim, np.float32))
-  key = jax.random.key(0)
-  batch = None if condition is None else np.asarray(condition)[None]
-  ae = jax.eval_shape(pdiff_core.autoencoder_init(config, codec), key)
-  den = jax.eval_shape(pdiff_core.denoiser_init(config, codec, batch), key)
-  scalar = jax.ShapeDtypeStruct((), jnp.float32)
-  generator = pdiff_core.Generator(ae, den, LatentScale(scalar, scalar), codec, config, batch)
-  return pdiff_core.generation_plan(generator, condition, np.int32(0), jax.random.key(1))
-
-
-def _loragen_plan(config, template, seen):
-  """LoRAGen's generation plan with parameters built from shapes (no zoo, no training)."""
-  del seen
-  concrete = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), template)
-  plan = LocationPlan.from_template(concrete)
-  n, d_z = plan.num_locations, config.vae.latent_dim
-  key = jax.random.key(0)
-  vae = jax.eval_shape(loragen_core._vae_init(config, plan), key)
-  dit = jax.eval_shape(loragen_core._dit_init(config, plan, 384), key)
-  norm = loragen_core.Normalizer({m.name: jnp.ones(m.size) for m in plan.modules},
-                                 jnp.zeros((n, d_z)), jnp.ones((n, d_z)), jnp.zeros(384),
-                                 jnp.float32(1))
-  generator = loragen_core.Generator(vae, dit, norm, plan, config)
-  return loragen_core.generation_plan(generator, np.zeros(384, np.float32), key,
-                                      config.generate.num_models)
-
-
-def _d2nwg_plan(config, template, seen):
-  """D2NWG's generation plan with parameters built from shapes (no zoo, no training)."""
-  del seen
-  stacked = jax.tree_util.tree_map(lambda s: np.zeros((2,) + s.shape, s.dtype), template)
-  codec = FlatCodec.fit(stacked, np.zeros(2, np.int32), ("all",), normalization="batch",
-                        multiple=config.vae.chunk)
-  length = codec.length
-  dims = (length, d2nwg_core.latent_size(config, length), 1, config.tasks.subset_k,
-          config.support.shots, config.backbone.hidden[-1])
-  key = jax.random.key(0)
-  inits = d2nwg_core._inits(config, dims)
-  generator = d2nwg_core.Generator(
-      jax.eval_shape(inits["vae"], key), None, jax.eval_shape(inits["diffusion"], key),
-      d2nwg_core.Scale(np.zeros(dims[1], np.float32), np.ones(dims[1], np.float32)), config,
-      dims)
-  cond = {"embedding": np.zeros(config.align.proj_dim, np.float32), "arch": np.int32(0)}
-  return d2nwg_stages.generation_plan(config, generator, codec, cond, key,
-                                      config.generate.num_models)
-
-
-def _mapping_plan(config, template, seen):
-  """The mapping's plan for one model per task (seen and unseen), on abstract parameters."""
-  arrangement = Arrangement.from_template(template, kind=config.arrangement.kind)
-  dim, layers = CONDITION_DIMS[config.condition.kind], arrangement.num_layers
-  params = jax.eval_shape(mapping_core.init_fn(config, arrangement, dim), jax.random.key(0))
-  scale = mapping_core.StatsScale(np.zeros((layers, 4), np.float32),
-                                  np.ones((layers, 4), np.float32))
-  generator = mapping_core.Generator(params, arrangement, scale, config)
-  return mapping_stages.generation_plan(generator, dim, len(seen) + config.tasks.num_unseen,
-                                        memory.budget_bytes(config.get("memory")))
+def _generation_plan(config, template, seen, num_models):
+  """(models per call, their planned temporary bytes) of the method's `generate` of
+  `num_models` models within the config's budget, on a generator built from shapes."""
+  generator, conditions = T.abstract_generator(config.method, config, template, num_models,
+                                               _zoo_shape(config, seen))
+  key, budget = jax.random.key(1), memory.budget_bytes(config.get("memory"))
+  size, run = memory.plan_generation(PACKAGES[config.method].generate, generator, key,
+                                     conditions, num_models, budget,
+                                     what=f"{config.method} generation")
+  rows = memory.conditions_rows(conditions, 0, size)
+  return size, memory.planned_bytes(run, generator, key, rows)["temp"]
 
 
 @pytest.mark.parametrize("name", GENERATORS + ZOOS)
@@ -280,12 +200,9 @@ def test_default_config_fits_its_budget(name, monkeypatch):
           f"{temp / 2**20:.1f} MiB planned")
     assert temp <= budget
   if name in GENERATORS:
-    plan = {"rpg": _rpg_plan, "pdiff": _pdiff_plan, "loragen": _loragen_plan,
-            "d2nwg": _d2nwg_plan, "mapping": _mapping_plan}[config.method]
-    size, executable = plan(config, template, seen)
-    temp = memory.memory_of(executable)["temp"]
     # the mapping makes one model per task, every task in one call
     total = len(tasks) if config.method == "mapping" else config.generate.num_models
+    size, temp = _generation_plan(config, template, seen, total)
     print(f"{name}: generate {total} models, {size} per call: {temp / 2**20:.1f} MiB planned")
     assert temp <= budget and size == total  # defaults: one call
 
@@ -304,24 +221,35 @@ def test_convnext_evaluate_unit_was_over_budget_and_now_fits(digits):
   assert old > 20e9 and new <= memory.DEFAULT_BUDGET_BYTES
 
 
-def test_rpg_models_do_not_depend_on_the_chunk_that_makes_them(monkeypatch):
+def _leaves_close(a, b):
+  for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_rpg_generation_planned_in_chunks_makes_the_protocols_models(monkeypatch):
+  """RPG through the planner, one model per call: chunk c is `generate` of one model with
+  fold_in(key, c) (the protocol's rule: a model's draw depends on the call that makes it;
+  one call making them all is `generate` itself, tested on the toy above)."""
   config = load_config("rpg_convnext", "smoke")
-  config.generate.num_models = 3
   template = jax.eval_shape(make_target("mlp", 2, hidden=(4,)).init, jax.random.key(0),
                             jnp.zeros((1, 8, 8, 1)))
-  generator, _ = _rpg_generator(config, template, ["full"])
+  generator, _ = T.abstract_generator("rpg", config, template, 3, _zoo_shape(config, ["full"]))
   rng = np.random.default_rng(0)  # random weights without running init (slow to compile)
   params = jax.tree_util.tree_map(lambda s: 0.3 * rng.standard_normal(s.shape, np.float32),
                                   generator.params)
-  generator, key = generator._replace(params=params), jax.random.key(1)
-  whole = jax.jit(lambda p, k: rpg_core.generate(generator._replace(params=p), k))(params, key)
+  generator, key = generator.replace(params=params), jax.random.key(1)
   # A plan of one model per call (the planner itself is tested above; this saves compiles).
   monkeypatch.setattr(memory, "plan_sizes", lambda measure, totals, budget, **_: (1,))
-  size, run = rpg_core.generation_plan(generator, None, key)
-  parts = [run(params, None, key, np.int32(i)) for i in range(3)]
-  for a, *b in zip(jax.tree_util.tree_leaves(whole), *map(jax.tree_util.tree_leaves, parts)):
-    np.testing.assert_allclose(np.concatenate(b), a, rtol=1e-5, atol=1e-6)
-  kernel = np.asarray(jax.tree_util.tree_leaves(whole)[-1])
+  models = memory.generate_within_budget(rpg.generate, generator, key, None, 3, 2**30,
+                                         what="RPG generation in chunks of one model")
+  one = jax.jit(lambda g, k: rpg.generate(g, k, None, 1))
+  for c in range(3):
+    chunk = jax.tree_util.tree_map(lambda a: a[c:c + 1], models)
+    for a, b in zip(jax.tree_util.tree_leaves(chunk),
+                    jax.tree_util.tree_leaves(one(generator, jax.random.fold_in(key, c))),
+                    strict=True):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  kernel = np.asarray(jax.tree_util.tree_leaves(models)[-1])
   assert np.isfinite(kernel).all() and not np.allclose(kernel[0], kernel[1])  # models differ
 
 
