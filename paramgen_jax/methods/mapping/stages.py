@@ -27,7 +27,7 @@ import numpy as np
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
 from paramgen_jax.eval.entry import evaluate_generated
-from paramgen_jax.eval.protocol import split_accuracy
+from paramgen_jax.eval.baselines import nearest_seen_task
 from paramgen_jax.methods.mapping import core
 from paramgen_jax.nn.hybrid_conv import AXES
 from paramgen_jax.params.arrangement import ARRANGEMENTS
@@ -155,30 +155,18 @@ def generator_summary(generator: core.Generator) -> dict:
           "loss_weights": np.asarray(generator.loss_weights).tolist()}
 
 
-def nearest_seen_baseline(config: Any, workdir: str, inputs: spec.ZooInputs) -> dict:
+def nearest_seen_baseline(config: Any, workdir: str, zoo: Any) -> dict:
   """{'nearest seen task': {unseen task: test accuracies of the zoo models of the seen task
-  with the most similar condition}}."""
-  splits = spec.manifest_splits(workdir)
-  unseen = [n for n, s in splits.items() if s == "unseen"]
-  seen = [n for n, s in splits.items() if s == "seen"]
-  if not unseen or not seen:
-    return {}
-  conds = task_conditions(config, workdir, [inputs.by_name[n] for n in seen + unseen])
-  nearest = zoo_conditions.nearest_seen(conds, seen)
-  rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
-  out = {}
-  for task in unseen:
-    idx = np.asarray([i for i, r in enumerate(rows) if r["task"] == nearest[task]])
-    models = jax.tree_util.tree_map(lambda x: np.asarray(x)[idx], stacked)
-    out[task] = split_accuracy(inputs.target.apply, models, inputs.dataset,
-                               inputs.by_name[task], "test")
-  return {"nearest seen task": out}
+  with the most similar condition}} on the zoo `evaluate_generated` loaded (a ZooView)."""
+  names = zoo.tasks("seen") + zoo.tasks("unseen")
+  conds = task_conditions(config, workdir, [zoo.inputs.by_name[n] for n in names])
+  found = nearest_seen_task(zoo, conds)
+  return {"nearest seen task": found} if found else {}
 
 
 def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated models; the report carries the generator's size and cost."""
-  inputs = spec.build_zoo_inputs(config, workdir)
   generator = core.load(runfiles.generator_dir(workdir))
   evaluate_generated(config, workdir, "mapping", generated=runfiles.load_generated(workdir),
-                     task_baselines=nearest_seen_baseline(config, workdir, inputs),
+                     task_baselines=lambda zoo: nearest_seen_baseline(config, workdir, zoo),
                      extra={"generator": generator_summary(generator)})
