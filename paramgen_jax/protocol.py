@@ -32,12 +32,44 @@ Condition shapes, per method:
             the seen task nearest by cosine
   loragen   (N, D) float condition vectors (text embeddings)
   mapping   (N, F) float condition vectors
-  d2nwg     `SupportSets` (below): each model's task and the support sets of the tasks
+  d2nwg     `SupportSets` (below): per model, support sets of its task (or their
+            embedding at generation); a zoo of several architectures is a `MixedZoo`
 
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 PyTree = Any
+
+
+class SupportSets(TypedDict, total=False):
+  """D2NWG's conditions: per model, the support sets of its task; every leaf has the
+  leading axis N (the models trained on, or num_models generated).
+
+    task       (N,) int: the model's task. `train` needs it (models of one task share
+               their support sets, and the dataset encoder's CLIP alignment groups them);
+               `generate` does not read it.
+    support    (N, R, C, K, F) float: R support sets (draws) of the task, each K examples
+               of each of its C classes as F features, classes in the task's label order.
+               `train` samples a draw per step; `generate` reads draw 0.
+    mask       (N, R, C, K) bool: True on real examples, False on padding (fewer shots).
+    embedding  (N, E) float, generation only: draw 0 already through the generator's
+               frozen dataset encoder (`d2nwg.embed`), read instead of support and mask.
+
+  A plain dict with these keys is one (what `np.load` of a saved one gives back).
+  `d2nwg.support_conditions(task, support (T, R, C, K, F), mask (T, R, C, K))` builds one
+  from each model's task and the tasks' support sets.
+  """
+  task: Any
+  support: Any
+  mask: Any
+  embedding: Any
+
+
+class MixedZoo(NamedTuple):
+  """D2NWG's zoo of several architectures for one generator: zoos[a] is a stacked pytree
+  (leaves (N_a, ...)) of architecture a. The models count architecture by architecture
+  (all of zoos[0] first), which is the order of the conditions' rows."""
+  zoos: tuple

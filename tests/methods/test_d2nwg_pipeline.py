@@ -33,8 +33,8 @@ def test_d2nwg_digits_smoke(smoke_root):
   assert baselines["VAE reconstruction"]["seen"]["n"] == 9
   for name in ("vae", "align", "diffusion"):
     assert os.path.isdir(tmp_path / name / "checkpoints")
-  assert os.path.isdir(tmp_path / "backbone") and os.path.isdir(tmp_path / "codec" / "mlp")
-  assert "mlp unseen (3 tasks): generated" in result["stdout"]
+  assert os.path.isdir(tmp_path / "backbone") and os.path.isdir(tmp_path / "generator" / "codecs")
+  assert "d2nwg unseen (3 tasks): generated" in result["stdout"]
   assert_generated_unchanged(tmp_path, "d2nwg_digits")
 
 
@@ -79,3 +79,140 @@ def test_clip_loss_known_answers():
   # Latent targets: equal latents share a row's mass, orthogonal ones get ~none at τ 0.01.
   np.testing.assert_allclose(M.latent_targets(w, 0.01), task / task.sum(1, keepdims=True),
                              atol=1e-6)
+
+
+FRESH = """
+import sys, jax, numpy as np
+from paramgen_jax.integrity import tree_checksum
+from paramgen_jax.methods import d2nwg
+from paramgen_jax.methods.d2nwg import stages, support
+from paramgen_jax.zoo import spec
+from tests.helpers import load_config
+workdir, generator_dir = sys.argv[1:3]
+config = load_config("d2nwg_digits", "smoke")
+generator = d2nwg.load(generator_dir)
+feats, labels, _ = support.image_features(config, workdir, train=False)
+inputs = spec.build_zoo_inputs(config, workdir)
+names = list(spec.manifest_splits(workdir))
+rows = stages.task_conditions(config, generator, feats, labels, inputs, names,
+                              config.support.shots)
+key, n = stages.job_key(config, 0, config.support.shots), config.generate.num_models
+generate = jax.jit(d2nwg.generate, static_argnames="num_models")
+for i, name in enumerate(names):
+  conditions = {k: np.repeat(v[i:i + 1], n, 0) for k, v in rows.items()}
+  print(name, tree_checksum(generate(generator, jax.random.fold_in(key, i), conditions,
+                                     num_models=n)))
+"""
+
+
+@pytest.mark.slow
+def test_the_saved_generator_makes_the_sample_stages_models_in_a_fresh_process(smoke_root):
+  import subprocess
+  import sys
+
+  from paramgen_jax import runfiles
+  from paramgen_jax.integrity import tree_checksum
+  from tests.helpers import REPO
+
+  workdir, _ = shared_smoke_run(smoke_root, "d2nwg_digits")
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # as the launcher ran
+  found = subprocess.run([sys.executable, "-c", FRESH, workdir, runfiles.generator_dir(workdir)],
+                         env={**env, "PYTHONPATH": REPO}, capture_output=True, text=True,
+                         timeout=600)
+  assert found.returncode == 0, found.stderr[-3000:]
+  generated = runfiles.load_generated(workdir)
+  assert dict(line.split() for line in found.stdout.strip().splitlines()) == {
+      name: tree_checksum(models) for name, models in generated.items()}
+
+
+def _one_line_error(error_type, fn, *args, match=""):
+  with pytest.raises(error_type, match=match) as caught:
+    fn(*args)
+  assert "\n" not in str(caught.value), str(caught.value)
+
+
+def test_generate_refuses_conditions_that_do_not_fit_the_generator():
+  import jax
+
+  from paramgen_jax import artifact
+  from paramgen_jax.methods import d2nwg
+  from paramgen_jax.methods.d2nwg import core
+  from tests.helpers import load_config
+
+  # shapes are checked before any parameter is read: a generator without arrays will do
+  config = artifact.frozen(load_config("d2nwg_digits", "smoke"))
+  generator = core.Generator(None, None, None, core.Scale(None, None), config, (),
+                             (256, 32, 1, 5, 5, 64))
+  key, ok = jax.random.key(0), np.zeros((2, 1, 5, 5, 64), np.float32)
+  mask = np.ones((2, 1, 5, 5), bool)
+  for conditions, match in (
+      ({"support": ok[..., :63], "mask": mask}, r"\(C, K, F\) = \(5, 5, 63\)"),
+      ({"support": ok[:, :, :4], "mask": mask[:, :, :4]}, "trained on"),
+      ({"support": ok[:1], "mask": mask[:1]}, r"\(N=2, R, C, K, F\)"),
+      ({"support": ok, "mask": mask[..., :4]}, "mask must be"),
+      ({"mask": mask}, "no 'support'"),
+      ({"embedding": np.zeros((2, 15), np.float32)}, r"\(num_models=2, E=16\)"),
+      (ok, "must be a SupportSets"),
+      (None, "must be a SupportSets")):
+    _one_line_error(ValueError, d2nwg.generate, generator, key, conditions, 2, match=match)
+  _one_line_error(ValueError, d2nwg.generate, generator, key, None, 0, match="num_models")
+  _one_line_error(ValueError, d2nwg.train, {"w": np.zeros((2, 3))}, config.as_configdict(),
+                  match="pass conditions")
+
+
+def _alter_arrays(path):
+  import orbax.checkpoint as ocp
+
+  from paramgen_jax import artifact
+
+  arrays = artifact.load(path).arrays
+  arrays["scale"]["mean"] = arrays["scale"]["mean"] + 1  # readable, other values
+  with ocp.StandardCheckpointer() as checkpointer:
+    checkpointer.save(os.path.join(path, artifact.ARRAYS), arrays, force=True)
+
+
+def _rename_method(path):
+  record = json.load(open(os.path.join(path, "generator.json")))
+  json.dump(dict(record, method="rpg"), open(os.path.join(path, "generator.json"), "w"))
+
+
+DAMAGES = {
+    "altered arrays": (_alter_arrays, "checksum"),
+    "unfinished save": (lambda path: os.remove(os.path.join(path, "generator.json")),
+                        "no generator.json"),
+    "altered codec": (lambda path: np.savez(os.path.join(path, "codecs", "0", "codec.npz"),
+                                            stats=np.ones(2)), "codec"),
+    "another method's": (_rename_method, "'rpg' generator"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_load_refuses_a_damaged_or_foreign_generator_in_one_line(smoke_root, tmp_path, damage):
+  import shutil
+
+  from paramgen_jax import runfiles
+  from paramgen_jax.errors import CorruptDataError
+  from paramgen_jax.methods import d2nwg
+
+  path = str(tmp_path / "generator")
+  shutil.copytree(runfiles.generator_dir(shared_smoke_run(smoke_root, "d2nwg_digits")[0]), path)
+  alter, match = DAMAGES[damage]
+  alter(path)
+  _one_line_error(CorruptDataError, d2nwg.load, path, match=match)
+
+
+def test_support_conditions_give_back_each_tasks_support_sets_for_training():
+  from paramgen_jax.methods.d2nwg import conditions
+
+  support_sets = np.arange(3 * 2 * 2 * 1 * 4, dtype=np.float32).reshape(3, 2, 2, 1, 4)
+  mask = np.ones((3, 2, 2, 1), bool)
+  task = np.asarray([2, 0, 0, 2, 1])
+  found = conditions.support_conditions(task, support_sets, mask)
+  assert found["support"].shape == (5, 2, 2, 1, 4) and found["mask"].shape == (5, 2, 2, 1)
+  index, by_task, by_task_mask = conditions.by_task(found, 5)
+  np.testing.assert_array_equal(index, task)
+  np.testing.assert_array_equal(by_task, support_sets)
+  np.testing.assert_array_equal(by_task_mask, mask)
+  with pytest.raises(ValueError, match=r"task \(N=5,\)"):
+    conditions.by_task({k: v for k, v in found.items() if k != "task"}, 5)

@@ -10,11 +10,11 @@ on the task's test split:
                             ceiling; with vae.use only)
   D2NWG, k-shot support     (unseen) the models generated from k-shot support sets
   D2NWG unranked            (with the predictor) the first generate.num_models candidates
+                            (these two are the sample stage's, handed to `per_task`)
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
@@ -23,7 +23,6 @@ import numpy as np
 import optax
 
 from paramgen_jax import memory
-from paramgen_jax import stage_helpers as H
 from paramgen_jax.methods.d2nwg import core, support
 from paramgen_jax.zoo.accuracy import accuracy, correct_matrix, predict_many, take_sets
 from paramgen_jax.zoo.conditions import nearest_seen
@@ -68,7 +67,8 @@ def _scorer(config: Any, inputs: Any):
 
   def score(models: Any, task_name: str) -> np.ndarray:
     task = inputs.by_name[task_name]
-    pred = predict_many(inputs.target.apply, models, x, budget_bytes=memory.budget_bytes(config.get("memory")))
+    pred = predict_many(inputs.target.apply, models, x,
+                        budget_bytes=memory.budget_bytes(config.get("memory")))
     labels, used = task.relabel(y)
     return accuracy(correct_matrix(pred, labels, used), used)
 
@@ -81,26 +81,31 @@ def _task_conditions(config, generator, feats, labels, inputs, names, numbers) -
   sets = support.support_sets(feats, labels, [inputs.by_name[t] for t in names], numbers,
                               config.support.shots, 1, config.support.seed)[:, 0]
   if config.encoder.kind == "set":
-    vectors = core.embed_support(config, generator.dims, generator.aligner_params, sets,
+    vectors = core.embed_support(config, generator.dims, generator.aligner, sets,
                                  np.ones(sets.shape[:-1], bool))
   else:
     vectors = sets.mean(2).reshape(len(names), -1)
   return dict(zip(names, vectors))
 
 
-def _reconstructed(generator: core.Generator, codec: Any, models: Any, length: int) -> Any:
+def _reconstructed(generator: core.Generator, models: Any) -> Any:
+  """`models` (stacked, the generator's architecture) through the VAE: encoded (posterior
+  means) and decoded again."""
+  codec, length = generator.codecs[generator.arch], generator.dims[0]
   vectors = np.asarray(jax.vmap(lambda t: codec.encode(t, 0))(models), np.float32)
   vectors = np.pad(vectors, ((0, 0), (0, length - vectors.shape[1])))
-  z = core.encode_means(generator.config, generator.vae_params, vectors)
+  z = core.encode_means(generator.config, generator.vae, vectors)
   z = (z - generator.scale.mean) / generator.scale.std
-  return jax.device_get(jax.jit(lambda zz: core.decode_models(generator, codec, zz))(
+  return jax.device_get(jax.jit(lambda zz: core.decode_models(generator, zz))(
       jnp.asarray(z, jnp.float32)))
 
 
-def per_task(config: Any, subdir: str, inputs: Any, rows: list[dict], stacked: Any,
-             generator: core.Generator, codec: Any, feats: np.ndarray,
-             labels: np.ndarray) -> dict:
-  """{baseline name: {task: test accuracies (K,)}} for one architecture's zoo."""
+def per_task(config: Any, inputs: Any, rows: list[dict], stacked: Any,
+             generator: core.Generator, feats: np.ndarray, labels: np.ndarray,
+             generated: dict[str, dict[str, Any]] | None = None) -> dict:
+  """{baseline name: {task: test accuracies (K,)}} for one architecture's zoo (the one
+  `generator` makes, `core.for_architecture`); `generated` ({baseline name: {task: stacked
+  models}}, the sample stage's other generations) is scored too."""
   names = [r["task"] for r in rows]
   tasks = list(dict.fromkeys(names))
   numbers = support.task_numbers(inputs, tasks)
@@ -129,14 +134,9 @@ def per_task(config: Any, subdir: str, inputs: Any, rows: list[dict], stacked: A
                                                 jax.random.fold_in(key, 10_000 + i)), t)
   if config.vae.use:
     last = np.asarray([members[t][-1] for t in seen])
-    rebuilt = _reconstructed(generator, codec, take_sets(stacked, last), generator.dims[0])
+    rebuilt = _reconstructed(generator, take_sets(stacked, last))
     found["VAE reconstruction"] = {t: score(take_sets(rebuilt, [j]), t)
                                    for j, t in enumerate(seen)}
-  for k in config.support.eval_shots:
-    for t, models in H.load_generated(os.path.join(subdir, f"shots{k}")).items():
-      found.setdefault(f"D2NWG, {k}-shot support", {})[t] = score(models, t)
-  if config.predictor.use:
-    n = config.generate.num_models
-    for t, models in H.load_generated(os.path.join(subdir, "candidates")).items():
-      found.setdefault("D2NWG unranked", {})[t] = score(take_sets(models, np.arange(n)), t)
+  for name, by_task in (generated or {}).items():
+    found[name] = {t: score(models, t) for t, models in by_task.items()}
   return found

@@ -1,12 +1,16 @@
-"""D2NWG in memory: the weight VAE, the dataset encoder aligned to its latents, the
-dataset-conditioned latent diffusion; generation of weight vectors for a support set.
+"""D2NWG in memory, through the methods' protocol (`paramgen_jax.protocol`): the weight VAE,
+the dataset encoder aligned to its latents, the dataset-conditioned latent diffusion.
 
-    data = TrainData(vectors, masks, arch_ids, task_ids, support, support_mask)
-    generator = train(data, config)                      # workdir=... to checkpoint/resume
-    vectors = generate(generator, cond, key, num=5)      # (5, D) normalized weight vectors
+    conditions = support_conditions(task, support, mask)     # protocol.SupportSets, N rows
+    generator = train(zoo, small_config(), conditions=conditions)   # workdir=... resumes
+    models = generate(generator, key, support_conditions(wanted, support, mask), len(wanted))
+    save(generator, path); generator = load(path)
 
+zoo: a stacked pytree of one architecture (leaves (N, ...)), or a `protocol.MixedZoo` of
+several; each architecture's models become vectors through a FlatCodec fitted here
+(per-coordinate normalization pooled over its models), zero-padded to the longest.
 Stage 1 (`vae`, skipped with vae.use = False: the diffusion then runs on the vectors
-themselves, paper Fig. 6b): WeightVAE on model-wise vectors, β-KL. Its posterior means are
+themselves, paper Fig. 6b): WeightVAE on the vectors, β-KL. Its posterior means are
 standardized per coordinate (`Scale`). Stage 2 (encoder.kind 'set'): the two-level Set
 Transformer and two projections trained with the CLIP loss between a task's support-set
 embedding and its models' latents, then frozen; each support set's projected embedding is
@@ -17,30 +21,24 @@ denoiser instead. Stage 3: the denoiser (`model.Denoiser`) on the standardized l
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from flax import struct
 
-from paramgen_jax import diffusion
-from paramgen_jax import stage_helpers as H
+from paramgen_jax import artifact, diffusion
+from paramgen_jax.methods.d2nwg import conditions as C
 from paramgen_jax.methods.d2nwg import model as M
+from paramgen_jax.methods.d2nwg import vectors as V
 from paramgen_jax.nn.weight_vae import WeightVAE, vae_loss
+from paramgen_jax.protocol import SupportSets
+from paramgen_jax.train import recipe
 
-LATENTS = "latents.npz"
-
-
-class TrainData(NamedTuple):
-  """vectors (N, D) normalized, zero-padded weights; masks (N, D) real entries; arch_ids,
-  task_ids (N,); support (T, R, C, K, F): R support sets of each of T tasks (C classes,
-  K images each, F features); support_mask (T, R, C, K)."""
-  vectors: np.ndarray
-  masks: np.ndarray
-  arch_ids: np.ndarray
-  task_ids: np.ndarray
-  support: np.ndarray
-  support_mask: np.ndarray
+PyTree = Any
+METHOD = "d2nwg"
 
 
 class Scale(NamedTuple):
@@ -53,15 +51,52 @@ class Scale(NamedTuple):
     return cls(z.mean(0), np.maximum(z.std(0), 1e-6))
 
 
-class Generator(NamedTuple):
-  """A trained D2NWG: parameters of each stage (vae None without the VAE, aligner None with
-  the joint MLP encoder), the latent scale, the config and the shapes (D, Z, archs, C, K, F)."""
-  vae_params: Any
-  aligner_params: Any
-  den_params: Any
+@struct.dataclass
+class Generator:
+  """A trained D2NWG: each stage's parameters (vae None without the VAE, aligner None with
+  the joint MLP encoder) and the latent scale (Z,); static: the config, each architecture's
+  codec, the shapes (D, Z, architectures, C, K, F) and `arch`, the architecture `generate`
+  makes (`for_architecture`)."""
+  vae: PyTree
+  aligner: PyTree
+  denoiser: PyTree
   scale: Scale
-  config: Any
-  dims: tuple[int, int, int, int, int, int]
+  config: Any = struct.field(pytree_node=False)
+  codecs: tuple = struct.field(pytree_node=False)
+  dims: tuple = struct.field(pytree_node=False)
+  arch: int = struct.field(pytree_node=False, default=0)
+
+
+def for_architecture(generator: Generator, arch: int) -> Generator:
+  """The generator making models of architecture `arch` (the index in its MixedZoo)."""
+  if not 0 <= arch < len(generator.codecs):
+    raise ValueError(f"architecture {arch}: the generator has {len(generator.codecs)}")
+  return generator.replace(arch=arch)
+
+
+def small_config() -> ml_collections.ConfigDict:
+  """A CPU-sized recipe (about a minute on 2 cores) for a small zoo: the diffusion on the
+  vectors themselves (vae.use False, the paper's Fig. 6b: a VAE would not reconstruct a
+  handful of models within the minute), CLIP targets grouping each task's models, and
+  `denoiser.mix` (models of one task from different initializations are one mode each)."""
+  def fit(steps, batch, lr):
+    return dict(steps=steps, batch_size=batch, lr=lr, warmup_steps=20, final_lr_ratio=0.0,
+                weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
+                compute_dtype="float32", log_every=100, checkpoint_every=500,
+                keep_checkpoints=1, seed=0, fsdp_min_size=2**20)
+  return ml_collections.ConfigDict(dict(
+      vae=dict(use=False, chunk=64, features=16, channels=(8,), latent_channels=4, kernel=5,
+               beta=1e-6, input_noise=1e-3),
+      vae_train=fit(10, 8, 1e-3),
+      encoder=dict(kind="set", dim=16, out_dim=16, heads=2, num_inducing=4, depth=1,
+                   mlp_hidden=8),
+      align=dict(proj_dim=16, tau=0.1, targets="task"),
+      align_train=fit(200, 16, 3e-3),
+      denoiser=dict(embed_dim=64, encoder=(16, 32), decoder=(16,), mix=dict(width=64)),
+      diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
+                     prediction="x0"),
+      train=fit(1500, 16, 4e-3),
+      sample=dict(sampler="ddim", steps=20, eta=0.0, num_samples=1, seed=1, clip_x0=None)))
 
 
 def vae(config: Any, length: int) -> WeightVAE:
@@ -85,7 +120,9 @@ def denoiser(config: Any, dims) -> M.Denoiser:
   _, _, archs, c, k, _ = dims
   d = config.denoiser
   joint = M.encoder(config, c, k) if config.encoder.kind == "mlp" else None
-  return M.Denoiser(archs, d.embed_dim, tuple(d.encoder), tuple(d.decoder), joint)
+  mix = d.get("mix")  # an optional section: absent in the digits presets
+  return M.Denoiser(archs, d.embed_dim, tuple(d.encoder), tuple(d.decoder), joint,
+                    mix.width if mix else 0)
 
 
 def _inits(config: Any, dims):
@@ -114,27 +151,38 @@ def encode_means(config: Any, params: Any, vectors: np.ndarray, chunk: int = 512
       len(vectors[i:i + chunk]), -1) for i in range(0, len(vectors), chunk)])
 
 
-def _train_vae(config: Any, data: TrainData, workdir: str | None) -> Any:
+def _raw_latents(config: Any, vae_params: Any, vectors: np.ndarray) -> np.ndarray:
+  return encode_means(config, vae_params, vectors) if config.vae.use else vectors
+
+
+def latents(generator: Generator, vectors: np.ndarray) -> np.ndarray:
+  """(N, D) training vectors -> (N, Z) standardized latents, as the diffusion saw them."""
+  raw = _raw_latents(generator.config, generator.vae, vectors)
+  return ((raw - generator.scale.mean) / generator.scale.std).astype(np.float32)
+
+
+def _train_vae(config: Any, data: V.TrainData, dims, workdir: str | None) -> Any:
   v, model = config.vae, vae(config, data.vectors.shape[1])
-  pick = H.random_rows(config.vae_train.seed + 1, len(data.vectors), config.vae_train.batch_size)
-  state = H.train_generator(
-      config.vae_train, config, init_params=_inits(config, _dims(config, data))["vae"],
+  pick = recipe.random_rows(config.vae_train.seed + 1, len(data.vectors),
+                            config.vae_train.batch_size)
+  return recipe.train_generator(
+      config.vae_train, config.get("mesh"), init_params=_inits(config, dims)["vae"],
       loss_fn=lambda p, b, rng: vae_loss(model, p, b["w"], rng, beta=v.beta,
                                          input_noise=v.input_noise, mask=b["mask"]),
       batch_fn=lambda step: {"w": data.vectors[pick(step)], "mask": data.masks[pick(step)]},
       workdir=_sub(workdir, "vae"), desc="train weight VAE")
-  return jax.device_get(state.eval_params())
 
 
-def _draws(seed: int, data: TrainData, batch: int):
+def _draws(seed: int, data: V.TrainData, batch: int):
   """step -> (rows (B,), support draw per row (B,)), a pure function of (seed, step)."""
-  rows = H.random_rows(seed, len(data.vectors), batch)
-  draws = H.random_rows(seed + 7, data.support.shape[1], batch)
+  rows = recipe.random_rows(seed, len(data.vectors), batch)
+  draws = recipe.random_rows(seed + 7, data.support.shape[1], batch)
   return lambda step: (rows(step), draws(step))
 
 
-def _train_aligner(config: Any, data: TrainData, z: np.ndarray, workdir: str | None) -> Any:
-  dims, tau, kind = _dims(config, data), config.align.tau, config.align.targets
+def _train_aligner(config: Any, data: V.TrainData, dims, z: np.ndarray,
+                   workdir: str | None) -> Any:
+  tau, kind = config.align.tau, config.align.targets
   model, pick = aligner(config, dims), _draws(config.align_train.seed + 1, data,
                                               config.align_train.batch_size)
 
@@ -152,15 +200,16 @@ def _train_aligner(config: Any, data: TrainData, z: np.ndarray, workdir: str | N
     return loss, {"loss": loss, "match": jnp.mean(jnp.argmax(w @ d.T, 1) ==
                                                   jnp.arange(w.shape[0]))}
 
-  state = H.train_generator(config.align_train, config, init_params=_inits(config, dims)["align"],
-                            loss_fn=loss_fn, batch_fn=batch_fn, workdir=_sub(workdir, "align"),
-                            desc="align dataset encoder (CLIP)")
-  return jax.device_get(state.eval_params())
+  return recipe.train_generator(
+      config.align_train, config.get("mesh"), init_params=_inits(config, dims)["align"],
+      loss_fn=loss_fn, batch_fn=batch_fn, workdir=_sub(workdir, "align"),
+      desc="align dataset encoder (CLIP)")
 
 
 def embed_support(config: Any, dims, aligner_params: Any, support: np.ndarray,
                   mask: np.ndarray, chunk: int = 256) -> np.ndarray:
-  """(..., C, K, F), (..., C, K) -> (..., E): frozen dataset embeddings."""
+  """(..., C, K, F), (..., C, K) -> (..., E): frozen dataset embeddings (host side, the
+  encoder's parameters compiled in)."""
   lead = support.shape[:-3]
   flat, fmask = support.reshape((-1,) + support.shape[-3:]), mask.reshape((-1,) + mask.shape[-2:])
   model = aligner(config, dims)
@@ -170,10 +219,9 @@ def embed_support(config: Any, dims, aligner_params: Any, support: np.ndarray,
   return out.reshape(lead + (out.shape[-1],))
 
 
-def _train_denoiser(config: Any, data: TrainData, z: np.ndarray, embeddings: np.ndarray | None,
-                    workdir: str | None) -> Any:
-  dims = _dims(config, data)
-  model, schedule = denoiser(config, dims), H.schedule_from_config(config.diffusion)
+def _train_denoiser(config: Any, data: V.TrainData, dims, z: np.ndarray,
+                    embeddings: np.ndarray | None, workdir: str | None) -> Any:
+  model, schedule = denoiser(config, dims), recipe.schedule_from_section(config.diffusion)
   pick = _draws(config.train.seed + 1, data, config.train.batch_size)
 
   def batch_fn(step):
@@ -188,67 +236,82 @@ def _train_denoiser(config: Any, data: TrainData, z: np.ndarray, embeddings: np.
     return diffusion.diffusion_loss(lambda x, t, c: model.apply(p, x, t, c), schedule, b["z"],
                                     rng, cond=cond, prediction=config.diffusion.prediction)
 
-  state = H.train_generator(config.train, config, init_params=_inits(config, dims)["diffusion"],
-                            loss_fn=loss_fn, batch_fn=batch_fn,
-                            workdir=_sub(workdir, "diffusion"), desc="train latent diffusion")
-  return jax.device_get(state.eval_params())
+  return recipe.train_generator(
+      config.train, config.get("mesh"), init_params=_inits(config, dims)["diffusion"],
+      loss_fn=loss_fn, batch_fn=batch_fn, workdir=_sub(workdir, "diffusion"),
+      desc="train latent diffusion")
 
 
-def _dims(config: Any, data: TrainData) -> tuple[int, int, int, int, int, int]:
+def train(zoo: Any, config: Any, *, conditions: SupportSets | None = None,
+          workdir: str | None = None) -> Generator:
+  """Trains every stage on the zoo's models and their tasks' support sets.
+
+  zoo: stacked models (leaves (N, ...)) or a `protocol.MixedZoo`; conditions: the N models'
+  `SupportSets` (task (N,), support (N, R, C, K, F), mask (N, R, C, K)); workdir: each
+  stage checkpoints, resumes and logs in workdir/{vae,align,diffusion} (default: in memory).
+  """
+  if conditions is None:
+    raise ValueError("train: D2NWG learns from support sets; pass conditions="
+                     "support_conditions(task, support, mask)")
+  codecs = V.fit_codecs(zoo, config.vae.chunk)
+  data = V.training_data(config.vae.chunk, codecs, zoo, conditions)
   length = data.vectors.shape[1]
-  _, _, c, k, f = data.support.shape
-  return (length, latent_size(config, length), int(data.arch_ids.max()) + 1, c, k, f)
-
-
-def train(data: TrainData, config: Any, *, workdir: str | None = None) -> Generator:
-  """Trains every stage on the zoo's vectors and their tasks' support sets."""
-  dims = _dims(config, data)
-  vae_params = _train_vae(config, data, workdir) if config.vae.use else None
-  raw = encode_means(config, vae_params, data.vectors) if config.vae.use else data.vectors
+  dims = (length, latent_size(config, length), len(codecs)) + data.support.shape[2:]
+  vae_params = _train_vae(config, data, dims, workdir) if config.vae.use else None
+  raw = _raw_latents(config, vae_params, data.vectors)
   scale = Scale.fit(raw)
-  if workdir:
-    np.savez(os.path.join(workdir, LATENTS), latents=raw, mean=scale.mean, std=scale.std)
   z = ((raw - scale.mean) / scale.std).astype(np.float32)
   aligner_params = embeddings = None
   if config.encoder.kind == "set":
-    aligner_params = _train_aligner(config, data, z, workdir)
+    aligner_params = _train_aligner(config, data, dims, z, workdir)
     embeddings = embed_support(config, dims, aligner_params, data.support, data.support_mask)
-  den_params = _train_denoiser(config, data, z, embeddings, workdir)
-  return Generator(vae_params, aligner_params, den_params, scale, config, dims)
+  den_params = _train_denoiser(config, data, dims, z, embeddings, workdir)
+  return Generator(vae_params, aligner_params, den_params, scale, artifact.frozen(config),
+                   codecs, tuple(int(d) for d in dims))
 
 
-def load(config: Any, workdir: str, dims) -> Generator:
-  """The generator a `train(..., workdir=workdir)` left (its latest checkpoints)."""
-  inits = _inits(config, dims)
-  get = lambda name, cfg: H.load_trained_params(config, os.path.join(workdir, name),
-                                                inits[name], cfg)[0]
-  vae_params = get("vae", config.vae_train) if config.vae.use else None
-  aligner_params = get("align", config.align_train) if config.encoder.kind == "set" else None
-  saved = np.load(os.path.join(workdir, LATENTS))
-  return Generator(vae_params, aligner_params, get("diffusion", config.train),
-                   Scale(saved["mean"], saved["std"]), config, tuple(dims))
-
-
-def conditions(generator: Generator, support: np.ndarray, mask: np.ndarray,
-               arch: int) -> list[dict]:
-  """Support sets (T, C, K, F), masks (T, C, K) -> T denoiser conditions (no batch axis);
-  the frozen encoder runs once over all of them."""
+def embed(generator: Generator, conditions: SupportSets) -> SupportSets:
+  """Conditions with draw 0 of each row through the frozen dataset encoder: {'embedding'
+  (N, E)}, what `generate` reads in their place (host side, so every row's embedding is the
+  same whatever rows are generated with it). Unchanged for the joint MLP encoder."""
   g = generator
-  arch = jnp.int32(arch)
   if g.config.encoder.kind == "mlp":
-    return [{"support": jnp.asarray(s), "mask": jnp.asarray(m), "arch": arch}
-            for s, m in zip(support, mask)]
-  emb = embed_support(g.config, g.dims, g.aligner_params, support, mask)
-  return [{"embedding": jnp.asarray(e), "arch": arch} for e in emb]
+    return conditions
+  C.check_support(conditions, len(conditions["support"]), g.dims[3:], "embed")
+  return SupportSets(embedding=embed_support(
+      g.config, g.dims, g.aligner, np.asarray(conditions["support"])[:, 0],
+      np.asarray(conditions["mask"])[:, 0]))
 
 
-def sample_latents(generator: Generator, cond: dict, key: jax.Array, num: int) -> jax.Array:
-  """`num` standardized latents (num, Z) for one condition. Traceable."""
+def _denoiser_conditions(generator: Generator, conditions: Any, num: int) -> dict:
+  """Conditions of `num` models -> the denoiser's rows {'embedding' (num, E) | 'support'
+  (num, C, K, F) and 'mask' (num, C, K); 'arch' (num,)}."""
+  g, what = generator, "generate"
+  arch = jnp.full((num,), g.arch, jnp.int32)
+  if isinstance(conditions, Mapping) and "embedding" in conditions:
+    if g.config.encoder.kind == "mlp":
+      raise ValueError(f"{what}: this generator's MLP encoder reads support sets, not "
+                       "embeddings")
+    C.check_embedding(conditions, num, g.config.align.proj_dim, what)
+    return {"embedding": jnp.asarray(conditions["embedding"]), "arch": arch}
+  C.check_support(conditions, num, g.dims[3:], what)
+  support, mask = jnp.asarray(conditions["support"])[:, 0], jnp.asarray(conditions["mask"])[:, 0]
+  if g.config.encoder.kind == "mlp":
+    return {"support": support, "mask": mask, "arch": arch}
+  embedding = aligner(g.config, g.dims).apply(g.aligner, support, mask,
+                                              method=M.Aligner.embed_dataset)
+  return {"embedding": embedding, "arch": arch}
+
+
+def generate_latents(generator: Generator, key: jax.Array, conditions: SupportSets,
+                     num_models: int) -> jax.Array:
+  """(num_models, Z) standardized latents, one per row of conditions. Traceable."""
   g = generator
-  model, schedule = denoiser(g.config, g.dims), H.schedule_from_config(g.config.diffusion)
-  batched = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (num,) + jnp.shape(a)), cond)
-  return diffusion.sample(lambda x, t, c: model.apply(g.den_params, x, t, c), schedule,
-                          (num, g.dims[1]), key, cond=batched, **H.sampler_kwargs(g.config))
+  cond = _denoiser_conditions(g, conditions, num_models)
+  model, schedule = denoiser(g.config, g.dims), recipe.schedule_from_section(g.config.diffusion)
+  return diffusion.sample(lambda x, t, c: model.apply(g.denoiser, x, t, c), schedule,
+                          (num_models, g.dims[1]), key, cond=cond,
+                          **recipe.sampler_kwargs(g.config.sample, g.config.diffusion.prediction))
 
 
 def decode(generator: Generator, z: jax.Array) -> jax.Array:
@@ -259,12 +322,44 @@ def decode(generator: Generator, z: jax.Array) -> jax.Array:
     return raw
   model = vae(g.config, g.dims[0])
   shape = model.latent_shape
-  return jax.vmap(lambda c: model.apply(g.vae_params, c.reshape(shape),
-                                        method=WeightVAE.decode))(raw)
+  return jax.vmap(lambda c: model.apply(g.vae, c.reshape(shape), method=WeightVAE.decode))(raw)
 
 
-def decode_models(generator: Generator, codec: Any, z: jax.Array) -> Any:
-  """Standardized latents (n, Z) -> n models (stacked) of the architecture of `codec`
-  (a FlatCodec; the zoo-wide padding past its length is dropped). Traceable."""
+def decode_models(generator: Generator, z: jax.Array) -> PyTree:
+  """Standardized latents (n, Z) -> n models (stacked) of the generator's architecture (the
+  zoo-wide padding past its codec's length dropped). Traceable."""
+  codec = generator.codecs[generator.arch]
   vectors = decode(generator, z)[:, :codec.length]
   return jax.vmap(lambda v: codec.decode(v, 0))(vectors)
+
+
+def generate(generator: Generator, key: jax.Array, conditions: SupportSets,
+             num_models: int) -> PyTree:
+  """`num_models` models (leaves (num_models, ...)) of architecture `generator.arch`, row i
+  from conditions row i: `SupportSets` with support (num_models, R, C, K, F) and mask
+  (num_models, R, C, K) (draw 0 is read), or embedding (num_models, E) (`embed`).
+  Traceable; ValueError (one line) on conditions of other shapes."""
+  if not isinstance(num_models, int) or num_models < 1:
+    raise ValueError(f"num_models must be an integer >= 1, got {num_models!r}")
+  return decode_models(generator, generate_latents(generator, key, conditions, num_models))
+
+
+def save(generator: Generator, path: str) -> None:
+  """Writes the generator directory `path` (`artifact`): every stage's parameters, the
+  latent scale, the config and each architecture's codec."""
+  g = generator
+  arrays = {"denoiser": g.denoiser, "scale": g.scale._asdict()}
+  arrays |= {name: p for name, p in (("vae", g.vae), ("aligner", g.aligner)) if p is not None}
+  artifact.save(path, method=METHOD, arrays=arrays, config=g.config,
+                codecs={str(a): c for a, c in enumerate(g.codecs)},
+                meta={"dims": list(g.dims)})
+
+
+def load(path: str) -> Generator:
+  """The generator `save` wrote in `path` (making architecture 0); one-line
+  CorruptDataError when it is incomplete, altered or another method's."""
+  found = artifact.load(path, method=METHOD)
+  a = found.arrays
+  codecs = tuple(found.codecs[str(i)] for i in range(len(found.codecs)))
+  return Generator(a.get("vae"), a.get("aligner"), a["denoiser"], Scale(**a["scale"]),
+                   found.config, codecs, tuple(found.meta["dims"]))

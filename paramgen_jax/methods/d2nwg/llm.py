@@ -34,10 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import diffusion
-from paramgen_jax import stage_helpers as H
 from paramgen_jax.nn.unet1d import TokenUNet
 from paramgen_jax.params import chunks as chunk_lib
 from paramgen_jax.params.layout import ParamLayout
+from paramgen_jax.train import recipe
 from paramgen_jax.zoo import tasks as tasks_lib
 
 MATRIX_NAMES = ("query", "key", "value", "attention_out", "intermediate", "output")
@@ -123,10 +123,10 @@ def train_chunk_diffusion(weights: Mapping[str, np.ndarray], names: Sequence[str
                                         layout, plan), np.float32)
   l = config.llm
   model = ChunkDenoiser(len(data), l.embed_dim, tuple(l.encoder), tuple(l.decoder))
-  schedule = H.schedule_from_config(config.diffusion)
-  pick = H.random_rows(config.train.seed + 1, len(data), config.train.batch_size)
-  state = H.train_generator(
-      config.train, config,
+  schedule = recipe.schedule_from_section(config.diffusion)
+  pick = recipe.random_rows(config.train.seed + 1, len(data), config.train.batch_size)
+  params = recipe.train_generator(
+      config.train, config.get("mesh"),
       init_params=lambda key: model.init(key, data[:1], jnp.zeros((1,), jnp.int32),
                                          jnp.zeros((1,), jnp.int32)),
       loss_fn=lambda p, b, rng: diffusion.diffusion_loss(
@@ -134,7 +134,7 @@ def train_chunk_diffusion(weights: Mapping[str, np.ndarray], names: Sequence[str
           prediction=config.diffusion.prediction),
       batch_fn=lambda step: {"x": data[pick(step)], "index": pick(step).astype(np.int32)},
       workdir=workdir, desc="train chunk diffusion")
-  return ChunkModel(jax.device_get(state.eval_params()), model, layout, plan, stats, config)
+  return ChunkModel(params, model, layout, plan, stats, config)
 
 
 def layer_candidates(chunk_model: ChunkModel, name: str, count: int,
@@ -146,10 +146,10 @@ def layer_candidates(chunk_model: ChunkModel, name: str, count: int,
   leaf = [i for i, spec in enumerate(m.layout.leaves) if spec.path == name.replace("/", ".")]
   start, stop = ranges[leaf[0]]
   index = jnp.tile(jnp.arange(start, stop, dtype=jnp.int32), count)
-  schedule = H.schedule_from_config(m.config.diffusion)
+  schedule = recipe.schedule_from_section(m.config.diffusion)
   x = diffusion.sample(lambda xt, t, c: m.model.apply(m.params, xt, t, c), schedule,
                        (len(index), m.plan.token_size), key, cond=index,
-                       **H.sampler_kwargs(m.config))
+                       **recipe.sampler_kwargs(m.config.sample, m.config.diffusion.prediction))
   x = np.asarray(x).reshape(count, stop - start, -1)
   size, shape = m.layout.leaves[leaf[0]].size, m.layout.leaves[leaf[0]].shape
   mean, std = m.stats[name]

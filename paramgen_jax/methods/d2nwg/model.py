@@ -5,7 +5,8 @@ Transformer (`nn.set_transformer`).
     Aligner                    the dataset encoder + projections for the CLIP alignment
     clip_loss(w, d, tau)       HyperCLIP-style loss with soft targets (official cliptrainer)
     Denoiser                   latent z (B, Z) -> noise; condition = [dataset embedding,
-                               architecture one-hot] (+ the MLP encoder when trained jointly)
+                               architecture one-hot (, a projection of z)] (+ the MLP
+                               encoder when trained jointly)
     Predictor                  (latent, dataset embedding) -> accuracy in [0, 1]
 """
 
@@ -94,12 +95,18 @@ def latent_targets(z: jax.Array, tau: float) -> jax.Array:
 class Denoiser(nn.Module):
   """(z_t (B, Z), t (B,), cond) -> (B, Z); cond = {'embedding': (B, E) frozen dataset
   embedding, or 'support': (B, C, K, F) and 'mask' (B, C, K) for the joint MLP encoder;
-  'arch': (B,) architecture index}."""
+  'arch': (B,) architecture index}.
+
+  The U-Net's convolutions see a window of the latent; `mix` > 0 adds a Dense projection of
+  the whole z_t (to `mix` values) to the condition, so every coordinate's prediction knows
+  which zoo model the rest of the latent is heading to (models of one task from different
+  initializations are distinct modes, which windows alone mix into broken models)."""
   num_archs: int
   embed_dim: int = 64
   encoder: tuple[int, ...] = (32, 64, 128)
   decoder: tuple[int, ...] = (64, 32)
   dataset_encoder: nn.Module | None = None
+  mix: int = 0
 
   @nn.compact
   def __call__(self, z: jax.Array, t: jax.Array, cond: dict) -> jax.Array:
@@ -107,8 +114,10 @@ class Denoiser(nn.Module):
       data = jax.vmap(self.dataset_encoder)(cond["support"], cond["mask"])
     else:
       data = cond["embedding"]
-    arch = jax.nn.one_hot(cond["arch"], self.num_archs, dtype=z.dtype)
-    h = nn.silu(nn.Dense(self.embed_dim, name="cond_in")(jnp.concatenate([data, arch], -1)))
+    parts = [data, jax.nn.one_hot(cond["arch"], self.num_archs, dtype=z.dtype)]
+    if self.mix:
+      parts.append(nn.Dense(self.mix, name="mix")(z))
+    h = nn.silu(nn.Dense(self.embed_dim, name="cond_in")(jnp.concatenate(parts, -1)))
     prototype = nn.Dense(self.embed_dim, name="cond_out")(h)
     return TokenUNet(tuple(self.encoder), tuple(self.decoder), name="unet")(z, t, prototype)
 

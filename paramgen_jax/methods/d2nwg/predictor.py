@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import memory
-from paramgen_jax import stage_helpers as H
 from paramgen_jax.integrity import atomic_write_json
-from paramgen_jax.methods.d2nwg import core
+from paramgen_jax.methods.d2nwg import core, vectors
 from paramgen_jax.methods.d2nwg.model import Predictor
+from paramgen_jax.train import recipe
 from paramgen_jax.zoo.accuracy import accuracy, correct_matrix, predict_many
 
 FIT = "predictor_fit.json"
@@ -43,15 +43,16 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
   return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _scored(config, generator, data, zoo, z, emb) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                          np.ndarray]:
-  """(noisy latents (M, Z), embeddings (M, E), val accuracy in [0, 1] (M,), model id (M,))."""
-  codec, _, names, seen, inputs = zoo
+def _scored(config, generator, data, tasks, inputs, z, emb) -> tuple[np.ndarray, np.ndarray,
+                                                                    np.ndarray, np.ndarray]:
+  """(noisy latents (M, Z), embeddings (M, E), val accuracy in [0, 1] (M,), model id (M,)) of
+  models of the first architecture (`inputs` its ZooInputs, `tasks` each model's Task)."""
   p = config.predictor
   rows = np.flatnonzero(data.arch_ids == 0)
   rows = rows[np.random.default_rng(p.rows).permutation(len(rows))[:p.rows]]
   key = jax.random.key(config.predictor_train.seed)
-  decode = jax.jit(lambda zz: core.decode_models(generator, codec, zz))
+  first = core.for_architecture(generator, 0)
+  decode = jax.jit(lambda zz: core.decode_models(first, zz))
   x_val, y_val = inputs.dataset.split("val")
   out = []
   for level, sigma in enumerate(p.noise):
@@ -61,37 +62,39 @@ def _scored(config, generator, data, zoo, z, emb) -> tuple[np.ndarray, np.ndarra
                         budget_bytes=memory.budget_bytes(config.get("memory")))
     acc = np.empty(len(rows))
     for i, r in enumerate(rows):
-      task = seen[data.task_ids[r]]
+      task = tasks[r]
       labels, used = task.relabel(y_val)
       acc[i] = accuracy(correct_matrix(pred[i:i + 1], labels, used), used)[0] / 100
     out.append((noisy, emb[data.task_ids[rows]], acc, rows))
   return tuple(np.concatenate(parts) for parts in zip(*out))
 
 
-def train(config: Any, workdir: str, generator: core.Generator, data: core.TrainData,
-          zoos: list) -> None:
-  """Trains the predictor (workdir/predictor) and writes its held-out fit."""
-  raw = np.load(os.path.join(workdir, core.LATENTS))["latents"]
-  z = ((raw - generator.scale.mean) / generator.scale.std).astype(np.float32)
-  emb = core.embed_support(config, generator.dims, generator.aligner_params,
-                           data.support[:, 0], data.support_mask[:, 0])
-  zs, es, acc, ids = _scored(config, generator, data, zoos[0], z, emb)
+def train(config: Any, workdir: str, generator: core.Generator, zoo: Any, conditions: dict,
+          seen: list, inputs: Any) -> None:
+  """Trains the predictor (workdir/predictor) on the generator's training zoo and conditions
+  (`core.train`'s), and writes its held-out fit."""
+  data = vectors.training_data(config.vae.chunk, generator.codecs, zoo, conditions)
+  z = core.latents(generator, data.vectors)
+  emb = core.embed_support(config, generator.dims, generator.aligner, data.support[:, 0],
+                           data.support_mask[:, 0])
+  tasks = [seen[t] for t in np.asarray(conditions["task"])]
+  zs, es, acc, ids = _scored(config, generator, data, tasks, inputs, z, emb)
   held = np.isin(ids, np.unique(ids)[::5])
   model, init = _init(config, zs.shape[1], es.shape[1])
   fit_rows = np.flatnonzero(~held)
-  pick = H.random_rows(config.predictor_train.seed + 1, len(fit_rows),
-                       config.predictor_train.batch_size)
+  pick = recipe.random_rows(config.predictor_train.seed + 1, len(fit_rows),
+                            config.predictor_train.batch_size)
 
   def loss_fn(p, b, rng):
     loss = jnp.mean(jnp.square(model.apply(p, b["z"], b["e"]) - b["acc"]))
     return loss, {"loss": loss}
 
-  state = H.train_generator(
-      config.predictor_train, config, init_params=init, loss_fn=loss_fn,
+  params = recipe.train_generator(
+      config.predictor_train, config.get("mesh"), init_params=init, loss_fn=loss_fn,
       batch_fn=lambda step: {"z": zs[fit_rows[pick(step)]], "e": es[fit_rows[pick(step)]],
                              "acc": acc[fit_rows[pick(step)]].astype(np.float32)},
       workdir=os.path.join(workdir, "predictor"), desc="train accuracy predictor")
-  guess = np.asarray(model.apply(jax.device_get(state.eval_params()), zs[held], es[held]))
+  guess = np.asarray(model.apply(params, zs[held], es[held]))
   fit = {"held_out_spearman": _spearman(guess, acc[held]),
          "held_out_mae": float(np.mean(np.abs(guess - acc[held]))),
          "accuracy_range": [float(acc.min()), float(acc.max())], "examples": int(len(acc))}
@@ -102,14 +105,14 @@ def train(config: Any, workdir: str, generator: core.Generator, data: core.Train
 
 def load(config: Any, workdir: str, generator: core.Generator) -> Ranker:
   model, init = _init(config, generator.dims[1], config.align.proj_dim)
-  params, _ = H.load_trained_params(config, os.path.join(workdir, "predictor"), init,
-                                    config.predictor_train)
+  params, _ = recipe.load_trained_params(config.predictor_train,
+                                         os.path.join(workdir, "predictor"), init)
   return Ranker(params, model)
 
 
-def top(rank: Ranker, z: jax.Array, cond: dict, models: Any, n: int) -> Any:
-  """The n of `models` (stacked, with latents z (M, Z)) the predictor scores highest."""
-  emb = jnp.broadcast_to(cond["embedding"], (z.shape[0],) + cond["embedding"].shape)
-  scores = np.asarray(rank.model.apply(rank.params, z, emb))
+def top(rank: Ranker, z: jax.Array, conditions: dict, models: Any, n: int) -> Any:
+  """The n of `models` (stacked, with latents z (M, Z), made from the rows of conditions'
+  embedding (M, E)) the predictor scores highest."""
+  scores = np.asarray(rank.model.apply(rank.params, z, jnp.asarray(conditions["embedding"])))
   best = np.argsort(-scores, kind="stable")[:n]
   return jax.tree_util.tree_map(lambda a: np.asarray(a)[best], models)

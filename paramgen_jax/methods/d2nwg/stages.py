@@ -3,8 +3,9 @@
   collect -> zoo/ (+ backbone/)   the zoo of the config's zoo sections (default: 5-way heads
                                   on a frozen feature extractor), and each extra
                                   architecture's zoo in arch_<name>/ (mixed-architecture runs)
-  train   -> codec/<arch>/        per-coordinate normalization of each architecture's models
-             vae/ latents.npz     stage 1: the weight VAE on model-wise vectors, zero-padded
+  train   -> generator/           the trained generator (`core.save`): each architecture's
+                                  codec (per-coordinate normalization), the stages below
+             vae/                 stage 1: the weight VAE on model-wise vectors, zero-padded
                                   to the largest architecture (skipped with vae.use = False)
              align/               stage 2: the Set-Transformer dataset encoder aligned to the
                                   latents (CLIP loss), then frozen (encoder.kind = 'set')
@@ -31,15 +32,16 @@ import ml_collections
 import numpy as np
 
 from paramgen_jax import configlib as C
-from paramgen_jax import memory
-from paramgen_jax import stage_helpers as H
+from paramgen_jax import memory, runfiles
 from paramgen_jax.eval.entry import evaluate_generated
-from paramgen_jax.eval.headline import headline_line, split_means
+from paramgen_jax.eval.headline import split_means
 from paramgen_jax.methods.d2nwg import baselines, core, predictor, support
+from paramgen_jax.methods.d2nwg.conditions import support_conditions
 from paramgen_jax.methods.d2nwg.model import ENCODERS
-from paramgen_jax.params.codec import FlatCodec, load_codec, save_codec
+from paramgen_jax.protocol import MixedZoo
 from paramgen_jax.zoo import features as features_lib
 from paramgen_jax.zoo import spec
+from paramgen_jax.zoo.accuracy import take_sets
 from paramgen_jax.zoo.models import MODELS
 
 SCHEMA = {
@@ -63,7 +65,8 @@ SCHEMA = {
               "targets": C.one_of("task", "latent", "soft")},
     "align_train": C.TRAIN_SCHEMA,
     "denoiser": {"embed_dim": C.integer(1), "encoder": C.sequence(int, 1, minimum=1),
-                 "decoder": C.sequence(int, 0, minimum=1)},
+                 "decoder": C.sequence(int, 0, minimum=1),
+                 "mix": C.optional_section({"width": C.integer(1)})},
     "diffusion": C.DIFFUSION_SCHEMA,
     "train": C.TRAIN_SCHEMA,
     "sample": C.SAMPLE_SCHEMA,
@@ -119,172 +122,147 @@ def _seen_tasks(config: Any, inputs: spec.ZooInputs) -> list:
   return seen[:config.train_tasks] if config.train_tasks else seen
 
 
-def _codec_dir(workdir: str, arch: str) -> str:
-  return os.path.join(workdir, "codec", arch)
-
-
-def _length(config: Any, codecs: list[FlatCodec]) -> int:
-  chunk = config.vae.chunk
-  return max(-(-c.length // chunk) * chunk for c in codecs)
-
-
-def _vectors(codec: FlatCodec, stacked: Any, length: int) -> tuple[np.ndarray, np.ndarray]:
-  v = np.asarray(jax.vmap(lambda tree: codec.encode(tree, 0))(stacked), np.float32)
-  n = codec.layout.num_params
-  return (np.pad(v, ((0, 0), (0, length - v.shape[1]))),
-          np.broadcast_to(np.arange(length) < n, (len(v), length)).copy())
-
-
-def train(config: Any, workdir: str) -> None:
-  """Fits the codecs and trains the VAE, the aligned encoder, the diffusion (and predictor)."""
-  feats, labels, _ = support.image_features(config, workdir, train=False)
-  zoos = []
-  for arch, sub, subdir in architectures(config, workdir):
+def training_zoo(config: Any, workdir: str, feats: np.ndarray, labels: np.ndarray
+                 ) -> tuple[Any, dict, list, Any]:
+  """(zoo: the seen models of each architecture, stacked or a MixedZoo; their SupportSets;
+  the seen tasks; the first architecture's ZooInputs)."""
+  zoos, tasks, found = [], [], []
+  for _, sub, subdir in architectures(config, workdir):
     inputs = spec.build_zoo_inputs(sub, subdir)
     seen = _seen_tasks(config, inputs)
     rows, stacked = spec.load_checked_zoo(sub, subdir, split="seen", inputs=inputs)
     keep = np.flatnonzero([r["task"] in {t.name for t in seen} for r in rows])
-    stacked = jax.tree_util.tree_map(lambda a: np.asarray(a)[keep], stacked)
-    codec = FlatCodec.fit(stacked, np.zeros(len(keep), np.int32), ("all",),
-                          normalization="batch", multiple=config.vae.chunk)
-    save_codec(codec, _codec_dir(workdir, arch))
-    zoos.append((codec, stacked, [rows[i]["task"] for i in keep], seen, inputs))
-  length = _length(config, [z[0] for z in zoos])
-  seen = zoos[0][3]
-  numbers = support.task_numbers(zoos[0][4], [t.name for t in seen])
+    zoos.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[keep], stacked))
+    tasks += [rows[i]["task"] for i in keep]
+    found.append((seen, inputs))
+  seen, inputs = found[0]
   index = {t.name: i for i, t in enumerate(seen)}
-  parts = [(*_vectors(codec, stacked, length), np.full(len(names), a, np.int32),
-            np.asarray([index[n] for n in names], np.int32))
-           for a, (codec, stacked, names, _, _) in enumerate(zoos)]
   s = config.support
-  sets = support.support_sets(feats, labels, seen, numbers, s.shots, s.draws, s.seed)
-  data = core.TrainData(*(np.concatenate(p) for p in zip(*parts)), sets,
-                        np.ones(sets.shape[:-1], bool))
-  print(f"D2NWG: {len(data.vectors)} models of {len(seen)} seen tasks, {len(zoos)} "
-        f"architecture(s), vectors of {length}; support sets {sets.shape[1:]}")
-  generator = core.train(data, config, workdir=workdir)
+  sets = support.support_sets(feats, labels, seen, support.task_numbers(inputs, list(index)),
+                              s.shots, s.draws, s.seed)
+  conditions = support_conditions(np.asarray([index[t] for t in tasks], np.int32), sets,
+                                  np.ones(sets.shape[:-1], bool))
+  return zoos[0] if len(zoos) == 1 else MixedZoo(tuple(zoos)), conditions, seen, inputs
+
+
+def train(config: Any, workdir: str) -> None:
+  """Trains the VAE, the aligned encoder and the diffusion (resuming from their checkpoints),
+  saves the generator to workdir/generator; then the predictor when it is used."""
+  feats, labels, _ = support.image_features(config, workdir, train=False)
+  zoo, conditions, seen, inputs = training_zoo(config, workdir, feats, labels)
+  print(f"D2NWG: {len(conditions['task'])} models of {len(seen)} seen tasks, "
+        f"{1 + len(config.architectures)} architecture(s); support sets "
+        f"{conditions['support'].shape[1:]} per model")
+  generator = core.train(zoo, config, conditions=conditions, workdir=workdir)
+  core.save(generator, runfiles.generator_dir(workdir))
   if config.predictor.use:
-    predictor.train(config, workdir, generator, data, zoos)
-
-
-def _dims(config: Any, workdir: str) -> tuple:
-  codecs = [load_codec(_codec_dir(workdir, arch)) for arch, _, _ in architectures(config, workdir)]
-  length = _length(config, codecs)
-  return codecs, (length, core.latent_size(config, length), len(codecs),
-                  config.tasks.subset_k, config.support.shots, config.backbone.hidden[-1])
-
-
-def load_generator(config: Any, workdir: str) -> tuple[core.Generator, list[FlatCodec]]:
-  codecs, dims = _dims(config, workdir)
-  return core.load(config, workdir, dims), codecs
+    predictor.train(config, workdir, generator, zoo, conditions, seen, inputs)
 
 
 def sample(config: Any, workdir: str) -> None:
   """Models for every task from its support set, per architecture; k-shot runs for unseen."""
-  generator, codecs = load_generator(config, workdir)
+  generator = core.load(runfiles.generator_dir(workdir))
   feats, labels, _ = support.image_features(config, workdir, train=False)
   rank = predictor.load(config, workdir, generator) if config.predictor.use else None
-  s = config.support
-  for a, (arch, sub, subdir) in enumerate(architectures(config, workdir)):
+  for a, (_, sub, subdir) in enumerate(architectures(config, workdir)):
+    g = core.for_architecture(generator, a)
     inputs = spec.build_zoo_inputs(sub, subdir)
     names = list(spec.manifest_splits(subdir))
-    numbers = support.task_numbers(inputs, names)
-    unseen = [i for i, t in enumerate(names) if inputs.splits[t] == "unseen"]
-    jobs = [(subdir, list(range(len(names))), s.shots)] + [
-        (os.path.join(subdir, f"shots{k}"), unseen, k) for k in s.eval_shots]
-    for out_dir, chosen, shots in jobs:
-      tasks = [names[i] for i in chosen]
-      sets = support.support_sets(feats, labels, [inputs.by_name[t] for t in tasks],
-                                  [numbers[i] for i in chosen], shots, 1, s.seed)[:, 0]
-      padded, mask = support.pad_shots(sets, s.shots)
-      conds = dict(zip(tasks, core.conditions(generator, padded, mask, a)))
-      key = jax.random.fold_in(jax.random.key(config.sample.seed), 1000 * a + shots)
-      _generate(config, generator, codecs[a], out_dir, conds, rank, key)
+    unseen = [t for t in names if inputs.splits[t] == "unseen"]
+    jobs = [(subdir, names, config.support.shots)] + [
+        (os.path.join(subdir, f"shots{k}"), unseen, k) for k in config.support.eval_shots]
+    for out_dir, tasks, shots in jobs:
+      rows = task_conditions(config, g, feats, labels, inputs, tasks, shots)
+      key = job_key(config, a, shots)
+      _generate(config, g, out_dir, tasks, rows, rank, key)
       if out_dir == subdir:
-        _record_cost(config, generator, codecs[a], out_dir, next(iter(conds.values())), key)
+        runfiles.record_inference_cost(
+            out_dir, core.generate, g, key, _rows(rows, 0, 1),
+            int(config.generate.get("timing_repeats", 3)), trained=(g.vae, g.denoiser))
 
 
-def _generate(config: Any, generator: core.Generator, codec: FlatCodec, out_dir: str,
-              conds: dict, rank: Any, key: jax.Array) -> None:
-  """`generate.num_models` per task into out_dir/generated; with a predictor, the best of
-  `predictor.candidates` (all candidates kept in out_dir/candidates/generated)."""
+def task_conditions(config: Any, generator: core.Generator, feats: np.ndarray,
+                    labels: np.ndarray, inputs: Any, tasks: list[str], shots: int) -> dict:
+  """SupportSets of one row per task: its draw-0 support set of `shots` shots (zero-padded to
+  support.shots), embedded by the generator's frozen encoder all at once (`core.embed`)."""
+  s = config.support
+  sets = support.support_sets(feats, labels, [inputs.by_name[t] for t in tasks],
+                              support.task_numbers(inputs, tasks), shots, 1, s.seed)
+  padded, mask = support.pad_shots(sets, s.shots)
+  return core.embed(generator, {"support": padded, "mask": mask})
+
+
+def job_key(config: Any, arch: int, shots: int) -> jax.Array:
+  """The key of architecture `arch`'s generation from `shots`-shot support sets (task i of
+  the job draws from fold_in(key, i))."""
+  return jax.random.fold_in(jax.random.key(config.sample.seed), 1000 * arch + shots)
+
+
+def _rows(conditions: dict, task: int, count: int) -> dict:
+  """Row `task` of conditions, repeated `count` times (a leading axis of count)."""
+  return {k: np.repeat(np.asarray(v)[task:task + 1], count, 0) for k, v in conditions.items()}
+
+
+def _with_latents(generator: core.Generator, key: jax.Array, conditions: dict,
+                  num_models: int) -> tuple[Any, jax.Array]:
+  """(models, their standardized latents (num_models, Z)): `core.generate`'s models and what
+  the predictor ranks them by."""
+  z = core.generate_latents(generator, key, conditions, num_models)
+  return core.decode_models(generator, z), z
+
+
+def _generate(config: Any, generator: core.Generator, out_dir: str, tasks: list[str],
+              rows: dict, rank: Any, key: jax.Array) -> None:
+  """`generate.num_models` per task into out_dir/generated (task i from row i of rows, key
+  fold_in(key, i)); with a predictor, the best of `predictor.candidates` (all candidates
+  kept in out_dir/candidates/generated)."""
   n = config.generate.num_models
   count = config.predictor.candidates if rank is not None else n
-  g = generator
-  size, run = generation_plan(config, g, codec, next(iter(conds.values())), key, count)
-  if rank is not None and size < count:
-    raise ValueError(f"predictor.candidates = {count} models of one task do not fit "
-                     f"memory.budget_gb at once ({size} do): lower predictor.candidates")
+  budget = memory.budget_bytes(config.get("memory"))
+  what = "D2NWG generation of one model (generate.num_models)"
 
-  def make(task, task_key, start):
-    models, z = run(g.vae_params, g.den_params, g.scale.mean, g.scale.std, conds[task],
-                    H.chunk_key(task_key, start, size, count))
+  def make(task, task_key):
+    conditions = _rows(rows, tasks.index(task), count)
     if rank is None:
-      return models
-    H.save_generated(os.path.join(out_dir, "candidates"), task, models)
-    return predictor.top(rank, z, conds[task], models, n)
+      return memory.generate_within_budget(core.generate, generator, task_key, conditions,
+                                           count, budget, what=what)
+    models, z = memory.generate_within_budget(_with_latents, generator, task_key, conditions,
+                                              count, budget, what=what)
+    runfiles.save_generated(os.path.join(out_dir, "candidates"), task, models)
+    return predictor.top(rank, z, conditions, models, n)
 
-  H.generate_for_tasks(out_dir, list(conds), n, n if rank is not None else size, make, key)
-
-
-def _record_cost(config: Any, generator: core.Generator, codec: FlatCodec, out_dir: str,
-                 cond: dict, key: jax.Array) -> None:
-  """One model's generation time and memory plan into out_dir/inference.json (without the
-  predictor's ranking of candidates)."""
-  g = generator
-  H.record_inference_cost(
-      out_dir, _generation(g, codec, 1), (g.vae_params, g.den_params, g.scale.mean, g.scale.std,
-                                          cond, key),
-      (g.vae_params, g.den_params), H.timing_repeats(config))
+  runfiles.generate_for_tasks(out_dir, tasks, n, make, key)
 
 
-def generation_plan(config: Any, generator: core.Generator, codec: FlatCodec, cond: dict,
-                    key: jax.Array, count: int) -> tuple[int, Any]:
-  """(models per call, compiled generation taking (vae params, denoiser params, latent mean,
-  std, condition, key)): as many of `count` as fit memory.budget_gb (XLA's plan)."""
-  g = generator
-  return memory.plan_count(
-      lambda num: _generation(g, codec, num),
-      (g.vae_params, g.den_params, g.scale.mean, g.scale.std, cond, key), count,
-      memory.budget_bytes(config.get("memory")), what="D2NWG generation of one model (generate.num_models)")
-
-
-def _generation(generator: core.Generator, codec: FlatCodec, num: int):
-  """(vae params, denoiser params, latent mean, std, condition, key) -> (`num` models
-  stacked, their standardized latents (num, Z)); the trained arrays are arguments so one
-  executable serves every task."""
-  def run(vae_params, den_params, mean, std, cond, key):
-    g = generator._replace(vae_params=vae_params, den_params=den_params,
-                           scale=core.Scale(mean, std))
-    z = core.sample_latents(g, cond, key, num)
-    return core.decode_models(g, codec, z), z
-
-  return run
+def _other_generations(config: Any, subdir: str) -> dict[str, dict[str, Any]]:
+  """{baseline name: {task: stacked models}}: the k-shot generations, and the predictor's
+  first generate.num_models candidates (unranked); names without models left out."""
+  found = {f"D2NWG, {k}-shot support": runfiles.load_generated(os.path.join(subdir, f"shots{k}"))
+           for k in config.support.eval_shots}
+  if config.predictor.use:
+    first = np.arange(config.generate.num_models)
+    found["D2NWG unranked"] = {t: take_sets(models, first) for t, models in
+                               runfiles.load_generated(os.path.join(subdir, "candidates")).items()}
+  return {name: by_task for name, by_task in found.items() if by_task}
 
 
 def evaluate(config: Any, workdir: str) -> None:
   """One report per architecture (generated: mean over each task's models, no selection
-  beyond the predictor's), with the per-task baselines; prints the headline figures."""
-  generator, codecs = load_generator(config, workdir)
+  beyond the predictor's), with the per-task baselines; for several architectures, their
+  headline figures in workdir/architectures.json."""
+  generator = core.load(runfiles.generator_dir(workdir))
   feats, labels, _ = support.image_features(config, workdir, train=False)
   summary = {}
   for a, (arch, sub, subdir) in enumerate(architectures(config, workdir)):
     inputs = spec.build_zoo_inputs(sub, subdir)
     rows, stacked = spec.load_checked_zoo(sub, subdir, inputs=inputs)
-    found = baselines.per_task(config, subdir, inputs, rows, stacked, generator, codecs[a],
-                               feats, labels)
-    report = evaluate_generated(sub, subdir, "d2nwg", generated=H.load_generated(subdir),
+    found = baselines.per_task(config, inputs, rows, stacked,
+                               core.for_architecture(generator, a), feats, labels,
+                               _other_generations(config, subdir))
+    report = evaluate_generated(sub, subdir, "d2nwg", generated=runfiles.load_generated(subdir),
                                 task_baselines=found)
-    summary[arch] = _headline(arch, report.data)
+    summary[arch] = {split: means for split in ("seen", "unseen")
+                     if (means := split_means(report.data, split))}
   if len(summary) > 1:
     with open(os.path.join(workdir, "architectures.json"), "w") as f:
       json.dump(summary, f, indent=1)
-
-
-def _headline(arch: str, data: dict) -> dict:
-  """Prints and returns {split: `split_means`} of a report."""
-  out = {split: split_means(data, split) for split in ("seen", "unseen")}
-  out = {split: means for split, means in out.items() if means}
-  for split, means in out.items():
-    print(headline_line(arch, split, means))
-  return out
