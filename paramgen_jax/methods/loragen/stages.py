@@ -26,12 +26,12 @@ import numpy as np
 
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
-from paramgen_jax.eval.baselines import soup
+from paramgen_jax.eval.baselines import nearest_seen_task, reconstruction, soup
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.methods.loragen import core, plots
 from paramgen_jax.zoo import spec
 from paramgen_jax.zoo.accuracy import accuracy, correct_matrix, predict_many, take_sets
-from paramgen_jax.zoo.conditions import description_conditions, nearest_seen
+from paramgen_jax.zoo.conditions import description_conditions
 
 SCHEMA = {
     "method": C.one_of("loragen"),
@@ -147,53 +147,40 @@ def _grouped_predictions(logits: np.ndarray, task: Any) -> np.ndarray:
   return scores.argmax(1)[None]
 
 
-def _per_task_baselines(config: Any, inputs: spec.ZooInputs, rows: list[dict], stacked: Any,
-                        conditions: dict, generator: core.Generator) -> dict:
+def _per_task_baselines(config: Any, zoo: Any, conditions: dict,
+                        generator: core.Generator) -> dict:
   """{'base model (10-way head)', 'average LoRA', 'nearest seen task', 'VAE reconstruction'}:
-  {task: test accuracies (K,)}; the nearest seen task's adapters (by description) for unseen
-  tasks only, the VAE reconstruction of a task's last adapter for seen tasks only."""
-  x, y = inputs.dataset.split("test")
-  seen = list(dict.fromkeys(r["task"] for r in rows if r["split"] == "seen"))
-  members = {t: np.flatnonzero([r["task"] == t for r in rows]) for t in conditions}
-  neighbour = {t: n for t, n in nearest_seen(conditions, seen).items() if t not in seen}
-  # A binary model's predictions do not depend on the task it is scored on: predict each
-  # model once. The VAE reconstructs each seen task's last adapter.
-  predict = lambda models: predict_many(inputs.target.apply, models, x,
-                                        budget_bytes=memory.budget_bytes(config.get("memory")))
-  seen_rows = np.concatenate([members[t] for t in seen])
-  average_pred = predict(soup(take_sets(stacked, seen_rows)))
-  last = np.asarray([members[t][-1] for t in seen])
-  recon_pred = predict(_reconstructed(generator, take_sets(stacked, last)))
-  used = sorted({int(i) for t in neighbour.values() for i in members[t]})
-  neighbour_pred = dict(zip(used, predict(take_sets(stacked, np.asarray(used, int)))
-                            if used else []))
+  {task: test accuracies (K,)} on the zoo `evaluate_generated` loaded (a ZooView); the
+  nearest seen task's adapters (by description) for unseen tasks only, the VAE
+  reconstruction of a task's last adapter for seen tasks only."""
+  inputs, (x, y) = zoo.inputs, zoo.inputs.dataset.split("test")
+  seen_rows = np.concatenate([zoo.members(t) for t in zoo.tasks("seen")])
+  # A binary model's predictions do not depend on the task it is scored on: predict once.
+  average_pred = predict_many(inputs.target.apply, soup(take_sets(zoo.stacked, seen_rows)), x,
+                              budget_bytes=zoo.budget)
   base_logits = _base_logits(inputs, x)
-  found = {"base model (10-way head)": {}, "average LoRA": {}, "nearest seen task": {},
-           "VAE reconstruction": {}}
+  found = {"base model (10-way head)": {}, "average LoRA": {},
+           "nearest seen task": nearest_seen_task(zoo, conditions),
+           "VAE reconstruction": reconstruction(zoo, lambda m: _reconstructed(generator, m))}
   for name in conditions:
     task = inputs.by_name[name]
     found["base model (10-way head)"][name] = _task_accuracy(
         _grouped_predictions(base_logits, task), task, y)
     found["average LoRA"][name] = _task_accuracy(average_pred, task, y)
-    if name in neighbour:
-      pred = np.stack([neighbour_pred[int(i)] for i in members[neighbour[name]]])
-      found["nearest seen task"][name] = _task_accuracy(pred, task, y)
-    else:
-      found["VAE reconstruction"][name] = _task_accuracy(recon_pred[seen.index(name)][None],
-                                                         task, y)
   return found
 
 
 def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated adapters (mean over each task's, no selection) against the zoo and
   the per-task baselines; writes the report and the expert-usage and spectra plots."""
-  inputs = spec.build_zoo_inputs(config, workdir)
-  conditions = task_conditions(workdir, inputs)
   generated = runfiles.load_generated(workdir)
   generator = core.load(runfiles.generator_dir(workdir))
-  rows, stacked = spec.load_checked_zoo(config, workdir, inputs=inputs)
-  evaluate_generated(
-      config, workdir, "loragen", generated=generated,
-      task_baselines=_per_task_baselines(config, inputs, rows, stacked, conditions, generator))
-  seen = np.flatnonzero([r["split"] == "seen" for r in rows])
-  plots.write_plots(workdir, generator, take_sets(stacked, seen), generated)
+  seen_adapters = []
+
+  def baselines(zoo):
+    seen_adapters.append(take_sets(zoo.stacked, np.concatenate(
+        [zoo.members(t) for t in zoo.tasks("seen")])))
+    return _per_task_baselines(config, zoo, task_conditions(workdir, zoo.inputs), generator)
+
+  evaluate_generated(config, workdir, "loragen", generated=generated, task_baselines=baselines)
+  plots.write_plots(workdir, generator, seen_adapters[0], generated)
