@@ -22,7 +22,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.stepbench import load_config, time_rounds  # noqa: E402
+from bench.stepbench import time_rounds  # noqa: E402
+from paramgen_jax.configlib import load_config  # noqa: E402
 from paramgen_jax import artifact  # noqa: E402
 from paramgen_jax.methods.loragen import core  # noqa: E402
 from paramgen_jax.methods.loragen.locations import LocationPlan  # noqa: E402
@@ -70,7 +71,7 @@ def main():
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--out", default="")
   args = parser.parse_args()
-  config = load_config("loragen_lora", None)
+  config = load_config("loragen_lora")
   settings = [(n, 2) for n in args.locations] + [(args.locations[-1], r) for r in args.ranks
                                                   if r != 2]
   for n, r in settings:

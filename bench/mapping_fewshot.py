@@ -25,7 +25,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from configs import mapping_unseen_binary  # noqa: E402
+from paramgen_jax.configlib import load_config  # noqa: E402
 from paramgen_jax.zoo import spec  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def main():
   ap.add_argument("--steps", type=int, default=200)
   ap.add_argument("--out", default="bench/results/mapping_fewshot_cpu2.json")
   args = ap.parse_args()
-  config = mapping_unseen_binary.get_config(args.preset)
+  config = load_config(f"mapping_unseen_binary:{args.preset or ''}")
   inputs = spec.build_zoo_inputs(config, args.run)
   report = json.load(open(os.path.join(args.run, "report.json")))
   rows = {r["task"]: r for r in report["unseen"] if r["generated"]}

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from configs import rpg_unseen_binary  # noqa: E402
+from paramgen_jax.configlib import load_config  # noqa: E402
 from paramgen_jax import runfiles  # noqa: E402
 from paramgen_jax.methods import mapping, rpg  # noqa: E402
 from paramgen_jax.train.recipe import count_params  # noqa: E402
@@ -84,7 +84,7 @@ def main():
   ap.add_argument("--repeats", type=int, default=20)
   ap.add_argument("--out", default="")
   args = ap.parse_args()
-  inputs = spec.build_zoo_inputs(rpg_unseen_binary.get_config(args.rpg_preset), args.rpg)
+  inputs = spec.build_zoo_inputs(load_config(f"rpg_unseen_binary:{args.rpg_preset or ''}"), args.rpg)
   task = next(n for n, s in spec.manifest_splits(args.rpg).items() if s == "unseen")
   bits = np.asarray(conditions.bit_conditions([inputs.by_name[task]]), np.float32)  # (1, 10)
   found = {"mapping": mapping.load(runfiles.generator_dir(args.mapping)),

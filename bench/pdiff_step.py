@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from bench import stepbench  # noqa: E402
 from bench.pdiff_training import adapter_size  # noqa: E402
 from bench.rpg_step import apply_overrides, count  # noqa: E402
+from paramgen_jax.configlib import load_config  # noqa: E402
 from paramgen_jax.methods.pdiff.model import LatentDenoiser, latent_diffusion_loss  # noqa: E402
 from paramgen_jax.nn.autoencoder1d import ParamAutoencoder, autoencoder_loss  # noqa: E402
 from paramgen_jax.params import padded_length  # noqa: E402
@@ -69,7 +70,7 @@ def main():
   parser.add_argument("--rounds", type=int, default=7)
   parser.add_argument("--no-profile", action="store_true")
   args = parser.parse_args()
-  config = stepbench.load_config("cond_pdiff_lora", args.preset)
+  config = load_config(f"cond_pdiff_lora:{args.preset or ''}")
   apply_overrides(config, args.set)
   build = autoencoder_step if args.part == "autoencoder" else latent_step
   loss_fn, params, batch, train_cfg, info = build(config)

@@ -10,7 +10,6 @@ after 3 warm-up steps (compilation excluded). Prints one JSON line.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from paramgen_jax.configlib import load_config  # noqa: E402
 from paramgen_jax import diffusion  # noqa: E402
 from paramgen_jax.methods.pdiff.model import LatentDenoiser, latent_diffusion_loss  # noqa: E402
 from paramgen_jax.nn.autoencoder1d import ParamAutoencoder, autoencoder_loss  # noqa: E402
@@ -30,15 +30,6 @@ from paramgen_jax.train import TrainState, make_optimizer, make_train_step  # no
 from paramgen_jax.zoo import lora  # noqa: E402
 from paramgen_jax.zoo.models import make_target  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_config(preset):
-  spec = importlib.util.spec_from_file_location(
-      "cfg", os.path.join(REPO, "configs", "cond_pdiff_lora.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(preset)
 
 
 def adapter_size(config) -> int:
@@ -70,7 +61,7 @@ def main():
   parser.add_argument("--preset", default="default")
   parser.add_argument("--steps", type=int, default=50)
   args = parser.parse_args()
-  config = load_config(None if args.preset == "default" else args.preset)
+  config = load_config(f"cond_pdiff_lora:{'' if args.preset == 'default' else args.preset}")
   ae_cfg, num_params = config.autoencoder, adapter_size(config)
   length = padded_length(num_params, multiple=2 ** len(ae_cfg.channels))
   ae = ParamAutoencoder(length, tuple(ae_cfg.channels), ae_cfg.latent_dim, ae_cfg.kernel)

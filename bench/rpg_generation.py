@@ -20,7 +20,6 @@ Prints one JSON line per (size, mode).
 """
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -32,6 +31,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from paramgen_jax.configlib import load_config  # noqa: E402
 from paramgen_jax import params as P  # noqa: E402
 from bench.rpg_step import codec_for  # noqa: E402
 from paramgen_jax.methods.rpg import core  # noqa: E402
@@ -68,9 +68,8 @@ def main():
                       help="generate the config's own target model (ConvNeXt-mini for "
                            "rpg_convnext) instead of dense stacks of --params sizes")
   args = parser.parse_args()
-  config = importlib.import_module(
-      args.config.removesuffix(".py").replace("/", ".")).get_config()
-  g, size = config.generator, config.tokens.size
+  config = load_config(args.config)
+  size = config.tokens.size
   schedule = schedule_from_section(config.diffusion)
   model = core.make_model(config, num_permutations=1, condition_dim=0)
   device = jax.devices()[0]

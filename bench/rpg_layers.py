@@ -5,9 +5,10 @@
 Used for README's ViT-tiny paragraph (bench/results/rpg_vit_mamba2_layers_cpu2.txt: the run of
 the `:mamba2` preset of that day, now the default).
 """
-import importlib, json, sys
+import sys
 import jax, jax.numpy as jnp, numpy as np
 from paramgen_jax import runfiles
+from paramgen_jax.configlib import load_config
 from paramgen_jax.methods import rpg
 from paramgen_jax.zoo import spec
 from paramgen_jax.zoo.collect import evaluate_unit
@@ -15,7 +16,7 @@ from paramgen_jax.zoo.tasks import full_task
 
 workdir, cfgname = sys.argv[1], sys.argv[2]
 preset = sys.argv[3] if len(sys.argv) > 3 else None
-config = importlib.import_module(f"configs.{cfgname}").get_config(preset)
+config = load_config(f"{cfgname}:{preset or ''}")
 inputs = spec.build_zoo_inputs(config, workdir)
 rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
 codec = rpg.load(runfiles.generator_dir(workdir)).codec

@@ -27,6 +27,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench import stepbench  # noqa: E402
+from paramgen_jax.configlib import load_config  # noqa: E402
 from paramgen_jax import diffusion  # noqa: E402
 from paramgen_jax.methods.rpg import core  # noqa: E402
 from paramgen_jax.methods.rpg.model import RPGGenerator  # noqa: E402
@@ -115,7 +116,7 @@ def main():
   parser.add_argument("--no-profile", action="store_true")
   args = parser.parse_args()
   preset = args.preset or PRESET_OF_BACKBONE[args.backbone]
-  config = stepbench.load_config("rpg_convnext", preset)
+  config = load_config(f"rpg_convnext:{preset or ''}")
   apply_overrides(config, args.set)
   build = denoiser_step if args.denoiser_only else full_step
   loss_fn, params, batch, info = build(config, codec_for(config))

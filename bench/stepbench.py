@@ -24,16 +24,10 @@ from typing import Any, Callable
 
 import jax
 
-from paramgen_jax import configlib
 
 _OP_LINE = re.compile(r'^\s*(?:ROOT )?%?([\w.\-]+) = .*?metadata=\{[^}]*op_name="([^"]+)"')
 _NOT_OPS = ("ThunkExecutor", "SlinkyThreadPool", "ThreadpoolListener", "end: ", "$",
             "PjitFunction", "CommonPjRt", "TfrtCpu", "Await")
-
-
-def load_config(name: str, preset: str | None):
-  """configs/<name>.py's get_config(preset), through `configlib.load_config`."""
-  return configlib.load_config(f"{name}:{preset or ''}")
 
 
 def time_rounds(run_once: Callable[[], Any], *, rounds: int = 7, per_round: int = 5,

@@ -108,7 +108,7 @@ def read_record(path: str) -> dict:
   """generator.json of `path`, checked for completeness and format (one-line errors)."""
   record_path = os.path.join(os.path.abspath(path), RECORD)
   if not os.path.isdir(path):
-    raise FileNotFoundError(f"no generator directory {path}")
+    raise FileNotFoundError(f"no generator directory {path}: train one first (--mode=train)")
   if not os.path.exists(record_path):
     raise CorruptDataError(f"generator {path}: no {RECORD} (an unfinished save, or not a "
                            "generator directory); save or train it again")

@@ -230,7 +230,7 @@ def test_errors_are_one_line_with_the_traceback_in_the_workdir_log(tmp_path):
   result = launch("--config=configs/toy_gmm.py:smoke", f"--workdir={workdir}", "--mode=sample")
   assert result.returncode == 1
   lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-  assert len(lines) == 1 and "no checkpoint in" in lines[0]
+  assert len(lines) == 1 and "no generator directory" in lines[0] and "--mode=train" in lines[0]
   assert "Traceback" not in result.stderr
   assert "Traceback" in open(rundir.log_path(workdir)).read()
   verbose = launch("--config=configs/toy_gmm.py:smoke", f"--workdir={workdir}",

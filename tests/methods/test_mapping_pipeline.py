@@ -15,7 +15,6 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from configs import mapping_unseen_binary
 from paramgen_jax import artifact, runfiles
 from paramgen_jax.errors import CorruptDataError
 from paramgen_jax.integrity import tree_checksum
@@ -23,7 +22,7 @@ from paramgen_jax.methods import mapping
 from paramgen_jax.methods.mapping import core, stages
 from paramgen_jax.methods.mapping.model import weighted_mse
 from paramgen_jax.zoo import spec
-from tests.helpers import REPO, assert_generated_unchanged, shared_smoke_run
+from tests.helpers import REPO, assert_generated_unchanged, load_config, shared_smoke_run
 
 
 @pytest.mark.slow
@@ -53,7 +52,7 @@ def test_saved_generator_makes_the_sampled_models_in_a_fresh_process(smoke_root,
   # generator, loaded alone, must make the same bytes through jit(generate).
   workdir, result = shared_smoke_run(smoke_root, "mapping_unseen_binary")
   assert result["returncode"] == 0, result["stderr"]
-  config = mapping_unseen_binary.get_config("smoke")
+  config = load_config("mapping_unseen_binary", "smoke")
   inputs = spec.build_zoo_inputs(config, workdir)
   names = stages.target_tasks(config, workdir)
   by_task = stages.task_conditions(config, workdir, [inputs.by_name[n] for n in names])

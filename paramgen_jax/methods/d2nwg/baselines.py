@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from paramgen_jax import memory
+from paramgen_jax.eval.baselines import nearest_seen_task, reconstruction
 from paramgen_jax.methods.d2nwg import core, support
-from paramgen_jax.zoo.accuracy import accuracy, correct_matrix, predict_many, take_sets
+from paramgen_jax.zoo.accuracy import take_sets
 from paramgen_jax.zoo.conditions import nearest_seen
 from paramgen_jax.zoo.models import split_variables
 
@@ -62,19 +62,6 @@ def random_init(target: Any, x: np.ndarray, count: int, key: jax.Array) -> Any:
       jax.random.split(key, count)))
 
 
-def _scorer(config: Any, inputs: Any):
-  x, y = inputs.dataset.split("test")
-
-  def score(models: Any, task_name: str) -> np.ndarray:
-    task = inputs.by_name[task_name]
-    pred = predict_many(inputs.target.apply, models, x,
-                        budget_bytes=memory.budget_bytes(config.get("memory")))
-    labels, used = task.relabel(y)
-    return accuracy(correct_matrix(pred, labels, used), used)
-
-  return score
-
-
 def _task_conditions(config, generator, feats, labels, inputs, names, numbers) -> dict:
   """{task: support-set vector} for the nearest-task search: the frozen embedding (set
   encoder), else the flattened class means of the support features."""
@@ -100,43 +87,36 @@ def _reconstructed(generator: core.Generator, models: Any) -> Any:
       jnp.asarray(z, jnp.float32)))
 
 
-def per_task(config: Any, inputs: Any, rows: list[dict], stacked: Any,
-             generator: core.Generator, feats: np.ndarray, labels: np.ndarray,
-             generated: dict[str, dict[str, Any]] | None = None) -> dict:
-  """{baseline name: {task: test accuracies (K,)}} for one architecture's zoo (the one
-  `generator` makes, `core.for_architecture`); `generated` ({baseline name: {task: stacked
-  models}}, the sample stage's other generations) is scored too."""
-  names = [r["task"] for r in rows]
-  tasks = list(dict.fromkeys(names))
+def per_task(config: Any, zoo: Any, generator: core.Generator, feats: np.ndarray,
+             labels: np.ndarray, generated: dict[str, dict[str, Any]] | None = None) -> dict:
+  """{baseline name: {task: test accuracies (K,)}} on one architecture's zoo as
+  `evaluate_generated` loaded it (a ZooView; the architecture `generator` makes,
+  `core.for_architecture`); `generated` ({baseline name: {task: stacked models}}, the sample
+  stage's other generations) is scored too."""
+  inputs = zoo.inputs
+  tasks = list(dict.fromkeys(r["task"] for r in zoo.rows))
   numbers = support.task_numbers(inputs, tasks)
-  split = {t: inputs.splits[t] for t in tasks}
-  seen = [t for t in tasks if split[t] == "seen"]
-  members = {t: np.flatnonzero([n == t for n in names]) for t in tasks}
-  score, b, key = _scorer(config, inputs), config.baselines, jax.random.key(config.eval.seed)
-  near = nearest_seen(_task_conditions(config, generator, feats, labels, inputs, tasks,
-                                       numbers), seen)
-  x_train = inputs.dataset.x_train
-  found: dict[str, dict] = {"nearest seen task": {}, "support fine-tuned": {},
-                            "random init": {}}
+  seen = zoo.tasks("seen")
+  b, key = config.baselines, jax.random.key(config.eval.seed)
+  conditions = _task_conditions(config, generator, feats, labels, inputs, tasks, numbers)
+  near, x_train = nearest_seen(conditions, seen), inputs.dataset.x_train
+  found: dict[str, dict] = {"nearest seen task": nearest_seen_task(zoo, conditions),
+                            "support fine-tuned": {}, "random init": {}}
   for i, t in enumerate(tasks):
-    if split[t] != "unseen":
+    if inputs.splits[t] != "unseen":
       continue
-    neighbour = take_sets(stacked, members[near[t]])
-    found["nearest seen task"][t] = score(neighbour, t)
     idx = support.support_indices(labels, inputs.by_name[t], config.support.shots,
                                   (config.support.seed, numbers[i], 0))
     y = np.repeat(np.arange(idx.shape[0]), idx.shape[1]).astype(np.int32)
-    tuned = finetune(inputs.target, neighbour, x_train[idx.reshape(-1)], y, b.finetune_steps,
-                     b.finetune_lr, jax.random.fold_in(key, i))
-    found["support fine-tuned"][t] = score(tuned, t)
-    found["random init"][t] = score(random_init(inputs.target, x_train,
-                                                config.generate.num_models,
-                                                jax.random.fold_in(key, 10_000 + i)), t)
+    tuned = finetune(inputs.target, take_sets(zoo.stacked, zoo.members(near[t])),
+                     x_train[idx.reshape(-1)], y, b.finetune_steps, b.finetune_lr,
+                     jax.random.fold_in(key, i))
+    found["support fine-tuned"][t] = zoo.score(tuned, t)
+    found["random init"][t] = zoo.score(random_init(inputs.target, x_train,
+                                                    config.generate.num_models,
+                                                    jax.random.fold_in(key, 10_000 + i)), t)
   if config.vae.use:
-    last = np.asarray([members[t][-1] for t in seen])
-    rebuilt = _reconstructed(generator, take_sets(stacked, last))
-    found["VAE reconstruction"] = {t: score(take_sets(rebuilt, [j]), t)
-                                   for j, t in enumerate(seen)}
+    found["VAE reconstruction"] = reconstruction(zoo, lambda m: _reconstructed(generator, m))
   for name, by_task in (generated or {}).items():
-    found[name] = {t: score(models, t) for t, models in by_task.items()}
+    found[name] = {t: zoo.score(models, t) for t, models in by_task.items()}
   return found

@@ -254,13 +254,12 @@ def evaluate(config: Any, workdir: str) -> None:
   feats, labels, _ = support.image_features(config, workdir, train=False)
   summary = {}
   for a, (arch, sub, subdir) in enumerate(architectures(config, workdir)):
-    inputs = spec.build_zoo_inputs(sub, subdir)
-    rows, stacked = spec.load_checked_zoo(sub, subdir, inputs=inputs)
-    found = baselines.per_task(config, inputs, rows, stacked,
-                               core.for_architecture(generator, a), feats, labels,
-                               _other_generations(config, subdir))
-    report = evaluate_generated(sub, subdir, "d2nwg", generated=runfiles.load_generated(subdir),
-                                task_baselines=found)
+    arch_generator = core.for_architecture(generator, a)
+    others = _other_generations(config, subdir)
+    report = evaluate_generated(
+        sub, subdir, "d2nwg", generated=runfiles.load_generated(subdir),
+        task_baselines=lambda zoo: baselines.per_task(config, zoo, arch_generator, feats,
+                                                      labels, others))
     summary[arch] = {split: means for split in ("seen", "unseen")
                      if (means := split_means(report.data, split))}
   if len(summary) > 1:
