@@ -29,6 +29,7 @@ import ml_collections
 import numpy as np
 from flax import struct
 
+from paramgen_jax import configlib
 from paramgen_jax import artifact, diffusion
 from paramgen_jax.methods.d2nwg import conditions as C
 from paramgen_jax.methods.d2nwg import model as M
@@ -80,10 +81,8 @@ def small_config() -> ml_collections.ConfigDict:
   handful of models within the minute), CLIP targets grouping each task's models, and
   `denoiser.mix` (models of one task from different initializations are one mode each)."""
   def fit(steps, batch, lr):
-    return dict(steps=steps, batch_size=batch, lr=lr, warmup_steps=20, final_lr_ratio=0.0,
-                weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
-                compute_dtype="float32", log_every=100, checkpoint_every=500,
-                keep_checkpoints=1, seed=0, fsdp_min_size=2**20)
+    return configlib.train_section(steps=steps, batch_size=batch, lr=lr, warmup_steps=20,
+                                   checkpoint_every=500, keep_checkpoints=1)
   return ml_collections.ConfigDict(dict(
       vae=dict(use=False, chunk=64, features=16, channels=(8,), latent_channels=4, kernel=5,
                beta=1e-6, input_noise=1e-3),

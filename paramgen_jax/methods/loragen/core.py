@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 from flax import struct
 
+from paramgen_jax import configlib
 from paramgen_jax import artifact, diffusion
 from paramgen_jax.methods.loragen.locations import LocationPlan, factors
 from paramgen_jax.methods.loragen.model import LoRAVAE, LossWeights, vae_loss
@@ -76,10 +77,8 @@ class Generator:
 def small_config() -> ml_collections.ConfigDict:
   """A recipe for small models on a CPU (a few hundred parameters, about a minute on 2
   cores); change any field. The sections of configs/loragen_lora.py that `train` reads."""
-  train = lambda steps, lr, b1, b2, ema: dict(
-      steps=steps, batch_size=16, lr=lr, warmup_steps=50, final_lr_ratio=0.0,
-      weight_decay=0.0, b1=b1, b2=b2, clip_norm=1.0, ema_decay=ema, compute_dtype="float32",
-      log_every=100, checkpoint_every=1000, keep_checkpoints=2, seed=0, fsdp_min_size=2**20)
+  train = lambda steps, lr, b1, b2, ema: configlib.train_section(
+      steps=steps, batch_size=16, lr=lr, warmup_steps=50, b1=b1, b2=b2, ema_decay=ema)
   return ml_collections.ConfigDict(dict(
       vae=dict(latent_dim=16, encoder_hidden=64, num_experts=4, top_k=1, expert_hidden=64,
                expert_features=64, shared_pool=False, structural=True, moe=True,

@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 from flax import struct
 
+from paramgen_jax import configlib
 from paramgen_jax import artifact
 from paramgen_jax.methods.mapping.model import MappingNet, weighted_mse
 from paramgen_jax.params.arrangement import Arrangement, layer_sensitivity
@@ -69,11 +70,9 @@ def small_config() -> ml_collections.ConfigDict:
       "generator": {"encoder_dim": 16, "prototype": (4, 4, 4), "shapes": ((4, 8, 8),),
                     "kernel": 3, "blocked": (), "deformation_hidden": 0},
       "loss": {"alpha": 1.0, "target_noise": 2e-4},
-      "train": {"steps": 400, "batch_size": 16, "lr": 3e-3, "warmup_steps": 10,
-                "final_lr_ratio": 0.0, "weight_decay": 0.01, "b1": 0.9, "b2": 0.999,
-                "clip_norm": 1.0, "ema_decay": 0.0, "compute_dtype": "float32",
-                "log_every": 50, "checkpoint_every": 400, "keep_checkpoints": 1, "seed": 0,
-                "fsdp_min_size": 2**20},
+      "train": configlib.train_section(steps=400, batch_size=16, lr=3e-3, warmup_steps=10,
+                                       weight_decay=0.01, log_every=50, checkpoint_every=400,
+                                       keep_checkpoints=1),
   })
 
 

@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 from flax import struct
 
+from paramgen_jax import configlib
 from paramgen_jax import artifact
 from paramgen_jax.methods.pdiff.conditions import seen_tasks, stats_rows
 from paramgen_jax.methods.pdiff.model import (LatentDenoiser, LatentScale, latent_diffusion_loss,
@@ -67,11 +68,8 @@ def small_config() -> ml_collections.ConfigDict:
   An 8-dimensional latent and x0-prediction: the denoiser has to put each sample on one of
   a few training latents (models of different seeds do not average), and an ε-predicting
   denoiser this short-trained diverges at the high-noise steps of DDIM."""
-  train = lambda steps, lr, batch: dict(
-      steps=steps, batch_size=batch, lr=lr, warmup_steps=50, final_lr_ratio=0.0,
-      weight_decay=2e-6, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
-      compute_dtype="float32", log_every=100, checkpoint_every=1000, keep_checkpoints=2,
-      seed=0, fsdp_min_size=2 ** 20)
+  train = lambda steps, lr, batch: configlib.train_section(
+      steps=steps, batch_size=batch, lr=lr, warmup_steps=50, weight_decay=2e-6)
   return ml_collections.ConfigDict(dict(
       autoencoder=dict(channels=(16, 16), latent_dim=8, kernel=7, input_noise=1e-3,
                        latent_noise=0.1),

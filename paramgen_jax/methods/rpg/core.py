@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 from flax import struct
 
+from paramgen_jax import configlib
 from paramgen_jax import artifact
 from paramgen_jax.methods.rpg import token_parallel
 from paramgen_jax.methods.rpg.model import RPGGenerator, rpg_loss, sample_tokens
@@ -65,10 +66,8 @@ def small_config() -> ml_collections.ConfigDict:
                      diffusion_batch=128),
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0"),
-      train=dict(steps=1000, batch_size=8, lr=3e-3, warmup_steps=50, final_lr_ratio=0.0,
-                 weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
-                 compute_dtype="float32", log_every=50, checkpoint_every=500,
-                 keep_checkpoints=1, seed=0, fsdp_min_size=2**20),
+      train=configlib.train_section(steps=1000, batch_size=8, lr=3e-3, warmup_steps=50,
+                                    log_every=50, checkpoint_every=500, keep_checkpoints=1),
       sample=dict(sampler="ddim", steps=30, eta=0.05, num_samples=1, seed=1, clip_x0=None),
       generate=dict(mode="parallel", chunk=64)))
 

@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 from flax import struct
 
+from paramgen_jax import configlib
 from paramgen_jax import artifact, diffusion
 from paramgen_jax.nn import MLPDenoiser
 from paramgen_jax.params.layout import ParamLayout
@@ -44,10 +45,8 @@ def small_config() -> ml_collections.ConfigDict:
       data=dict(seed=0), model=dict(hidden=32, depth=1),
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="eps"),
-      train=dict(steps=200, batch_size=256, lr=3e-3, warmup_steps=50, final_lr_ratio=0.05,
-                 weight_decay=0.0, b1=0.9, b2=0.999, clip_norm=1.0, ema_decay=0.0,
-                 compute_dtype="float32", log_every=50, checkpoint_every=100,
-                 keep_checkpoints=2, seed=0, fsdp_min_size=2**20),
+      train=configlib.train_section(steps=200, batch_size=256, lr=3e-3, warmup_steps=50,
+                                    final_lr_ratio=0.05, log_every=50, checkpoint_every=100),
       sample=dict(sampler="ddim", steps=20, eta=0.0, num_samples=1000, seed=1, clip_x0=None)))
 
 
