@@ -25,6 +25,7 @@ from paramgen_jax.errors import CorruptDataError, NonFiniteError
 from paramgen_jax.integrity import atomic_write_json, nonfinite_sets, read_json
 from paramgen_jax.train import checkpoint
 from paramgen_jax.train.metrics import progress_bar
+from paramgen_jax.train.recipe import count_params
 from paramgen_jax.zoo import store
 
 CONFIG = "config.json"           # the resolved config of the last run (pipeline)
@@ -154,6 +155,11 @@ def compiled_cost(fn: Callable, args: tuple, repeats: int) -> dict:
           "memory_bytes": plan["temp"] + plan["argument"] + plan["output"], "memory_plan": plan}
 
 
+def timing_repeats(generate_section: Any) -> int:
+  """Calls timed for one model's generation cost: `generate.timing_repeats`, 3 where unset."""
+  return int(generate_section.get("timing_repeats", 3))
+
+
 def record_inference_cost(workdir: str, generate: Callable, generator: Any, key: jax.Array,
                           conditions: Any, repeats: int, trained: Any = None) -> dict:
   """Times one model's generation, `generate(generator, key, conditions, 1)` (conditions:
@@ -170,7 +176,6 @@ def record_inference_cost(workdir: str, generate: Callable, generator: Any, key:
   found = {"compile_s": cost["compile_s"], "seconds_per_model": cost["seconds"],
            "repeats": repeats, "memory_bytes": cost["memory_bytes"],
            "memory_plan": cost["memory_plan"],
-           "generator_params": int(sum(np.size(x) for x in jax.tree_util.tree_leaves(
-               generator if trained is None else trained)))}
+           "generator_params": count_params(generator if trained is None else trained)}
   atomic_write_json(os.path.join(workdir, INFERENCE), found)
   return found

@@ -27,7 +27,7 @@ from paramgen_jax.eval.report import evaluate_zoo, write_report
 from paramgen_jax.eval.stats import summary
 from paramgen_jax.eval.verdicts import report_verdicts
 from paramgen_jax.integrity import nonfinite_sets, read_json
-from paramgen_jax.runfiles import INFERENCE, REPORT_JSON, TIMING
+from paramgen_jax.runfiles import INFERENCE, REPORT_JSON, read_timing
 from paramgen_jax.zoo import spec, store
 from paramgen_jax.zoo.accuracy import take_sets
 
@@ -104,8 +104,7 @@ def _inference(workdir: str) -> dict | None:
 
 
 def _timing(workdir: str, started: float) -> dict:
-  path = os.path.join(workdir, TIMING)
-  timing = read_json(path, "timing file") if os.path.exists(path) else {}
+  timing = read_timing(workdir)
   timing = {stage: timing.get(stage) for stage in ("collect", "train", "sample")}
   timing["eval"] = round(time.perf_counter() - started, 3)
   return timing

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import diffusion
@@ -86,8 +85,3 @@ def load_trained_params(train_cfg: Any, workdir: str,
 def count_params(tree: PyTree) -> int:
   """Number of array entries in `tree`."""
   return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(tree)))
-
-
-def take_models(tree: PyTree, rows: Any) -> PyTree:
-  """Rows `rows` of every leaf (leading axis), as JAX arrays."""
-  return jax.tree_util.tree_map(lambda a: jnp.take(jnp.asarray(a), rows, axis=0), tree)

@@ -178,7 +178,7 @@ def sample(config: Any, workdir: str) -> None:
       if out_dir == subdir:
         runfiles.record_inference_cost(
             out_dir, core.generate, g, key, _rows(rows, 0, 1),
-            int(config.generate.get("timing_repeats", 3)), trained=(g.vae, g.denoiser))
+            runfiles.timing_repeats(config.generate), trained=(g.vae, g.denoiser))
 
 
 def task_conditions(config: Any, generator: core.Generator, feats: np.ndarray,

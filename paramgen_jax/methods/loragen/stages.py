@@ -56,7 +56,6 @@ SCHEMA = {
     "generate": {"num_models": C.integer(1)},
     "mesh": C.MESH_FIELD,
 }
-TIMING_REPEATS = 3  # compiled calls timed for inference.json (their median)
 
 
 def validate(config: Any) -> None:
@@ -112,7 +111,8 @@ def sample(config: Any, workdir: str) -> None:
           core.generate, generator, task_key, repeated(task, n), n, budget,
           what="LoRAGen generation of one adapter"), key)
   runfiles.record_inference_cost(workdir, core.generate, generator, key,
-                                 repeated(next(iter(conditions)), 1), TIMING_REPEATS,
+                                 repeated(next(iter(conditions)), 1),
+                                 runfiles.timing_repeats(config.generate),
                                  trained=(generator.vae_params, generator.dit_params))
 
 

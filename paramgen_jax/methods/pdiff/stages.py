@@ -178,7 +178,7 @@ def sample(config: Any, workdir: str) -> None:
           core.generate, generator, task_key, per_model(name, n), n, budget,
           what="p-diff generation (generate.num_models)"), key)
   runfiles.record_inference_cost(workdir, core.generate, generator, key,
-                                 per_model(names[0], 1), config.generate.get("timing_repeats", 3),
+                                 per_model(names[0], 1), runfiles.timing_repeats(config.generate),
                                  trained=(generator.ae_params, generator.den_params))
 
 

@@ -136,7 +136,7 @@ def sample(config: Any, workdir: str) -> None:
   runfiles.generate_for_tasks(workdir, list(targets), n, make, key)
   runfiles.record_inference_cost(
       workdir, core.generate, generator, key, _per_model(next(iter(targets.values())), 1),
-      int(config.generate.get("timing_repeats", 3)), trained=generator.params)
+      runfiles.timing_repeats(config.generate), trained=generator.params)
 
 
 def _per_model(condition: np.ndarray | None, count: int) -> np.ndarray | None:
