@@ -13,12 +13,10 @@ import sys
 import nbformat
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import FAST_COMPILE_XLA_FLAGS, REPO
 
 NOTEBOOKS = sorted(glob.glob(os.path.join(REPO, "notebooks", "*.ipynb")))
 NAMES = [os.path.basename(path) for path in NOTEBOOKS]
-FAST_COMPILE_XLA_FLAGS = ("--xla_backend_optimization_level=0 "
-                          "--xla_llvm_disable_expensive_passes=true")
 
 
 def test_there_is_a_notebook_per_method_and_a_quickstart():

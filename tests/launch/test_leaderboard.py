@@ -7,13 +7,12 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO, load_config, shared_smoke_run
+from tests.helpers import REPO, load_config, shared_smoke_run, subprocess_env
 
 
 def leaderboard(*args):
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   return subprocess.run([sys.executable, os.path.join(REPO, "launch", "leaderboard.py"), *args],
-                        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+                        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.slow

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, subprocess_env
 
 
 def launch(*args, cwd=REPO):
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   return subprocess.run([sys.executable, os.path.join(REPO, "launch", "main.py"), *args],
-                        cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+                        cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
+                        timeout=600)
 
 
 @pytest.mark.parametrize("args, key", [
@@ -133,9 +133,9 @@ def test_sigkilled_training_resumes_to_the_same_parameters(tmp_path):
   assert launch(*config, f"--workdir={ref}", "--mode=train").returncode == 0
   assert launch(*config, f"--workdir={killed}", "--mode=collect").returncode == 0
 
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   process = subprocess.Popen([sys.executable, os.path.join(REPO, "launch", "main.py"), *config,
-                              f"--workdir={killed}", "--mode=train"], cwd=REPO, env=env,
+                              f"--workdir={killed}", "--mode=train"], cwd=REPO,
+                             env=subprocess_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   first = killed / "checkpoints" / "50"
   deadline = time.time() + 300

@@ -112,12 +112,11 @@ def test_the_saved_generator_makes_the_sample_stages_models_in_a_fresh_process(s
 
   from paramgen_jax import runfiles
   from paramgen_jax.integrity import tree_checksum
-  from tests.helpers import REPO
+  from tests.helpers import subprocess_env
 
   workdir, _ = shared_smoke_run(smoke_root, "d2nwg_digits")
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # as the launcher ran
   found = subprocess.run([sys.executable, "-c", FRESH, workdir, runfiles.generator_dir(workdir)],
-                         env={**env, "PYTHONPATH": REPO}, capture_output=True, text=True,
+                         env=subprocess_env(), capture_output=True, text=True,
                          timeout=600)
   assert found.returncode == 0, found.stderr[-3000:]
   generated = runfiles.load_generated(workdir)

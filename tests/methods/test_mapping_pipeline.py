@@ -22,7 +22,8 @@ from paramgen_jax.methods import mapping
 from paramgen_jax.methods.mapping import core, stages
 from paramgen_jax.methods.mapping.model import weighted_mse
 from paramgen_jax.zoo import spec
-from tests.helpers import REPO, assert_generated_unchanged, load_config, shared_smoke_run
+from tests.helpers import (assert_generated_unchanged, load_config, shared_smoke_run,
+                           subprocess_env)
 
 
 @pytest.mark.slow
@@ -67,10 +68,8 @@ def test_saved_generator_makes_the_sampled_models_in_a_fresh_process(smoke_root,
       f"    g, jax.random.key({stages.SAMPLE_KEY}), c, num_models=len(c))\n"
       "print(json.dumps([tree_checksum(jax.tree_util.tree_map(lambda x: x[i:i + 1], out))\n"
       "                  for i in range(len(c))]))\n")
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device, as the run
-  env["PYTHONPATH"] = REPO
-  found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=600)
+  found = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), capture_output=True,
+                         text=True, timeout=600)
   assert found.returncode == 0, found.stderr[-3000:]
   generated = runfiles.load_generated(workdir)
   assert json.loads(found.stdout.splitlines()[-1]) == [tree_checksum(generated[n])

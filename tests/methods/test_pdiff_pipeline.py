@@ -89,7 +89,7 @@ def test_the_saved_generator_reproduces_the_sample_stage_in_a_fresh_process(
 
   from paramgen_jax import runfiles
   from paramgen_jax.integrity import tree_checksum
-  from tests.helpers import REPO
+  from tests.helpers import subprocess_env
 
   workdir, result = shared_smoke_run(smoke_root, run)
   assert result["returncode"] == 0, result["stderr"]
@@ -98,11 +98,10 @@ def test_the_saved_generator_reproduces_the_sample_stage_in_a_fresh_process(
   np.savez(tmp_path / "conditions.npz", **{
       f"c{i}": np.repeat(np.asarray(conditions[name])[None], n, 0)
       for i, name in enumerate(names) if conditions[name] is not None})
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # as the launcher ran
   found = subprocess.run(
       [sys.executable, "-c", FRESH, runfiles.generator_dir(workdir),
        str(tmp_path / "conditions.npz"), str(config.sample.seed), str(len(names)), str(n)],
-      env={**env, "PYTHONPATH": REPO}, capture_output=True, text=True, timeout=600)
+      env=subprocess_env(), capture_output=True, text=True, timeout=600)
   assert found.returncode == 0, found.stderr[-3000:]
   generated = runfiles.load_generated(workdir)
   assert found.stdout.split() == [tree_checksum(generated[name]) for name in names]

@@ -15,8 +15,8 @@ from paramgen_jax import runfiles
 from paramgen_jax.errors import CorruptDataError
 from paramgen_jax.integrity import tree_checksum
 from paramgen_jax.methods import rpg
-from tests.helpers import (REPO, assert_generated_unchanged, load_config,
-                           replace_unseen_checkpoints, shared_smoke_run)
+from tests.helpers import (assert_generated_unchanged, load_config, replace_unseen_checkpoints,
+                           shared_smoke_run, subprocess_env)
 from tests.launch.test_main import launch
 
 
@@ -90,10 +90,8 @@ def _fresh_process_checksum(path: str, task_index: int, seed: int, conditions_pa
       f"out = jax.jit(rpg.generate, static_argnames='num_models')(rpg.load({path!r}), key, "
       f"found.get('c'), num_models={num_models})\n"
       "print(tree_checksum(out))\n")
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device, as launch
-  env["PYTHONPATH"] = REPO
-  found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=600)
+  found = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), capture_output=True,
+                         text=True, timeout=600)
   assert found.returncode == 0, found.stderr[-3000:]
   return found.stdout.strip().splitlines()[-1]
 

@@ -1,6 +1,5 @@
 """The training engine: resume equals uninterrupted, NaN stops, donation, EMA, bf16."""
 
-import json
 import os
 
 import jax

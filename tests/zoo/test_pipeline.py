@@ -1,9 +1,11 @@
 """Zoo configs end to end through the launcher, at smoke size."""
 
 import json
+import shutil
 
 import pytest
 
+from tests.helpers import shared_smoke_run
 from tests.launch.test_main import launch
 
 REPORT_KEYS = {"method", "target", "config", "seen", "unseen", "baselines", "similarity",
@@ -16,10 +18,11 @@ STAT_KEYS = {"best", "mean", "median", "min", "std", "n"}
     ("zoo_digits_binary", 30, 8, 2),
     ("zoo_digits_convnext", 5, 1, 0),
 ])
-def test_zoo_collect_and_eval(tmp_path, config, rows, seen, unseen):
-  base = [f"--config=configs/{config}.py:smoke", f"--workdir={tmp_path}"]
-  result = launch(*base)
-  assert result.returncode == 0, result.stderr
+def test_zoo_collect_and_eval(smoke_root, tmp_path, config, rows, seen, unseen):
+  workdir, result = shared_smoke_run(smoke_root, config)  # the RPG and mapping runs' zoo
+  assert result["returncode"] == 0, result["stderr"]
+  tmp_path = tmp_path / "run"
+  shutil.copytree(workdir, tmp_path)  # changed below
   manifest = [json.loads(line) for line in open(tmp_path / "zoo" / "manifest.jsonl")]
   assert len(manifest) == rows
   report = json.load(open(tmp_path / "report.json"))
@@ -32,7 +35,8 @@ def test_zoo_collect_and_eval(tmp_path, config, rows, seen, unseen):
   assert set(report["timing_s"]) == {"collect", "train", "sample", "eval"}
   assert report["similarity"]["generated"]["accuracy"] == {}
 
-  result = launch(*base, "--mode=collect")  # a complete zoo is not collected again
+  result = launch(f"--config=configs/{config}.py:smoke", f"--workdir={tmp_path}",
+                  "--mode=collect")  # a complete zoo is not collected again
   assert result.returncode == 0, result.stderr
   figures = json.load(open(tmp_path / "zoo" / "collect_timing.json"))
   assert figures["tasks_trained"] == 0
