@@ -19,7 +19,7 @@ tests=$(grep -E "test command finished in" "$clone/ci.log" | grep -oE "[0-9]+" |
 python3 - "$repo/bench/results/suite_time_${machine}.jsonl" <<PY
 import json, sys
 row = {"commit": "$(git rev-parse --short HEAD)", "machine": "$machine", "exit_status": $status,
-       "ci_seconds": $seconds, "tests_seconds": ${tests:-None}, "summary": "$summary"}
+       "ci_seconds": $seconds, "test_command_seconds": ${tests:-None}, "summary": "$summary"}
 open(sys.argv[1], "a").write(json.dumps(row) + "\n")
 print(json.dumps(row))
 PY
