@@ -5,7 +5,7 @@ RPG's DDIM-60 generation, side by side in one process (the paper's Table 4).
       --rpg runs/rpg_unseen_binary [--repeats 20] [--out bench/results/mapping_vs_rpg.json]
 
 Both generators are the ones the train stages saved in those workdirs (<workdir>/generator,
-loaded with each method's `load`; the README's main runs of configs/mapping_unseen_binary.py
+loaded with each method's `load`; the main runs (docs/methods/mapping.md) of configs/mapping_unseen_binary.py
 and configs/rpg_unseen_binary.py; --rpg-preset names the RPG run's preset, whose zoo gives
 the task), conditioned on the first unseen task's 10-bit code (conditions (1, 10)); each
 protocol `generate` of one model is compiled first, then timed as the median of `--repeats`

@@ -2,7 +2,7 @@
 
   PYTHONPATH=. python bench/rpg_layers.py runs/rpg_vit_tiny rpg_vit_tiny
 
-Used for README's ViT-tiny paragraph (bench/results/rpg_vit_mamba2_layers_cpu2.txt: the run of
+Used for docs/methods/rpg.md's ViT-tiny paragraph (bench/results/rpg_vit_mamba2_layers_cpu2.txt: the run of
 the `:mamba2` preset of that day, now the default).
 """
 import sys

@@ -6,7 +6,7 @@ Smoke size (tests):
   python launch/main.py --config=configs/cond_pdiff_lora.py:smoke --workdir=runs/cond_pdiff_smoke
 Paper recipe (p-diff's autoencoder widths and latent 128, longer training, ε-prediction, DDPM):
   python launch/main.py --config=configs/cond_pdiff_lora.py:paper --workdir=runs/cond_pdiff_paper
-Ablations (the paper's Table 4, each the default with one change; README lists the results):
+Ablations (the paper's Table 4, each the default with one change; docs/methods/pdiff.md lists the results):
   :batch_norm :no_norm        normalization over the whole zoo / none (default: per task)
   :onehot :learned :description :data   condition (default: description + two examples)
   :n1 :n3                     zoo size: the last 1 or 3 checkpoints of every task (default 10)
@@ -24,7 +24,7 @@ generated from their text and normalized with the statistics of the nearest seen
 configs/pdiff_digits.py runs the same recipe (`METHOD`, `SMOKE`, `PAPER`) unconditionally.
 """
 
-from configs import zoo_digits_lora
+from paramgen_jax.configs import zoo_digits_lora
 from paramgen_jax import configlib
 
 METHOD = dict(

@@ -1,14 +1,14 @@
 """D2NWG on digits: 5-way class-subset tasks, weights generated from a 5-shot support set.
 
 COMMAND (collect the zoo if missing, train the VAE, the aligned Set Transformer and the
-latent diffusion, generate, report; 8 min 34 s on 2 CPU cores, README "D2NWG"):
+latent diffusion, generate, report; 8 min 34 s on 2 CPU cores, docs/methods/d2nwg.md):
   python launch/main.py --config=configs/d2nwg_digits.py --workdir=runs/d2nwg_digits
 Smoke size (tests):
   python launch/main.py --config=configs/d2nwg_digits.py:smoke --workdir=runs/d2nwg_smoke
 Paper recipe (official lengths and settings: β-schedule 0.0015 -> 0.0155 over 1024 steps,
 CLIP τ = 1, lr 1e-4, DDPM sampling, Set Transformer width 128 with 32 inducing points):
   python launch/main.py --config=configs/d2nwg_digits.py:paper --workdir=runs/d2nwg_paper
-Experiments (the default with one change; README lists the results):
+Experiments (the default with one change; docs/methods/d2nwg.md lists the results):
   :no_vae         diffusion on the weight vectors themselves (Fig. 6b)
   :mlp_encoder    the MLP dataset encoder trained jointly with the diffusion (App. C.5)
   :ranked         20 candidates per task ranked by the accuracy predictor (App. C.7)
@@ -23,7 +23,7 @@ linear head on the 64 features of a frozen MLP backbone (64 -> 128 -> 64 -> 10, 
 on the 10 digit classes), 30 epochs from one shared initialization, the last 5 steps saved.
 Condition: the task's support set only (5 training images per class through the backbone);
 unseen tasks are also generated from 1-shot support sets (`support.eval_shots`). Deviations
-from the official recipe (kept in `paper`), each measured in README: x0-prediction, CLIP
+from the official recipe (kept in `paper`), each measured in docs/methods/d2nwg.md: x0-prediction, CLIP
 targets from the latents' similarities, CPU widths, lr 1e-3.
 """
 
@@ -55,7 +55,7 @@ BASE = dict(
                  mlp_hidden=8),
     # Targets: softmax of the latents' cosine similarities / τ, so tasks with similar weights
     # get similar embeddings ('task': rows of one task only; 'soft': the official targets,
-    # built from the embeddings themselves, which can sit at the uniform fixed point). README.
+    # built from the embeddings themselves, which can sit at the uniform fixed point); docs/methods/d2nwg.md.
     align=dict(proj_dim=64, tau=0.1, targets="latent"),
     align_train=configlib.train_section(steps=1500, batch_size=64, lr=1e-3),
     denoiser=dict(embed_dim=64, encoder=(32, 64, 128), decoder=(64, 32)),

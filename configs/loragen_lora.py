@@ -7,7 +7,7 @@ Smoke size (tests):
 Paper recipe (official lengths: stage 2 at lr 8e-5 for 10k steps, latents scaled by their max
 |z| instead of standardized per coordinate, DDPM sampling):
   python launch/main.py --config=configs/loragen_lora.py:paper --workdir=runs/loragen_paper
-Ablations (the default with one change; README lists the results):
+Ablations (the default with one change; docs/methods/loragen.md lists the results):
   :no_direction :no_spectral :rec_only :no_moe       Table 4 (rec_only: elementwise MSE on A, B
                                                       instead of both adapter-level losses)
   :no_structural                                      Fig. 3c (route on z alone)
@@ -22,7 +22,7 @@ embedding of the task's five descriptions (no examples). Every task, seen or uns
 `generate.num_models` adapters from its text alone; the report gives their mean (no selection).
 """
 
-from configs import zoo_digits_lora
+from paramgen_jax.configs import zoo_digits_lora
 from paramgen_jax import configlib
 
 METHOD = dict(

@@ -6,7 +6,7 @@ COMMAND:
   python launch/main.py --config=configs/mapping_unseen_binary.py --workdir=runs/mapping_unseen_binary
 Smoke size (tests):
   python launch/main.py --config=configs/mapping_unseen_binary.py:smoke --workdir=runs/mapping_smoke
-Ablations (README "Data-conditioned mapping"): presets k1 k3 k7 k9 (kernel size), alpha0
+Ablations (docs/methods/mapping.md): presets k1 k3 k7 k9 (kernel size), alpha0
 alpha05 alpha075 alpha15 (loss weighting), tasks5 tasks25 tasks100 tasks300 (training tasks),
 sequential (arrangement), block_<axes> (blocked mixing directions, e.g. block_L, block_RC),
 text (MiniLM description instead of the code), e.g.
@@ -18,7 +18,7 @@ with cosine decay, clipping 1.0. `paper`: larger for a GPU (64×64 maps,
 kernel 9, 15k steps); not run.
 """
 
-from configs import zoo_digits_binary
+from paramgen_jax.configs import zoo_digits_binary
 from paramgen_jax import configlib
 
 METHOD = dict(

@@ -15,7 +15,7 @@ p-diff's issues #13/#20 (samples at chance) that latent standardization addresse
 The autoencoder, diffusion, training and sampling sections are configs/cond_pdiff_lora.py's.
 """
 
-from configs import cond_pdiff_lora
+from paramgen_jax.configs import cond_pdiff_lora
 from paramgen_jax import configlib
 
 ZOO = dict(

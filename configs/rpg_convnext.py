@@ -10,22 +10,22 @@ Paper recipe (GPU cluster; token 8192, Mamba d_model 8192 / d_state 128, AdamW 3
   python launch/main.py --config=configs/rpg_convnext.py:no_relation --workdir=runs/rpg_no_relation
 Other recurrent models at the default widths (:mamba1 the Mamba-1 scan, :lstm, :transformer),
 and :shared, the official denoiser's shape (one time MLP and one prototype projection for
-all convolutions; README compares them):
+all convolutions; docs/methods/rpg.md compares them):
   python launch/main.py --config=configs/rpg_convnext.py:mamba1 --workdir=runs/rpg_mamba1
 
 Default preset: tuned for a 2-core CPU. Token 256, Mamba-2 (chunked SSD, as the official
 code) d_model 256 / d_state 8 / head 64, prototype 256, U-Net 1-16-32-64-32-16-1 with its
 own time and prototype layers before every convolution (the official shares one of each:
-:shared, which at this budget reaches only 88% against 98.7%; README), 128 tokens per
+:shared, which at this budget reaches only 88% against 98.7%; docs/methods/rpg.md), 128 tokens per
 diffusion batch, 1000 AdamW steps at 3e-3. It predicts x0 rather than the paper's ε: at this
-budget ε-prediction samples diverge (README, "RPG"); the paper preset keeps ε.
+budget ε-prediction samples diverge (docs/methods/rpg.md); the paper preset keeps ε.
 
 The other RPG configs run this recipe: configs/rpg_{mlp,cnn,resnet_mini,vit_tiny}.py on the
 other full-task zoos (`rpg_on`), configs/rpg_unseen_binary.py with its own generator
 (`GENERATOR`, `run_sections`, `SMOKE`, `PAPER`).
 """
 
-from configs import zoo_digits_convnext
+from paramgen_jax.configs import zoo_digits_convnext
 from paramgen_jax import configlib
 
 # The recurrent models the presets compare, at the default widths.

@@ -12,7 +12,7 @@ presets and recipe: `rpg_on`); the zoo sections are configs/zoo_digits_mlp.py's 
 `FAMILIES` row of configs/zoo_digits_convnext.py), so a collected zoo can be reused.
 """
 
-from configs import rpg_convnext
+from paramgen_jax.configs import rpg_convnext
 
 
 def get_config(arg=None):

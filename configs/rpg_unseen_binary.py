@@ -12,7 +12,7 @@ their initial weights (`collect.shared_init`): with a different random init per 
 weights of two tasks are unrelated and no condition can predict them.
 """
 
-from configs import rpg_convnext, zoo_digits_binary
+from paramgen_jax.configs import rpg_convnext, zoo_digits_binary
 from paramgen_jax import configlib
 
 # RPG's generator conditioned on the bit vector, Mamba-1, no permutation states.

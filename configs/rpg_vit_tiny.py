@@ -14,14 +14,14 @@ The generator, diffusion, training and sampling sections are configs/rpg_convnex
 zoo sections are configs/zoo_digits_vit.py's, so a collected zoo can be reused.
 """
 
-from configs import rpg_convnext
+from paramgen_jax.configs import rpg_convnext
 
 MAMBA1 = rpg_convnext.ABLATIONS["mamba1"]  # Issue 11's generator: Mamba-1, per-layer denoiser
 
 PRESETS = {
     "smoke": rpg_convnext.PRESETS["smoke"],
     # 566 tokens (ConvNeXt: 430): the loss stays on its plateau longer (about 300 steps with
-    # Mamba-2, over 1000 with Mamba-1); see README.
+    # Mamba-2, over 1000 with Mamba-1); see docs/methods/rpg.md.
     "default": {"train.steps": 2500},
     # Mamba-1 keeps the paper's d_state 128: a key inside a replaced section applies after it.
     "paper": {**rpg_convnext.PRESETS["paper"], **MAMBA1},

@@ -11,7 +11,7 @@ The recipe of configs/zoo_digits_convnext.py (its `FAMILIES` row: 30 epochs at l
 too.
 """
 
-from configs import zoo_digits_convnext
+from paramgen_jax.configs import zoo_digits_convnext
 
 
 def get_config(arg=None):

@@ -9,7 +9,7 @@ The recipe of configs/zoo_digits_convnext.py with the MLP's schedule from bench/
 (its `FAMILIES` row): 60 epochs at lr 2e-3, no pixel shifts.
 """
 
-from configs import zoo_digits_convnext
+from paramgen_jax.configs import zoo_digits_convnext
 
 
 def get_config(arg=None):

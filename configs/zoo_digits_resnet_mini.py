@@ -10,7 +10,7 @@ bench/targets.py (its `FAMILIES` row): 20 epochs at lr 2e-3, ±1-pixel shifts. B
 statistics are generated too.
 """
 
-from configs import zoo_digits_convnext
+from paramgen_jax.configs import zoo_digits_convnext
 
 
 def get_config(arg=None):

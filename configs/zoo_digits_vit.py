@@ -9,7 +9,7 @@ The recipe of configs/zoo_digits_convnext.py with ViT-tiny's schedule from bench
 (its `FAMILIES` row): 100 epochs at lr 1e-3 instead of 30 at 2e-3.
 """
 
-from configs import zoo_digits_convnext
+from paramgen_jax.configs import zoo_digits_convnext
 
 
 def get_config(arg=None):

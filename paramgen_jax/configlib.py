@@ -20,16 +20,24 @@ import dataclasses
 import importlib.util
 import math
 import os
-import sys
 from typing import Any, Callable, Mapping
 
 import ml_collections
 
-# The checkout: bare config names are configs/<name>.py here.
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The config files: configs/ of the checkout, installed as the package paramgen_jax.configs.
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
 
 class ConfigError(ValueError):
   """A config is wrong; the message is one line that names the key."""
+
+
+class UnknownPresetError(ConfigError):
+  """A preset the config file does not have; `known` holds the names it has."""
+
+  def __init__(self, name: str, known: tuple[str, ...]):
+    super().__init__(f"config preset {name!r} is unknown: use one of {', '.join(known)}")
+    self.known = tuple(known)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +181,7 @@ def preset(arg: str | None, presets: tuple[str, ...] = ("smoke", "default")) -> 
   """The preset a config file is asked for (`configs/x.py:smoke`); no argument -> 'default'."""
   name = arg or "default"
   if name not in presets:
-    raise ConfigError(f"config preset {name!r} is unknown: use one of {', '.join(presets)}")
+    raise UnknownPresetError(name, presets)
   return name
 
 
@@ -324,6 +332,18 @@ def _keys(node: Any) -> list[str] | None:
   return list(node.keys()) if hasattr(node, "keys") else None
 
 
+def check_override_key(config: Any, dotted_key: str) -> None:
+  """A ConfigError naming the first part of 'section.key' that `config` does not have (a
+  command-line override of a key that does not exist), with the keys it has there."""
+  node, walked = config, "config"
+  for part in dotted_key.split("."):
+    keys = _keys(node)
+    if keys is None or part not in keys:
+      known = ", ".join(sorted(keys)) if keys else "none: it is not a section"
+      raise ConfigError(f"{walked}.{part}: unknown key (known: {known})")
+    node, walked = node[part], f"{walked}.{part}"
+
+
 def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
   """Sets every 'section.key' of `overrides` in `config` (a ConfigDict or nested dicts).
 
@@ -358,19 +378,40 @@ def build(base: Mapping[str, Any], presets: Mapping[str, Mapping[str, Any]],
 
 
 def _config_file(path: str) -> str:
-  """The file a spec's path names: absolute; relative to the working directory, else to the
-  checkout; or a bare name, configs/<name>.py of the checkout."""
+  """The file a spec's path names: absolute; relative to the working directory; or a bare
+  name, or configs/<name>.py, from the installed configs."""
   if os.path.isabs(path):
     shown, candidates = path, [path]
   elif "/" in path or path.endswith(".py"):
-    shown, candidates = path, [path, os.path.join(REPO, path)]
+    shown, candidates = path, [path]
+    if os.path.dirname(path) == "configs":
+      candidates.append(os.path.join(CONFIGS_DIR, os.path.basename(path)))
   else:
     shown = f"configs/{path}.py"
-    candidates = [os.path.join(REPO, shown)]
+    candidates = [os.path.join(CONFIGS_DIR, f"{path}.py")]
   for candidate in candidates:
     if path and os.path.isfile(candidate):
       return candidate
   raise ConfigError(f"no such config file {shown!r}")
+
+
+def config_module(path: str) -> Any:
+  """The module of a config file (a path or a bare name, as `load_config` takes them)."""
+  file = _config_file(path)
+  stem = os.path.splitext(os.path.basename(file))[0]
+  module_spec = importlib.util.spec_from_file_location(f"_paramgen_config_{stem}", file)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module
+
+
+def preset_names(path: str) -> tuple[str, ...]:
+  """The presets a config file's get_config takes ('default' for one without presets)."""
+  try:
+    config_module(path).get_config("\0")
+  except UnknownPresetError as e:
+    return e.known
+  return ("default",)
 
 
 def load_config(spec: str) -> ml_collections.ConfigDict:
@@ -383,14 +424,8 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
   """
   path, _, name = spec.partition(":")
   file = _config_file(path)
-  if REPO not in sys.path:  # config files import their zoo config as configs.<name>
-    sys.path.insert(0, REPO)
-  stem = os.path.splitext(os.path.basename(file))[0]
-  module_spec = importlib.util.spec_from_file_location(f"_paramgen_config_{stem}", file)
-  module = importlib.util.module_from_spec(module_spec)
   try:
-    module_spec.loader.exec_module(module)
-    return module.get_config(name or None)
+    return config_module(file).get_config(name or None)
   except ConfigError as e:
     raise ConfigError(f"{spec}: {e}") from None
   except Exception as e:  # noqa: BLE001 - the config file's own bug, named in one line

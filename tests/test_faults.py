@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO, load_config
+from tests.launch.test_main import launch
 from paramgen_jax import configlib, errors, integrity, pipeline, rundir
 from paramgen_jax.eval.entry import drop_nonfinite
 from paramgen_jax.zoo import spec as zoo_spec
@@ -219,11 +220,6 @@ def test_an_unwritable_workdir_is_one_line(tmp_path):
 
 
 # -- the command line: one line, traceback in the log ------------------------------------
-
-def launch(*args, cwd=REPO):
-  return subprocess.run([sys.executable, os.path.join(REPO, "launch", "main.py"), *args],
-                        cwd=cwd, capture_output=True, text=True, timeout=300)
-
 
 def test_errors_are_one_line_with_the_traceback_in_the_workdir_log(tmp_path):
   workdir = str(tmp_path / "run")

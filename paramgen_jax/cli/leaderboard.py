@@ -1,10 +1,10 @@
-"""Runs every method of the leaderboard config, then writes one table and one figure.
+"""`paramgen leaderboard`: runs every method of the leaderboard config, then writes one table
+and one figure (in a checkout, also `python launch/leaderboard.py`).
 
-  python launch/leaderboard.py --config=configs/leaderboard.py[:smoke] --workdir=runs/leaderboard
+  paramgen leaderboard --config=leaderboard[:smoke] --workdir=runs/leaderboard
       [--only rpg_convnext mapping_unseen_binary] [--rerun] [--report-only]
 
-Each entry runs `launch/main.py --config=<its config>[:<preset>]` in <workdir>/<entry> as its
-own process (one failing or killed entry costs only its cell; its last error line is in the
+Each entry runs `paramgen run <its config>[:<preset>]` in <workdir>/<entry> as its own process (one failing or killed entry costs only its cell; its last error line is in the
 table). An entry whose report.json exists is not run again (--rerun runs it again; a killed
 run resumes from its checkpoints). Before an entry runs, a zoo collected by an earlier entry
 with the same zoo sections is copied into its workdir. --report-only rebuilds the table from
@@ -23,11 +23,8 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from paramgen_jax.configlib import ConfigError, load_config  # noqa: E402
-from paramgen_jax.eval.leaderboard import leaderboard_cell, write_leaderboard  # noqa: E402
+from paramgen_jax.configlib import ConfigError, load_config
+from paramgen_jax.eval.leaderboard import leaderboard_cell, write_leaderboard
 
 # The config sections a collected zoo (and a LoRA zoo's base model) is made from.
 ZOO_SECTIONS = ("data", "model", "tasks", "collect", "adapter", "features")
@@ -61,13 +58,12 @@ def share_zoo(workdir: str, collected: dict[str, str], key: str) -> None:
 
 def run_entry(entry: dict, workdir: str) -> str | None:
   """Runs one entry's pipeline in `workdir`; None on success, else its last error line."""
-  command = [sys.executable, os.path.join(REPO, "launch", "main.py"),
-             f"--config={config_arg(entry)}",
+  command = [sys.executable, "-m", "paramgen_jax.cli", "run", config_arg(entry),
              f"--workdir={workdir}"]
-  print(f"leaderboard: {entry['name']}: {' '.join(command[1:])}", flush=True)
+  print(f"leaderboard: {entry['name']}: paramgen {' '.join(command[3:])}", flush=True)
   start = time.perf_counter()
   # The run's progress bars and errors go to the console as they come; the tail is kept.
-  process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE)
+  process = subprocess.Popen(command, stderr=subprocess.PIPE)
   tail = collections.deque(maxlen=64)
   for chunk in iter(lambda: process.stderr.read1(4096), b""):
     sys.stderr.buffer.write(chunk)
@@ -88,7 +84,8 @@ def command_of(entry: dict) -> str:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = argparse.ArgumentParser(prog="paramgen leaderboard", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--config", default="configs/leaderboard.py")
   parser.add_argument("--workdir", default=None)
   parser.add_argument("--only", nargs="*", default=None, help="entry names to run")
@@ -100,7 +97,7 @@ def main(argv=None) -> int:
   except ConfigError as e:
     parser.error(f"--config: {e}")
   root = os.path.abspath(args.workdir
-                         or os.path.join(REPO, "runs", f"leaderboard_{config.preset}"))
+                         or os.path.join("runs", f"leaderboard_{config.preset}"))
   unknown = set(args.only or ()) - {e["name"] for e in config.entries}
   if unknown:
     parser.error(f"--only: unknown entries {sorted(unknown)}; known: "
@@ -143,7 +140,3 @@ def main(argv=None) -> int:
   print(f"leaderboard: {len(cells)} cells, {len(failed)} failed -> "
         f"{os.path.join(root, 'leaderboard.md')}")
   return 1 if failed else 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())

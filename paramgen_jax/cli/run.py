@@ -1,16 +1,19 @@
-"""paramgen_jax command line: flags -> config -> pipeline.
+"""`paramgen run`: flags -> config -> pipeline (in a checkout, also `python launch/main.py`).
 
-  python launch/main.py --config=configs/toy_gmm.py --workdir=runs/toy_gmm [--mode=all]
-  python launch/main.py --config=configs/toy_gmm.py:smoke --config.train.steps=100
-  python launch/main.py --config=toy_gmm:smoke    # a bare name: configs/toy_gmm.py
+  paramgen run toy_gmm --workdir=runs/toy_gmm [--mode=all]
+  paramgen run toy_gmm:smoke --config.train.steps=100
+  python launch/main.py --config=configs/toy_gmm.py:smoke    # the same, in a checkout
+
+A config is a bare name (configs/<name>.py, `paramgen list` shows them), a path to a config
+file, either with `:<preset>`; `--config.<section>.<key>=<value>` overrides any field.
 
 --mode picks one stage (collect, train, sample, eval) or all of them in order. A wrong
 config ends with one line naming the key (exit status 2); any other failure with one line
 naming the file, unit or key (exit status 1), its traceback in <workdir>/paramgen.log
 (--verbose: on the console too); an interrupt (Ctrl-C, SIGTERM) with exit status 130.
 
-On a multi-host slice run the same command once per host (e.g. `srun python launch/main.py
-...` under SLURM): when the environment says this process is one of several, JAX's
+On a multi-host slice run the same command once per host (e.g. `srun paramgen run ...`
+under SLURM): when the environment says this process is one of several, JAX's
 distributed runtime is started before the pipeline, so the mesh spans every host's devices.
 """
 
@@ -23,10 +26,8 @@ import traceback
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paramgen_jax import configlib, pipeline, rundir  # noqa: E402
-from paramgen_jax.errors import RunError  # noqa: E402
+from paramgen_jax import configlib, pipeline, rundir
+from paramgen_jax.errors import RunError
 
 # --config is defined once the file is loaded (`parse_flags`, with configlib's loader), so
 # absl's --config.<key>=<value> overrides apply to that very ConfigDict.
@@ -128,16 +129,6 @@ def _fail(error: BaseException, workdir: str, code: int) -> None:
   sys.exit(code)
 
 
-def _check_override_key(config, dotted: str) -> None:
-  node, walked = config, "config"
-  for part in dotted.split("."):
-    keys = list(node.keys()) if hasattr(node, "keys") else []
-    if part not in keys:
-      known = ", ".join(sorted(keys)) if keys else "none: it is not a section"
-      raise configlib.ConfigError(f"{walked}.{part}: unknown key (known: {known})")
-    node, walked = node[part], f"{walked}.{part}"
-
-
 def _config_spec(argv) -> str:
   """The --config value (configs/x.py[:preset] or x[:preset])."""
   values = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
@@ -163,13 +154,26 @@ def _load_config(argv):
     raise configlib.ConfigError(f"--config: {e}") from None
 
 
+HELP_FLAGS = ("-h", "--help", "--helpshort", "--helpfull", "-?")
+
+
+def usage() -> str:
+  """This command's help: the module's docstring and its flags."""
+  flag_lines = [f"  --{holder.name}: {flags.FLAGS[holder.name].help}" for holder in
+                (_WORKDIR, _MODE, _VERBOSE, _DETERMINISTIC)]
+  return f"{__doc__.strip()}\n\nflags:\n  --config: {_CONFIG_HELP}\n" + "\n".join(flag_lines)
+
+
 def parse_flags(argv):
   """absl flag parsing, with every config problem reported as one line (exit status 2)."""
+  if any(arg in HELP_FLAGS for arg in argv[1:]):
+    print(usage())
+    sys.exit(0)
   try:
     config = _load_config(argv)
     for arg in argv[1:]:
       if arg.startswith("--config."):
-        _check_override_key(config, arg[len("--config."):].split("=", 1)[0])
+        configlib.check_override_key(config, arg[len("--config."):].split("=", 1)[0])
     rest = _without_config_value(argv)
     config_flags.DEFINE_config_dict("config", config, _CONFIG_HELP, lock_config=True,
                                     sys_argv=rest)
@@ -203,5 +207,6 @@ def main(argv):
   print(f"done: {_MODE.value} in {workdir}")
 
 
-if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+def run(argv: list[str] | None = None) -> None:
+  """Runs the command on `argv` (sys.argv's form: the program first); exits with its status."""
+  app.run(main, argv=list(sys.argv if argv is None else argv), flags_parser=parse_flags)

@@ -57,6 +57,7 @@ from paramgen_jax.eval import baselines, similarity
 from paramgen_jax.eval.protocol import protocol_markdown
 from paramgen_jax.eval.stats import summary
 from paramgen_jax.eval.verdicts import verdicts_markdown
+from paramgen_jax.train.metrics import progress_bar
 from paramgen_jax.zoo.accuracy import (accuracy, correct_matrix, num_sets, predict_many,
                                        take_sets)
 
@@ -86,8 +87,9 @@ def _concat(stacks: Sequence[Any]) -> Any:
 class _Scorer:
   """Test-split correctness of stacks of models, each model with its task's labels."""
 
-  def __init__(self, apply_fn, dataset: Dataset, tasks: Mapping[str, Any], budget_bytes: int):
-    self.apply_fn, self.budget_bytes = apply_fn, budget_bytes
+  def __init__(self, apply_fn, dataset: Dataset, tasks: Mapping[str, Any], budget_bytes: int,
+               bar=None):
+    self.apply_fn, self.budget_bytes, self.bar = apply_fn, budget_bytes, bar
     self.x, y = dataset.x_test, dataset.y_test
     self.labels = {name: task.relabel(y) for name, task in tasks.items()}
 
@@ -99,6 +101,8 @@ class _Scorer:
     used = np.stack([self.labels[t][1] for t in task_names])
     predictions = predict_many(self.apply_fn, stacked, self.x, budget_bytes=self.budget_bytes)
     correct = correct_matrix(predictions, labels, used)
+    if self.bar is not None:
+      self.bar.update(len(task_names))
     return accuracy(correct, used), used & ~correct
 
 
@@ -211,10 +215,19 @@ def evaluate_zoo(target: Any, dataset: Dataset, tasks: Mapping[str, Any], rows: 
     budget_bytes: the temporary memory one chunk of predictions may take (`predict_many`).
   """
   generated = dict(generated or {})
-  score = _Scorer(target.apply, dataset, tasks, budget_bytes)
+  names = list(dict.fromkeys(r["task"] for r in rows))
+  to_score = (len(rows) + len(names) * (1 + noise_per_sigma * len(noise_sigmas))
+              + sum(num_sets(models) for t, models in generated.items() if t in names))
+  with progress_bar(to_score, 0, "evaluate (models scored)") as bar:
+    return _evaluate(_Scorer(target.apply, dataset, tasks, budget_bytes, bar), rows, stacked,
+                     names, noise_sigmas, noise_per_sigma, seed, generated)
+
+
+def _evaluate(score: _Scorer, rows: Sequence[dict], stacked: Any, names: list[str],
+              noise_sigmas: Sequence[float], noise_per_sigma: int, seed: int,
+              generated: dict) -> ZooEvaluation:
   layout = P.ParamLayout.from_template(take_sets(stacked, 0))
   vectors = baselines.stacked_vectors(stacked, layout)
-  names = list(dict.fromkeys(r["task"] for r in rows))
   split_of = {r["task"]: r["split"] for r in rows}
   members = {t: np.flatnonzero([r["task"] == t for r in rows]) for t in names}
   originals = _Scored(*score(stacked, [r["task"] for r in rows]), vectors)

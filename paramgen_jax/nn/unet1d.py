@@ -11,7 +11,7 @@ code). `conditioning` picks where the projections live:
 
   'per_layer' each convolution has its own (1.22M parameters at T = 256 with the widths of
               configs/rpg_convnext.py; the default: it learns the ConvNeXt zoo within the CPU
-              budget, README)
+              budget, docs/methods/rpg.md)
   'shared'    one timestep MLP and one prototype projection, used before every convolution
               (the official ConditionalUNet's shape: 0.23M parameters there)
 

@@ -66,14 +66,14 @@ def test_missing_or_broken_config_file(tmp_path):
     ({"MEGASCALE_NUM_SLICES": "2"}, 2),
 ])
 def test_cluster_processes_from_launcher_variables(environ, count):
-  assert importlib.import_module("launch.main")._cluster_processes(environ) == count
+  assert importlib.import_module("paramgen_jax.cli.run")._cluster_processes(environ) == count
 
 
 def test_distributed_runtime_starts_only_for_several_processes(monkeypatch):
   import jax
   calls = []
   monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
-  start = importlib.import_module("launch.main")._start_distributed
+  start = importlib.import_module("paramgen_jax.cli.run")._start_distributed
   start({"SLURM_NTASKS": "1", "SLURM_STEP_NODELIST": "n1"})
   assert calls == []
   start({"SLURM_NTASKS": "2", "SLURM_STEP_NODELIST": "n[1-2]"})  # JAX reads SLURM itself

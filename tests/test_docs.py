@@ -1,0 +1,52 @@
+"""The README and docs/ for users: short, no development log, every link resolves, and the
+README's leaderboard table is the one the leaderboard command rendered."""
+
+import glob
+import os
+import re
+
+import pytest
+
+from tests.helpers import REPO
+
+DOCS = ["README.md"] + sorted(os.path.relpath(p, REPO) for p in
+                              glob.glob(os.path.join(REPO, "docs", "**", "*.md"), recursive=True))
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def read(path):
+  return open(os.path.join(REPO, path)).read()
+
+
+def test_readme_is_short():
+  assert len(read("README.md").splitlines()) <= 250
+
+
+@pytest.mark.parametrize("path", DOCS)
+def test_no_issue_numbers(path):
+  found = re.findall(r".{0,40}issue [0-9].{0,20}", read(path), re.IGNORECASE)
+  assert not found, found
+
+
+@pytest.mark.parametrize("path", DOCS)
+def test_every_relative_link_resolves(path):
+  broken = []
+  for target in LINK.findall(read(path)):
+    if re.match(r"[a-z]+:", target) or target.startswith("#"):
+      continue
+    resolved = os.path.normpath(os.path.join(REPO, os.path.dirname(path), target.split("#")[0]))
+    if not os.path.exists(resolved):
+      broken.append(target)
+  assert not broken, broken
+
+
+def test_the_link_checker_sees_a_broken_link(tmp_path):
+  assert LINK.findall("see [a](docs/nope.md) and [b](https://x.org)") == ["docs/nope.md",
+                                                                         "https://x.org"]
+
+
+def test_readme_leaderboard_is_the_rendered_table():
+  readme = read("README.md")
+  table = readme.split("<!-- leaderboard:begin -->", 1)[1].split("<!-- leaderboard:end -->")[0]
+  rendered = read("bench/results/leaderboard_cpu2/leaderboard.md").split("\n\n")[1]
+  assert table.strip() == rendered.strip()
