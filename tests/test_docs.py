@@ -1,5 +1,5 @@
-"""The README and docs/ for users: short, no development log, every link resolves, and the
-README's leaderboard table is the one the leaderboard command rendered."""
+"""The README and docs/ for users: short, no development log, every link resolves, and every
+rendered table (README's leaderboard among them) equals what its result file renders."""
 
 import glob
 import os
@@ -45,8 +45,15 @@ def test_the_link_checker_sees_a_broken_link(tmp_path):
                                                                          "https://x.org"]
 
 
-def test_readme_leaderboard_is_the_rendered_table():
-  readme = read("README.md")
-  table = readme.split("<!-- leaderboard:begin -->", 1)[1].split("<!-- leaderboard:end -->")[0]
-  rendered = read("bench/results/leaderboard_cpu2/leaderboard.md").split("\n\n")[1]
-  assert table.strip() == rendered.strip()
+def test_rendered_tables_equal_their_result_files(capsys):
+  from bench import render_docs
+  assert render_docs.main(["--check"]) == 0, capsys.readouterr().err
+  assert "<!-- rendered:leaderboard_cpu2 -->" in read("README.md")
+
+
+def test_the_renderer_sees_a_typed_change():
+  from bench import render_docs
+  text = "x\n<!-- rendered:suite_time_cpu2 -->\n| typed |\n<!-- rendered:end -->\ny"
+  new, changed = render_docs.render(text)
+  assert changed == ["suite_time_cpu2"] and "| typed |" not in new
+  assert render_docs.render(new) == (new, [])
