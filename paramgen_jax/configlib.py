@@ -332,16 +332,22 @@ def _keys(node: Any) -> list[str] | None:
   return list(node.keys()) if hasattr(node, "keys") else None
 
 
-def check_override_key(config: Any, dotted_key: str) -> None:
-  """A ConfigError naming the first part of 'section.key' that `config` does not have (a
-  command-line override of a key that does not exist), with the keys it has there."""
+def _holder(config: Any, dotted_key: str) -> tuple[Any, str]:
+  """(the section holding the last part of 'section.key', that part); a ConfigError naming
+  the first part that `config` does not have, with the keys it has there."""
   node, walked = config, "config"
   for part in dotted_key.split("."):
     keys = _keys(node)
     if keys is None or part not in keys:
       known = ", ".join(sorted(keys)) if keys else "none: it is not a section"
       raise ConfigError(f"{walked}.{part}: unknown key (known: {known})")
-    node, walked = node[part], f"{walked}.{part}"
+    parent, node, walked = node, node[part], f"{walked}.{part}"
+  return parent, part
+
+
+def check_override_key(config: Any, dotted_key: str) -> None:
+  """A ConfigError (one line) when a command-line override names a key `config` lacks."""
+  _holder(config, dotted_key)
 
 
 def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
@@ -351,13 +357,7 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
   existing keys can be set (a misspelt key is a ConfigError naming it); `DELETE` removes one.
   """
   for name in sorted(overrides, key=lambda k: k.count(".")):
-    node, walked = config, "config"
-    for part in name.split("."):
-      keys = _keys(node)
-      if keys is None or part not in keys:
-        known = ", ".join(sorted(keys)) if keys else "none: it is not a section"
-        raise ConfigError(f"{walked}.{part}: unknown key (known: {known})")
-      parent, node, walked = node, node[part], f"{walked}.{part}"
+    parent, part = _holder(config, name)
     if overrides[name] is DELETE:
       del parent[part]
     else:
