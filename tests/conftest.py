@@ -53,8 +53,3 @@ def pytest_sessionfinish(session):
   if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller, after every worker
     shutil.rmtree(_CACHE, ignore_errors=True)
 
-
-def pytest_collection_modifyitems(config, items):
-  """End-to-end (`slow`) tests first, so that the pytest-xdist workers start the long runs
-  early and end together on the short tests (the README's command steals work between them)."""
-  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
