@@ -38,7 +38,6 @@ SMOKE_ZOO_SOURCES = {
     "rpg_unseen_binary": "zoo_digits_binary",
     "mapping_unseen_binary": "zoo_digits_binary",
 }
-ZOO_FOLDERS = ("zoo", "base", "backbone")  # a zoo, a LoRA zoo's base model, a head zoo's backbone
 
 
 def shared_smoke_run(root, config: str, *overrides: str, name: str | None = None):
@@ -53,8 +52,8 @@ def shared_smoke_run(root, config: str, *overrides: str, name: str | None = None
   import fcntl
   import hashlib
   import json
-  import shutil
 
+  from paramgen_jax.zoo.spec import copy_zoo
   from tests.launch.test_main import launch
 
   name = name or config + (("_" + hashlib.sha1(" ".join(overrides).encode()).hexdigest()[:8])
@@ -66,11 +65,10 @@ def shared_smoke_run(root, config: str, *overrides: str, name: str | None = None
     fcntl.flock(lock, fcntl.LOCK_EX)
     path = os.path.join(str(root), f"{name}.result.json")
     if not os.path.exists(path):
-      if source and not os.path.exists(os.path.join(workdir, "zoo")):
+      if source:
         from_dir, from_result = shared_smoke_run(root, source)
-        for folder in ZOO_FOLDERS:
-          if from_result["returncode"] == 0 and os.path.isdir(os.path.join(from_dir, folder)):
-            shutil.copytree(os.path.join(from_dir, folder), os.path.join(workdir, folder))
+        if from_result["returncode"] == 0:
+          copy_zoo(from_dir, workdir)
       found = launch(f"--config=configs/{config}.py:smoke", f"--workdir={workdir}", *overrides)
       with open(path, "w") as f:
         json.dump({"returncode": found.returncode, "stdout": found.stdout,

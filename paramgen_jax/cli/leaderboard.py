@@ -4,7 +4,8 @@ and one figure (in a checkout, also `python launch/leaderboard.py`).
   paramgen leaderboard --config=leaderboard[:smoke] --workdir=runs/leaderboard
       [--only rpg_convnext mapping_unseen_binary] [--rerun] [--report-only]
 
-Each entry runs `paramgen run <its config>[:<preset>]` in <workdir>/<entry> as its own process (one failing or killed entry costs only its cell; its last error line is in the
+Each entry runs `paramgen run <its config>[:<preset>]` in <workdir>/<entry> as its own
+process (one failing or killed entry costs only its cell; its last error line is in the
 table). An entry whose report.json exists is not run again (--rerun runs it again; a killed
 run resumes from its checkpoints). Before an entry runs, a zoo collected by an earlier entry
 with the same zoo sections is copied into its workdir. --report-only rebuilds the table from
@@ -18,17 +19,16 @@ import argparse
 import collections
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 from paramgen_jax.configlib import ConfigError, load_config
 from paramgen_jax.eval.leaderboard import leaderboard_cell, write_leaderboard
+from paramgen_jax.zoo.spec import copy_zoo
 
 # The config sections a collected zoo (and a LoRA zoo's base model) is made from.
 ZOO_SECTIONS = ("data", "model", "tasks", "collect", "adapter", "features")
-ZOO_DIRS = ("zoo", "base")
 
 
 def config_arg(entry: dict) -> str:
@@ -48,12 +48,10 @@ def zoo_key(entry: dict) -> str | None:
 
 
 def share_zoo(workdir: str, collected: dict[str, str], key: str) -> None:
-  """Copies the zoo directories of an earlier entry with the same zoo key, if any."""
+  """Copies the zoo of an earlier entry with the same zoo key, if any."""
   source = collected.get(key) if key else None
-  for name in ZOO_DIRS if source else ():
-    src, dst = os.path.join(source, name), os.path.join(workdir, name)
-    if os.path.isdir(src) and not os.path.exists(dst):
-      shutil.copytree(src, dst)
+  if source:
+    copy_zoo(source, workdir)
 
 
 def run_entry(entry: dict, workdir: str) -> str | None:

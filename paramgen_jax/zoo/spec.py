@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any, Mapping, NamedTuple
 
 import jax
@@ -153,6 +154,16 @@ def base_dir(workdir: str) -> str:
 def backbone_dir(workdir: str) -> str:
   """Where a head zoo's frozen feature extractor lives."""
   return os.path.join(workdir, "backbone")
+
+
+def copy_zoo(source: str, workdir: str) -> None:
+  """Copies a collected zoo, with its LoRA base model or feature extractor, from the workdir
+  `source` into `workdir` (what is already there is kept). A run of a config with the same
+  zoo sections then finds every unit complete; its collect stage checks zoo.json."""
+  for where in (zoo_dir, base_dir, backbone_dir):
+    src, dst = where(source), where(workdir)
+    if os.path.isdir(src) and not os.path.exists(dst):
+      shutil.copytree(src, dst)
 
 
 def base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
