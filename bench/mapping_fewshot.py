@@ -66,7 +66,7 @@ def main():
   ap.add_argument("--out", default="bench/results/mapping_fewshot_cpu2.json")
   args = ap.parse_args()
   config = load_config(f"mapping_unseen_binary:{args.preset or ''}")
-  inputs = spec.build_zoo_inputs(config, args.run)
+  inputs = spec.build_zoo_inputs(spec.zoo_sections(config), args.run)
   report = json.load(open(os.path.join(args.run, "report.json")))
   rows = {r["task"]: r for r in report["unseen"] if r["generated"]}
   tasks = [inputs.by_name[n] for n in rows]

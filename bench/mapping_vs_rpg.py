@@ -84,7 +84,8 @@ def main():
   ap.add_argument("--repeats", type=int, default=20)
   ap.add_argument("--out", default="")
   args = ap.parse_args()
-  inputs = spec.build_zoo_inputs(load_config(f"rpg_unseen_binary:{args.rpg_preset or ''}"), args.rpg)
+  inputs = spec.build_zoo_inputs(
+      spec.zoo_sections(load_config(f"rpg_unseen_binary:{args.rpg_preset or ''}")), args.rpg)
   task = next(n for n, s in spec.manifest_splits(args.rpg).items() if s == "unseen")
   bits = np.asarray(conditions.bit_conditions([inputs.by_name[task]]), np.float32)  # (1, 10)
   found = {"mapping": mapping.load(runfiles.generator_dir(args.mapping)),

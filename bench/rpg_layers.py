@@ -17,8 +17,9 @@ from paramgen_jax.zoo.tasks import full_task
 workdir, cfgname = sys.argv[1], sys.argv[2]
 preset = sys.argv[3] if len(sys.argv) > 3 else None
 config = load_config(f"{cfgname}:{preset or ''}")
-inputs = spec.build_zoo_inputs(config, workdir)
-rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
+zoo = spec.zoo_sections(config)
+inputs = spec.build_zoo_inputs(zoo, workdir)
+rows, stacked = spec.load_checked_zoo(zoo, workdir, split="seen", inputs=inputs)
 codec = rpg.load(runfiles.generator_dir(workdir)).codec
 gen = runfiles.load_generated(workdir)["full"]
 ovec = np.asarray(jax.vmap(codec.encode)(stacked))

@@ -12,10 +12,11 @@ AdamW), then keep training at a constant small learning rate for one more epoch 
 checkpoint after every one of its 200 steps. p-diff generates a subset of a trained network
 (its last BatchNorm layers); this generates the whole 2,410-parameter network, the setting of
 p-diff's issues #13/#20 (samples at chance) that latent standardization addresses.
-The autoencoder, diffusion, training and sampling sections are configs/cond_pdiff_lora.py's.
+
+p-diff's recipe (`METHOD`, `SMOKE`, `PAPER`): the autoencoder, diffusion, training and
+sampling sections that configs/cond_pdiff_lora.py conditions on text.
 """
 
-from paramgen_jax.configs import cond_pdiff_lora
 from paramgen_jax import configlib
 
 ZOO = dict(
@@ -32,15 +33,40 @@ ZOO = dict(
     mesh=dict(data=-1),
 )
 
+METHOD = dict(
+    method="pdiff",
+    generator=dict(normalization="task", condition="none", embed_dim=64, prompt_seed=0,
+                   unet_encoder=(32, 64, 128), unet_decoder=(64, 32),
+                   denoiser_conditioning="per_layer", zoo_size=0),
+    autoencoder=dict(channels=(16, 32, 32, 32, 16), latent_dim=64, kernel=7, input_noise=1e-3,
+                     latent_noise=0.1),
+    autoencoder_train=configlib.train_section(steps=1500, batch_size=32, lr=1e-3,
+                                              weight_decay=2e-6),
+    diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
+                   prediction="eps"),
+    train=configlib.train_section(steps=2000, batch_size=64, lr=1e-3, weight_decay=2e-6),
+    sample=dict(sampler="ddim", steps=100, eta=0.0, num_samples=1, seed=1, clip_x0=None),
+    generate=dict(num_models=50, select_split="train"),
+)
+
+SMOKE = {
+    "generator.unet_encoder": (8, 16), "generator.unet_decoder": (8,),
+    "autoencoder.channels": (8, 8), "autoencoder.latent_dim": 16,
+    **configlib.dotted(("autoencoder_train", "train"), steps=10, batch_size=8, warmup_steps=5,
+                       log_every=10, checkpoint_every=10),
+    "sample.steps": 5, "generate.num_models": 4,
+}
+# p-diff's autoencoder widths and latent 128, 30k + 30k steps, DDPM sampling
+PAPER = {"autoencoder.channels": (64, 128, 256, 256, 32), "autoencoder.latent_dim": 128,
+         "autoencoder_train.steps": 30_000, "train.steps": 30_000, "sample.sampler": "ddpm"}
+
 PRESETS = {
-    "smoke": {**cond_pdiff_lora.SMOKE, "model.options.hidden": (8,), "collect.epochs": 2,
+    "smoke": {**SMOKE, "model.options.hidden": (8,), "collect.epochs": 2,
               "collect.checkpoints": 10, "eval.noise_per_sigma": 5},
     "default": {},
-    "paper": cond_pdiff_lora.PAPER,
+    "paper": PAPER,
 }
 
 
 def get_config(arg=None):
-  method = dict(cond_pdiff_lora.METHOD, generate=dict(num_models=50, select_split="train"))
-  method["generator"] = dict(method["generator"], condition="none")
-  return configlib.build({**ZOO, **method}, PRESETS, arg)
+  return configlib.build({**ZOO, **METHOD}, PRESETS, arg)

@@ -8,8 +8,8 @@ Paper recipe (GPU cluster):
   python launch/main.py --config=configs/rpg_cnn.py:paper --workdir=runs/rpg_cnn_paper
 
 The generator, diffusion, training and sampling sections are configs/rpg_convnext.py's (same
-presets and recipe: `rpg_on`); the zoo sections are configs/zoo_digits_cnn.py's (the
-`FAMILIES` row of configs/zoo_digits_convnext.py), so a collected zoo can be reused.
+presets and recipe: `rpg_on`); the zoo sections are configs/zoo_digits_cnn.py's (its
+`FAMILIES` row), so a collected zoo can be reused.
 """
 
 from paramgen_jax.configs import rpg_convnext

@@ -1,13 +1,13 @@
 """RPG on the ViT-tiny digits zoo: collect (if missing), train, generate 10 models, report.
 
-COMMAND (the ConvNeXt default generator, Mamba-2, with 2500 steps instead of 1000; issue 16:
-94.87% mean against originals at 95.70%, within 1 point):
+COMMAND (the ConvNeXt default generator, Mamba-2, with 2500 steps instead of 1000; 94.87%
+mean against originals at 95.70%, within 1 point; docs/methods/rpg.md):
   python launch/main.py --config=configs/rpg_vit_tiny.py --workdir=runs/rpg_vit_tiny
 Smoke size (tests):
   python launch/main.py --config=configs/rpg_vit_tiny.py:smoke --workdir=runs/rpg_vit_smoke
 Paper recipe (GPU cluster):
   python launch/main.py --config=configs/rpg_vit_tiny.py:paper --workdir=runs/rpg_vit_paper
-Issue 11's generator (Mamba-1, per-layer denoiser; the same 2500 steps: 57% mean):
+The Mamba-1 generator (per-layer denoiser; the same 2500 steps: 57% mean):
   python launch/main.py --config=configs/rpg_vit_tiny.py:mamba1 --workdir=runs/rpg_vit_mamba1
 
 The generator, diffusion, training and sampling sections are configs/rpg_convnext.py's; the
@@ -16,7 +16,7 @@ zoo sections are configs/zoo_digits_vit.py's, so a collected zoo can be reused.
 
 from paramgen_jax.configs import rpg_convnext
 
-MAMBA1 = rpg_convnext.ABLATIONS["mamba1"]  # Issue 11's generator: Mamba-1, per-layer denoiser
+MAMBA1 = rpg_convnext.ABLATIONS["mamba1"]  # Mamba-1, per-layer denoiser
 
 PRESETS = {
     "smoke": rpg_convnext.PRESETS["smoke"],

@@ -6,13 +6,13 @@ COMMAND (collect + report, about a minute on 2 CPU cores):
 Smoke size (tests):
   python launch/main.py --config=configs/zoo_digits_cnn.py:smoke --workdir=runs/zoo_smoke
 
-The recipe of configs/zoo_digits_convnext.py (its `FAMILIES` row: 30 epochs at lr 2e-3,
-±1-pixel shifts, the CNN's schedule in bench/targets.py). BatchNorm statistics are generated
-too.
+The full-task zoo recipe of configs/rpg_convnext.py (`ZOO` and its `FAMILIES` row: 30 epochs
+at lr 2e-3, ±1-pixel shifts, the CNN's schedule in bench/targets.py). BatchNorm statistics are
+generated too.
 """
 
-from paramgen_jax.configs import zoo_digits_convnext
+from paramgen_jax.configs import rpg_convnext
 
 
 def get_config(arg=None):
-  return zoo_digits_convnext.full_task_zoo("cnn", arg)
+  return rpg_convnext.full_task_zoo("cnn", arg)

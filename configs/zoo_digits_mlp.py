@@ -5,12 +5,12 @@ COMMAND (collect + report, about a minute on 2 CPU cores):
 Smoke size (tests):
   python launch/main.py --config=configs/zoo_digits_mlp.py:smoke --workdir=runs/zoo_smoke
 
-The recipe of configs/zoo_digits_convnext.py with the MLP's schedule from bench/targets.py
-(its `FAMILIES` row): 60 epochs at lr 2e-3, no pixel shifts.
+The full-task zoo recipe of configs/rpg_convnext.py with the MLP's schedule from
+bench/targets.py (`ZOO` and its `FAMILIES` row): 60 epochs at lr 2e-3, no pixel shifts.
 """
 
-from paramgen_jax.configs import zoo_digits_convnext
+from paramgen_jax.configs import rpg_convnext
 
 
 def get_config(arg=None):
-  return zoo_digits_convnext.full_task_zoo("mlp", arg)
+  return rpg_convnext.full_task_zoo("mlp", arg)

@@ -5,13 +5,13 @@ COMMAND (collect + report, a few minutes on 2 CPU cores):
 Smoke size (tests):
   python launch/main.py --config=configs/zoo_digits_resnet_mini.py:smoke --workdir=runs/zoo_smoke
 
-The recipe of configs/zoo_digits_convnext.py with ResNet-mini's schedule from
-bench/targets.py (its `FAMILIES` row): 20 epochs at lr 2e-3, ±1-pixel shifts. BatchNorm
-statistics are generated too.
+The full-task zoo recipe of configs/rpg_convnext.py with ResNet-mini's schedule from
+bench/targets.py (`ZOO` and its `FAMILIES` row): 20 epochs at lr 2e-3, ±1-pixel shifts.
+BatchNorm statistics are generated too.
 """
 
-from paramgen_jax.configs import zoo_digits_convnext
+from paramgen_jax.configs import rpg_convnext
 
 
 def get_config(arg=None):
-  return zoo_digits_convnext.full_task_zoo("resnet_mini", arg)
+  return rpg_convnext.full_task_zoo("resnet_mini", arg)

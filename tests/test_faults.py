@@ -133,8 +133,8 @@ def test_rewriting_a_unit_replaces_its_rows(tmp_path):
 # -- zoo.json against the config ---------------------------------------------------------
 
 def test_a_zoo_of_another_config_is_refused_before_training(tmp_path):
-  binary = load_config("zoo_digits_binary", "smoke")
-  convnext = load_config("rpg_convnext", "smoke")
+  binary = zoo_spec.zoo_sections(load_config("zoo_digits_binary", "smoke"))
+  convnext = zoo_spec.zoo_sections(load_config("rpg_convnext", "smoke"))
   mlp, *_ = zoo_spec.build_zoo_inputs(binary)
   directory = zoo_spec.zoo_dir(str(tmp_path))
   store.write_info(directory, zoo_spec.zoo_identity(binary, mlp))
@@ -146,6 +146,17 @@ def test_a_zoo_of_another_config_is_refused_before_training(tmp_path):
   os.remove(os.path.join(directory, "zoo.json"))
   with pytest.raises(errors.ZooMismatchError, match="has no zoo.json"):
     zoo_spec.check_zoo_info(convnext, directory, target)
+
+
+def test_zoo_functions_take_the_zoo_sections_only():
+  config = load_config("rpg_convnext", "smoke")
+  with pytest.raises(TypeError, match=r"zoo sections only .*also has diffusion, generate"):
+    zoo_spec.build_zoo_inputs(config)
+  zoo = zoo_spec.zoo_sections(config)
+  assert tuple(zoo.keys()) == tuple(sorted(zoo_spec.ZOO_SECTIONS))
+  assert zoo.adapter is None and zoo.model == config.model
+  with pytest.raises(AttributeError):  # locked: a typo cannot add a section
+    zoo.modle = None
 
 
 # -- generated models: non-finite ones counted, none finite refused ----------------------

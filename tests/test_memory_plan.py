@@ -140,7 +140,7 @@ def _zoo_inputs(config, monkeypatch):
 
   monkeypatch.setattr(zoo_spec, "base_variables", zero_base)
   monkeypatch.setattr(zoo_spec.features_lib, "backbone", zero_backbone)
-  target, dataset, tasks, splits, _ = zoo_spec.build_zoo_inputs(config, "no-workdir")
+  target, dataset, tasks, splits, _ = zoo_spec.build_zoo_inputs(zoo_spec.zoo_sections(config), "no-workdir")
   target = _shared(target)
   template = jax.eval_shape(target.init, jax.random.key(0), jnp.asarray(dataset.x_train[:1]))
   seen = [t.name for t in tasks if splits[t.name] == "seen"]

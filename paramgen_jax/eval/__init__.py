@@ -1,6 +1,7 @@
 """Evaluation: baselines, memorization, COND P-DIFF's protocol and the report.
 
-    report = evaluate_generated(config, workdir, "rpg", generated={task: stacked, ...})
+    report = evaluate_generated(spec.zoo_sections(config), workdir, "rpg",
+                                generated={task: stacked, ...}, run_config=config_json)
 
 `evaluate_generated` (entry.py) is the one entry point every method calls; `evaluate_zoo`
 and `write_report` (report.py) are its parts. The accuracy of many parameter sets is

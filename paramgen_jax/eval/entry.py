@@ -1,9 +1,12 @@
 """The one evaluation entry point: any method's generated models, scored against its zoo.
 
-    report = evaluate_generated(config, workdir, "rpg", generated={task: stacked, ...})
+    report = evaluate_generated(spec.zoo_sections(config), workdir, "rpg",
+                                generated={task: stacked, ...}, run_config=config_json)
     report.data["seen"][0]["generated"]["mean"]    # what report.json holds
 
-It loads and checks the config's zoo, checks every generated model against the target's
+It reads the zoo sections only (`zoo.spec.zoo_sections`: the zoo's identity, `eval`,
+`memory`); the run's whole config is handed over as JSON data, to be recorded. It loads and
+checks the zoo, checks every generated model against the target's
 layout, leaves out (and counts) models with non-finite parameters, runs `evaluate_zoo`
 (originals, baselines, generated models, memorization) and, with `select_split`, COND
 P-DIFF's selection protocol, tests whether the generated models beat each baseline
@@ -12,7 +15,6 @@ P-DIFF's selection protocol, tests whether the generated models beat each baseli
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any, Callable, Mapping, NamedTuple
@@ -110,15 +112,17 @@ def _timing(workdir: str, started: float) -> dict:
   return timing
 
 
-def evaluate_generated(config: Any, workdir: str, method: str,
+def evaluate_generated(zoo: Any, workdir: str, method: str,
                        generated: Mapping[str, Any] | None = None, *,
+                       run_config: Mapping[str, Any] | None = None,
                        select_split: str | None = None,
                        neighbours: Mapping[str, str] | None = None,
                        task_baselines: Mapping[str, Mapping[str, np.ndarray]]
                        | Callable[[ZooView], Mapping[str, Mapping[str, np.ndarray]]]
                        | None = None,
                        extra: Mapping[str, Any] | None = None) -> Report:
-  """Scores the zoo and `generated` ({task: stacked variables}) and writes the report files.
+  """Scores the zoo of the sections `zoo` and `generated` ({task: stacked variables}) and
+  writes the report files; `run_config` (JSON data) is recorded as the report's 'config'.
 
   With `select_split`, the report also has COND P-DIFF's protocol ('selection'): per task,
   the generated and the original model that are best on that split, reported on test
@@ -131,9 +135,9 @@ def evaluate_generated(config: Any, workdir: str, method: str,
   per split and baseline (those above and the selection protocol's), whether the generated
   models beat it.
   """
-  started, budget = time.perf_counter(), memory.budget_bytes(config.get("memory"))
-  inputs = spec.build_zoo_inputs(config, workdir)
-  rows, stacked = spec.load_checked_zoo(config, workdir, inputs=inputs)
+  started, budget = time.perf_counter(), memory.budget_bytes(zoo.get("memory"))
+  inputs = spec.build_zoo_inputs(zoo, workdir)
+  rows, stacked = spec.load_checked_zoo(zoo, workdir, inputs=inputs)
   template = spec.model_template(inputs.target, inputs.dataset)
   for task, models in (generated or {}).items():
     store.check_layout(models, template, f"generated models {workdir}/generated/{task}")
@@ -141,14 +145,14 @@ def evaluate_generated(config: Any, workdir: str, method: str,
   if callable(task_baselines):
     task_baselines = task_baselines(ZooView(inputs, rows, stacked, budget))
   found = evaluate_zoo(inputs.target, inputs.dataset, inputs.by_name, rows, stacked,
-                       noise_sigmas=config.eval.noise_sigmas,
-                       noise_per_sigma=config.eval.noise_per_sigma, seed=config.eval.seed,
+                       noise_sigmas=zoo.eval.noise_sigmas,
+                       noise_per_sigma=zoo.eval.noise_per_sigma, seed=zoo.eval.seed,
                        generated=generated, budget_bytes=budget)
   for row in found.seen + found.unseen:
     if row["task"] in dropped:
       row["generated"]["nonfinite"] = dropped[row["task"]]
   data = {"method": method, "target": inputs.target.name,
-          "config": json.loads(config.to_json_best_effort()), "seen": found.seen,
+          "config": dict(run_config or {}), "seen": found.seen,
           "unseen": found.unseen, "baselines": found.baselines, "similarity": found.similarity}
   if select_split and generated:
     data["selection"] = selection_protocol(

@@ -6,5 +6,6 @@ A config's zoo sections as a library (schema, checks, inputs, loading, collectio
 
 from paramgen_jax.zoo.models import MODELS, Target, make_target, split_variables
 from paramgen_jax.zoo.spec import (ZOO_SCHEMA, ZooInputs, build_zoo_inputs,
-                                   collect_zoo_from_config, load_checked_zoo, validate_zoo)
+                                   collect_zoo_from_config, load_checked_zoo, validate_zoo,
+                                   zoo_sections)
 from paramgen_jax.zoo.store import load_zoo, read_manifest

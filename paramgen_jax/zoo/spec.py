@@ -1,12 +1,14 @@
 """The zoo sections of a config, as a library: schema, checks, inputs, loading, collection.
 
-    inputs = build_zoo_inputs(config, workdir)          # ZooInputs(target, dataset, tasks, splits)
-    rows, stacked = load_checked_zoo(config, workdir, split="seen", inputs=inputs)
-    collect_zoo_from_config(config, workdir)            # zoo/ (and base/ for LoRA zoos)
+    zoo = zoo_sections(config)                        # only the sections of ZOO_SCHEMA
+    inputs = build_zoo_inputs(zoo, workdir)           # ZooInputs(target, dataset, tasks, splits)
+    rows, stacked = load_checked_zoo(zoo, workdir, split="seen", inputs=inputs)
+    collect_zoo_from_config(zoo, workdir)             # zoo/ (and base/ for LoRA zoos)
 
-Every method that works on a digits zoo puts `ZOO_SCHEMA` in its schema and calls
-`validate_zoo`; `zoo_identity` / `check_zoo_info` keep a zoo collected for other sections
-from serving this config.
+The functions here take the zoo sections and nothing else (a whole run config is refused),
+so what a zoo depends on reads off `ZOO_SCHEMA`. Every method that works on a digits zoo
+puts `ZOO_SCHEMA` in its schema and calls `validate_zoo`; `zoo_identity` /
+`check_zoo_info` keep a zoo collected for other sections from serving this config.
 
 LoRA zoos (an `adapter` section): collection first trains the base model on the full task
 (stored in workdir/base/, a one-checkpoint zoo, resumable like any zoo), then the zoo's
@@ -21,6 +23,7 @@ import shutil
 from typing import Any, Mapping, NamedTuple
 
 import jax
+import ml_collections
 
 from paramgen_jax import configlib as C
 from paramgen_jax import data as data_lib
@@ -78,13 +81,34 @@ ZOO_SCHEMA = {
     "eval": {"noise_sigmas": C.sequence(float, 0, minimum=0.0), "noise_per_sigma": C.integer(1),
              "seed": C.integer(0)},
 }
-def validate_zoo(config: Any) -> None:
+ZOO_SECTIONS = tuple(ZOO_SCHEMA)
+
+
+def zoo_sections(config: Any) -> ml_collections.ConfigDict:
+  """The sections of a run config that say what its zoo is and how it is scored
+  (`ZOO_SECTIONS`; an optional section the config lacks is None), locked."""
+  zoo = ml_collections.ConfigDict({name: config.get(name) for name in ZOO_SECTIONS})
+  zoo.lock()
+  return zoo
+
+
+def _only_zoo(zoo: Any) -> Any:
+  """`zoo`, after checking it holds the zoo sections only (`zoo_sections`' result)."""
+  other = sorted(set(zoo.keys()) - set(ZOO_SECTIONS))
+  if other:
+    raise TypeError(f"zoo.spec takes the zoo sections only (zoo_sections(config)); this one "
+                    f"also has {', '.join(other)}")
+  return zoo
+
+
+def validate_zoo(zoo: Any) -> None:
   """Cross-field checks of the zoo sections."""
-  C.require(config.tasks.kind != "full" or config.tasks.num_unseen == 0, "tasks.num_unseen",
+  _only_zoo(zoo)
+  C.require(zoo.tasks.kind != "full" or zoo.tasks.num_unseen == 0, "tasks.num_unseen",
             "must be 0 for the single full task")
-  C.require(config.get("adapter") is None or config.model.name == "vit_tiny", "adapter",
-            f"LoRA adapters need model.name = 'vit_tiny', got {config.model.name!r}")
-  C.require(config.get("features") is None or config.get("adapter") is None, "features",
+  C.require(zoo.get("adapter") is None or zoo.model.name == "vit_tiny", "adapter",
+            f"LoRA adapters need model.name = 'vit_tiny', got {zoo.model.name!r}")
+  C.require(zoo.get("features") is None or zoo.get("adapter") is None, "features",
             "a zoo is of heads on frozen features or of LoRA adapters, not both")
 
 
@@ -93,28 +117,29 @@ def zoo_dir(workdir: str) -> str:
   return os.path.join(workdir, "zoo")
 
 
-# What a zoo is *of*: a zoo collected with other values here cannot serve this config.
+# What a zoo is *of*: a zoo collected with other values here cannot serve this zoo.
 IDENTITY_KEYS = ("target", "model", "data", "tasks", "adapter", "features")
 
 
-def zoo_identity(config: Any, target: Any) -> dict:
-  """The zoo.json entries a zoo collected for `config` has (JSON-normalized)."""
-  adapter, tasks, feats = config.get("adapter"), config.tasks.to_dict(), config.get("features")
+def zoo_identity(zoo: Any, target: Any) -> dict:
+  """The zoo.json entries a zoo collected for the zoo sections `zoo` has (JSON-normalized)."""
+  _only_zoo(zoo)
+  adapter, tasks, feats = zoo.get("adapter"), zoo.tasks.to_dict(), zoo.get("features")
   if tasks.get("pick") == "first":  # zoos collected before the option existed stay valid
     del tasks["pick"]
   return json.loads(json.dumps({
-      "target": target.name, "model": config.model.to_dict(), "data": config.data.to_dict(),
+      "target": target.name, "model": zoo.model.to_dict(), "data": zoo.data.to_dict(),
       "tasks": tasks, "adapter": None if adapter is None else adapter.to_dict(),
       "features": None if feats is None else feats.to_dict()}))
 
 
-def check_zoo_info(config: Any, directory: str, target: Any) -> None:
-  """Raises ZooMismatchError (one line) unless `directory/zoo.json` fits `config`."""
+def check_zoo_info(zoo: Any, directory: str, target: Any) -> None:
+  """Raises ZooMismatchError (one line) unless `directory/zoo.json` fits the sections `zoo`."""
   info = store.read_info(directory)
   if info is None:
     raise ZooMismatchError(f"zoo {directory} has no zoo.json, so it cannot be checked against "
                            "the config: run --mode=collect, or use another --workdir")
-  expected = zoo_identity(config, target)
+  expected = zoo_identity(zoo, target)
   for key in IDENTITY_KEYS:
     if info.get(key) != expected[key]:
       raise ZooMismatchError(
@@ -133,15 +158,16 @@ def model_template(target: Any, dataset: Any) -> Any:
   return jax.eval_shape(target.init, jax.random.key(0), jax.numpy.asarray(dataset.x_train[:1]))
 
 
-def load_checked_zoo(config: Any, workdir: str, *, split: str | None = None,
+def load_checked_zoo(zoo: Any, workdir: str, *, split: str | None = None,
                      inputs: ZooInputs | None = None) -> tuple[list[dict], Any]:
-  """The zoo's (rows, stacked variables) after checking zoo.json against `config` and every
-  checkpoint against the target's layout (`inputs`: `build_zoo_inputs`' result, if at hand)."""
-  inputs = inputs or build_zoo_inputs(config, workdir)
+  """The zoo's (rows, stacked variables) after checking zoo.json against the sections `zoo`
+  and every checkpoint against the target's layout (`inputs`: `build_zoo_inputs`' result, if
+  at hand)."""
+  inputs = inputs or build_zoo_inputs(zoo, workdir)
   directory = zoo_dir(workdir)
   if not store.read_manifest(directory):
     raise FileNotFoundError(f"no zoo in {directory}: run --mode=collect first")
-  check_zoo_info(config, directory, inputs.target)
+  check_zoo_info(zoo, directory, inputs.target)
   return store.load_zoo(directory, split=split,
                         template=model_template(inputs.target, inputs.dataset))
 
@@ -166,18 +192,19 @@ def copy_zoo(source: str, workdir: str) -> None:
       shutil.copytree(src, dst)
 
 
-def base_variables(config: Any, workdir: str, dataset, train_base: bool) -> Any:
+def base_variables(zoo: Any, workdir: str, dataset, train_base: bool) -> Any:
   """The trained base model of a LoRA zoo (trained here when `train_base` and missing)."""
-  a, directory = config.adapter, base_dir(workdir)
-  base = make_target(config.model.name, dataset.num_classes, **dict(config.model.options))
+  _only_zoo(zoo)
+  a, directory = zoo.adapter, base_dir(workdir)
+  base = make_target(zoo.model.name, dataset.num_classes, **dict(zoo.model.options))
   if train_base and not store.completed_units(directory):
-    spec = config.collect.copy_and_resolve_references()
+    spec = zoo.collect.copy_and_resolve_references()
     spec.update(dict(seeds=(a.base_seed,), tasks_per_unit=1, epochs=a.base_epochs,
                      lr=a.base_lr, checkpoints=1, shared_init=False))
     task = tasks_lib.full_task(dataset.num_classes)
     store.write_info(directory, {"target": base.name, "role": "LoRA base model"})
     collect_zoo(directory, base, dataset, [task], {task.name: "seen"}, spec,
-                budget_bytes=memory.budget_bytes(config.get("memory")))
+                budget_bytes=memory.budget_bytes(zoo.get("memory")))
   if not store.completed_units(directory):
     raise FileNotFoundError(f"no base model in {directory}: run --mode=collect first")
   rows, stacked = store.load_zoo(directory, template=model_template(base, dataset))
@@ -199,23 +226,24 @@ class ZooInputs(NamedTuple):
     return {task.name: task for task in self.tasks}
 
 
-def build_zoo_inputs(config: Any, workdir: str | None = None, *,
+def build_zoo_inputs(zoo: Any, workdir: str | None = None, *,
                      train_base: bool = False) -> ZooInputs:
-  """The ZooInputs of the zoo sections of a config.
+  """The ZooInputs of the zoo sections `zoo` (`zoo_sections(config)`).
 
   A LoRA zoo (`adapter` section) or a head zoo (`features` section) needs `workdir` (its
   base model or feature extractor lives there); with `train_base` it is trained if missing.
   """
-  dataset = data_lib.load(config.data.name, seed=config.data.seed,
-                          image_size=config.data.image_size or None)
-  if config.get("features") is not None:  # a zoo of heads on a frozen feature extractor
+  _only_zoo(zoo)
+  dataset = data_lib.load(zoo.data.name, seed=zoo.data.seed,
+                          image_size=zoo.data.image_size or None)
+  if zoo.get("features") is not None:  # a zoo of heads on a frozen feature extractor
     if workdir is None:
       raise ValueError("a zoo of heads on features needs the workdir that holds the backbone")
-    backbone = features_lib.backbone(config.features, backbone_dir(workdir), dataset,
-                                     config.collect, train=train_base,
-                                     budget_bytes=memory.budget_bytes(config.get("memory")))
+    backbone = features_lib.backbone(zoo.features, backbone_dir(workdir), dataset,
+                                     zoo.collect, train=train_base,
+                                     budget_bytes=memory.budget_bytes(zoo.get("memory")))
     dataset = features_lib.features_dataset(dataset, *backbone)
-  t = config.tasks
+  t = zoo.tasks
   if t.kind == "full":
     tasks = [tasks_lib.full_task(dataset.num_classes)]
   elif t.kind == "binary":
@@ -230,16 +258,16 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *,
   chosen = {task.name for task in seen + unseen}
   tasks = [task for task in tasks if task.name in chosen]
   splits = {task.name: "seen" for task in seen} | {task.name: "unseen" for task in unseen}
-  options = dict(config.model.options)
-  adapter = config.get("adapter")
+  options = dict(zoo.model.options)
+  adapter = zoo.get("adapter")
   if adapter is None:
-    return ZooInputs(make_target(config.model.name, tasks[0].num_outputs, **options), dataset,
+    return ZooInputs(make_target(zoo.model.name, tasks[0].num_outputs, **options), dataset,
                      tasks, splits)
   if workdir is None:
     raise ValueError("a LoRA zoo needs the workdir that holds its base model")
-  base, base_row = base_variables(config, workdir, dataset, train_base)
-  base_target = make_target(config.model.name, dataset.num_classes, **options)
-  adapted = make_target(config.model.name, tasks[0].num_outputs, lora_rank=adapter.rank,
+  base, base_row = base_variables(zoo, workdir, dataset, train_base)
+  base_target = make_target(zoo.model.name, dataset.num_classes, **options)
+  adapted = make_target(zoo.model.name, tasks[0].num_outputs, lora_rank=adapter.rank,
                         lora_alpha=adapter.alpha, lora_targets=tuple(adapter.targets), **options)
   if train_base:
     print(f"LoRA base model: test accuracy {base_row['test_acc']:.2f}% on the full task")
@@ -247,14 +275,15 @@ def build_zoo_inputs(config: Any, workdir: str | None = None, *,
   return ZooInputs(target, dataset, tasks, splits, (base_target, base))
 
 
-def collect_zoo_from_config(config: Any, workdir: str) -> None:
-  """Collects (or completes) workdir/zoo for the config's zoo sections; resumable."""
-  inputs = build_zoo_inputs(config, workdir, train_base=True)
+def collect_zoo_from_config(zoo: Any, workdir: str) -> None:
+  """Collects (or completes) workdir/zoo for the zoo sections `zoo`; resumable."""
+  _only_zoo(zoo)
+  inputs = build_zoo_inputs(zoo, workdir, train_base=True)
   target, directory = inputs.target, zoo_dir(workdir)
   if store.read_manifest(directory):  # never mix checkpoints of two configs in one zoo
-    check_zoo_info(config, directory, target)
-  store.write_info(directory, {**zoo_identity(config, target), "num_tasks": len(inputs.tasks),
+    check_zoo_info(zoo, directory, target)
+  store.write_info(directory, {**zoo_identity(zoo, target), "num_tasks": len(inputs.tasks),
                                "dataset": inputs.dataset.summary()})
   figures = collect_zoo(directory, target, inputs.dataset, inputs.tasks, inputs.splits,
-                        config.collect, budget_bytes=memory.budget_bytes(config.get("memory")))
+                        zoo.collect, budget_bytes=memory.budget_bytes(zoo.get("memory")))
   atomic_write_json(os.path.join(directory, "collect_timing.json"), figures)

@@ -1,14 +1,14 @@
 """Samplers: determinism, DDIM(η=1, all steps) = DDPM, and a 1-D mixture recovered."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from paramgen_jax import diffusion as D
-from paramgen_jax.artifact import frozen
-from paramgen_jax.methods import toy_gmm
-from tests.helpers import load_config
+from tests.helpers import load_config, run_python
 
 SCHEDULE = D.get_schedule("linear", 100, beta_start=1e-3, beta_end=0.1)
 
@@ -45,20 +45,36 @@ def test_sample_dispatch_and_errors():
     D.sample(toy_denoiser, SCHEDULE, (2, 1), jax.random.key(0), sampler="euler")
 
 
+# Training and 1000-step sampling are compute, not compiling: a process with XLA's
+# optimizations on (the suite's own processes use the fast-compile flags).
+MIXTURE = """
+import json
+import jax
+from paramgen_jax.artifact import frozen
+from paramgen_jax.configlib import load_config
+from paramgen_jax.methods import toy_gmm
+config = load_config("toy_gmm")
+config.model.hidden, config.model.depth = 64, 2
+config.train.steps = config.train.checkpoint_every = 1500
+data = toy_gmm.draw_mixture(config.data.means, config.data.stds, config.data.weights, 20000, 0)
+generator = toy_gmm.train({"x": data}, config, workdir=".")
+found = {}
+for sampler in ("ddpm", "ddim"):
+  config.sample.sampler = sampler
+  points = toy_gmm.generate(generator.replace(config=frozen(config)), jax.random.key(7), None,
+                            4000)["x"]
+  found[sampler] = {k: [float(v) for v in vs]
+                    for k, vs in toy_gmm.component_stats(points, config.data.means).items()}
+print(json.dumps(found))
+"""
+
+
 @pytest.mark.slow
 def test_trained_denoiser_recovers_mixture_means_and_weights(tmp_path):
   """Known answer: 0.3·N(-2, 0.3²) + 0.7·N(2, 0.3²). Tolerances: means ±0.1, weights ±0.04."""
   config = load_config("toy_gmm")
-  config.model.hidden, config.model.depth = 64, 2
-  config.train.steps = 1500
-  config.train.checkpoint_every = 1500
-  data = toy_gmm.draw_mixture(config.data.means, config.data.stds, config.data.weights, 20000, 0)
-  generator = toy_gmm.train({"x": data}, config, workdir=str(tmp_path))
-  for sampler in ("ddpm", "ddim"):
-    config.sample.sampler = sampler
-    points = toy_gmm.generate(generator.replace(config=frozen(config)), jax.random.key(7), None,
-                              4000)["x"]
-    found = toy_gmm.component_stats(points, config.data.means)
+  printed = run_python(MIXTURE, cwd=str(tmp_path), fast_compile=False)
+  for sampler, found in json.loads(printed.strip().splitlines()[-1]).items():
     np.testing.assert_allclose(found["mean"], config.data.means, atol=0.1, err_msg=sampler)
     np.testing.assert_allclose(found["weight"], config.data.weights, atol=0.04, err_msg=sampler)
     np.testing.assert_allclose(found["std"], config.data.stds, atol=0.12, err_msg=sampler)

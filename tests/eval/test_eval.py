@@ -145,23 +145,24 @@ def test_evaluate_generated_writes_what_it_returns(tmp_path):
   config.tasks.limit = 2  # 2 seen tasks, 1 unseen
   config.collect.update(epochs=1, checkpoints=2)
   config.eval.update(noise_sigmas=(0.1,), noise_per_sigma=1)
-  workdir = str(tmp_path)
-  zoo_spec.collect_zoo_from_config(config, workdir)
-  rows, stacked = zoo_spec.load_checked_zoo(config, workdir)
+  workdir, zoo = str(tmp_path), zoo_spec.zoo_sections(config)
+  zoo_spec.collect_zoo_from_config(zoo, workdir)
+  rows, stacked = zoo_spec.load_checked_zoo(zoo, workdir)
   task = rows[0]["task"]
   unseen = next(r["task"] for r in rows if r["split"] == "unseen")
   mine = take_sets(stacked, [i for i, r in enumerate(rows) if r["task"] == task])
   # The unseen task's 'generated' models are the seen task's: so is its method baseline.
-  inputs = zoo_spec.build_zoo_inputs(config, workdir)
+  inputs = zoo_spec.build_zoo_inputs(zoo, workdir)
   nearest = split_accuracy(inputs.target.apply, mine, inputs.dataset, inputs.by_name[unseen],
                            "test")
-  report = evaluate_generated(config, workdir, "test", generated={task: mine, unseen: mine},
-                              select_split="train", neighbours={unseen: task},
+  report = evaluate_generated(zoo, workdir, "test", generated={task: mine, unseen: mine},
+                              run_config={"recorded": [1, 2]}, select_split="train", neighbours={unseen: task},
                               task_baselines={"nearest seen task": {unseen: nearest}})
   assert isinstance(report, Report) and report.directory == workdir
   assert json.load(open(tmp_path / "report.json")) == json.loads(json.dumps(report.data))
   assert not [k for k in _all_keys(report.data) if k.startswith("_")]
   assert report.data["method"] == "test" and report.data["nonfinite_generated"] == 0
+  assert report.data["config"] == {"recorded": [1, 2]}
   row = next(r for r in report.data["seen"] if r["task"] == task)
   # Its 'generated' models are its originals, none of them left out as non-finite.
   assert row["generated"] == {**row["original"], "nonfinite": 0}

@@ -92,7 +92,7 @@ workdir, generator_dir = sys.argv[1:3]
 config = load_config("d2nwg_digits", "smoke")
 generator = d2nwg.load(generator_dir)
 feats, labels, _ = support.image_features(config, workdir, train=False)
-inputs = spec.build_zoo_inputs(config, workdir)
+inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
 names = list(spec.manifest_splits(workdir))
 rows = stages.task_conditions(config, generator, feats, labels, inputs, names,
                               config.support.shots)

@@ -54,7 +54,7 @@ def test_saved_generator_makes_the_sampled_models_in_a_fresh_process(smoke_root,
   workdir, result = shared_smoke_run(smoke_root, "mapping_unseen_binary")
   assert result["returncode"] == 0, result["stderr"]
   config = load_config("mapping_unseen_binary", "smoke")
-  inputs = spec.build_zoo_inputs(config, workdir)
+  inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
   names = stages.target_tasks(config, workdir)
   by_task = stages.task_conditions(config, workdir, [inputs.by_name[n] for n in names])
   np.save(tmp_path / "conditions.npy", np.stack([by_task[n] for n in names]).astype(np.float32))

@@ -73,8 +73,8 @@ def _sample_inputs(workdir):
   from paramgen_jax.zoo import spec
 
   config = ml_collections.ConfigDict(json.load(open(os.path.join(workdir, runfiles.CONFIG))))
-  conditions = stages.task_conditions(config, workdir, spec.build_zoo_inputs(config, workdir),
-                                      stages.seen_names(workdir))
+  inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
+  conditions = stages.task_conditions(config, workdir, inputs, stages.seen_names(workdir))
   return config, stages.target_tasks(config, workdir, conditions), conditions
 
 

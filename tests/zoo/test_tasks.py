@@ -65,5 +65,5 @@ def test_zeroshot_lora_zoo_preset_picks_drawn_seen_tasks_and_unseen_ones():
   assert config.tasks.limit == 64 and config.tasks.pick == "random"
   # The identity of zoos collected with the default pick is unchanged.
   default = load_config("zoo_digits_lora")
-  assert "pick" not in spec.zoo_identity(default, type("T", (), {"name": "x"}))["tasks"]
-  assert spec.zoo_identity(config, type("T", (), {"name": "x"}))["tasks"]["pick"] == "random"
+  assert "pick" not in spec.zoo_identity(spec.zoo_sections(default), type("T", (), {"name": "x"}))["tasks"]
+  assert spec.zoo_identity(spec.zoo_sections(config), type("T", (), {"name": "x"}))["tasks"]["pick"] == "random"

@@ -33,6 +33,7 @@ import numpy as np
 
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
+from paramgen_jax.artifact import config_json
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.eval.headline import split_means
 from paramgen_jax.methods.d2nwg import baselines, core, predictor, support
@@ -81,7 +82,7 @@ SCHEMA = {
 
 def validate(config: Any) -> None:
   """The zoo's checks plus D2NWG's own."""
-  spec.validate_zoo(config)
+  spec.validate_zoo(spec.zoo_sections(config))
   C.require(config.tasks.kind == "subset", "tasks.kind",
             "D2NWG conditions on support sets of class-subset tasks: use 'subset'")
   C.require(config.get("adapter") is None, "adapter", "D2NWG generates whole models or heads")
@@ -100,11 +101,11 @@ def validate(config: Any) -> None:
 
 
 def architectures(config: Any, workdir: str) -> list[tuple[str, Any, str]]:
-  """[(name, zoo config, workdir)]: the config's own model at workdir, then each entry of
+  """[(name, zoo sections, workdir)]: the config's own model at workdir, then each entry of
   `architectures` as a zoo of its own in workdir/arch_<name>."""
-  found = [(config.model.name, config, workdir)]
+  found = [(config.model.name, spec.zoo_sections(config), workdir)]
   for extra in config.architectures:
-    sub = ml_collections.ConfigDict(config.to_dict())
+    sub = ml_collections.ConfigDict(spec.zoo_sections(config).to_dict())
     sub.model = {"name": extra["name"], "options": dict(extra.get("options", {}))}
     found.append((extra["name"], sub, os.path.join(workdir, f"arch_{extra['name']}")))
   return found
@@ -258,6 +259,7 @@ def evaluate(config: Any, workdir: str) -> None:
     others = _other_generations(config, subdir)
     report = evaluate_generated(
         sub, subdir, "d2nwg", generated=runfiles.load_generated(subdir),
+        run_config=config_json(config),
         task_baselines=lambda zoo: baselines.per_task(config, zoo, arch_generator, feats,
                                                       labels, others))
     summary[arch] = {split: means for split in ("seen", "unseen")

@@ -27,6 +27,7 @@ import numpy as np
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
 from paramgen_jax.eval.baselines import nearest_seen_task, reconstruction, soup
+from paramgen_jax.artifact import config_json
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.methods.loragen import core, plots
 from paramgen_jax.zoo import spec
@@ -60,7 +61,7 @@ SCHEMA = {
 
 def validate(config: Any) -> None:
   """The zoo's checks; LoRAGen generates adapters, so the zoo must be a LoRA zoo."""
-  spec.validate_zoo(config)
+  spec.validate_zoo(spec.zoo_sections(config))
   C.require(config.get("adapter") is not None, "adapter",
             "LoRAGen generates LoRA adapters: the zoo needs an adapter section")
   v = config.vae
@@ -81,14 +82,15 @@ def task_conditions(workdir: str, inputs: spec.ZooInputs) -> dict[str, np.ndarra
 
 def collect(config: Any, workdir: str) -> None:
   """Collects the LoRA zoo (and its base model) of the config's zoo sections."""
-  spec.collect_zoo_from_config(config, workdir)
+  spec.collect_zoo_from_config(spec.zoo_sections(config), workdir)
 
 
 def train(config: Any, workdir: str) -> None:
   """Trains stage 1 and stage 2 (`core.train`) on the seen tasks' adapters and saves the
   generator (`core.save`) to workdir/generator."""
-  inputs = spec.build_zoo_inputs(config, workdir)
-  rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
+  zoo = spec.zoo_sections(config)
+  inputs = spec.build_zoo_inputs(zoo, workdir)
+  rows, stacked = spec.load_checked_zoo(zoo, workdir, split="seen", inputs=inputs)
   by_task = task_conditions(workdir, inputs)
   conditions = np.stack([by_task[r["task"]] for r in rows])
   print(f"LoRAGen: {len(rows)} adapters of {len(set(r['task'] for r in rows))} seen tasks")
@@ -99,7 +101,7 @@ def train(config: Any, workdir: str) -> None:
 def sample(config: Any, workdir: str) -> None:
   """`generate.num_models` adapters for every seen and unseen task, from its text (the task's
   condition repeated), within the memory budget."""
-  inputs = spec.build_zoo_inputs(config, workdir)
+  inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
   generator = core.load(runfiles.generator_dir(workdir))
   conditions = task_conditions(workdir, inputs)
   n, key = config.generate.num_models, jax.random.key(config.sample.seed)
@@ -182,5 +184,7 @@ def evaluate(config: Any, workdir: str) -> None:
         [zoo.members(t) for t in zoo.tasks("seen")])))
     return _per_task_baselines(config, zoo, task_conditions(workdir, zoo.inputs), generator)
 
-  evaluate_generated(config, workdir, "loragen", generated=generated, task_baselines=baselines)
+  evaluate_generated(spec.zoo_sections(config), workdir, "loragen",
+                     generated=generated, run_config=config_json(config),
+                     task_baselines=baselines)
   plots.write_plots(workdir, generator, seen_adapters[0], generated)

@@ -26,6 +26,7 @@ import numpy as np
 
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
+from paramgen_jax.artifact import config_json
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.eval.baselines import nearest_seen_task
 from paramgen_jax.methods.mapping import core
@@ -64,7 +65,7 @@ SAMPLE_KEY = 0
 
 def validate(config: Any) -> None:
   """The zoo's checks; conditions exist only for binary tasks."""
-  spec.validate_zoo(config)
+  spec.validate_zoo(spec.zoo_sections(config))
   C.require(config.tasks.kind == "binary", "tasks.kind",
             "must be 'binary': the mapping is conditioned on the task's code or description")
 
@@ -81,7 +82,7 @@ def task_conditions(config: Any, workdir: str, tasks: list) -> dict[str, np.ndar
 
 def collect(config: Any, workdir: str) -> None:
   """Collects the zoo of the config's zoo sections (resumable)."""
-  spec.collect_zoo_from_config(config, workdir)
+  spec.collect_zoo_from_config(spec.zoo_sections(config), workdir)
 
 
 def _training_rows(config: Any, rows: list[dict]) -> np.ndarray:
@@ -99,8 +100,9 @@ def _training_rows(config: Any, rows: list[dict]) -> np.ndarray:
 def train(config: Any, workdir: str) -> None:
   """Trains the decoder on the seen checkpoints (resuming from workdir's checkpoints) and
   saves the generator to workdir/generator."""
-  inputs = spec.build_zoo_inputs(config, workdir)
-  rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
+  zoo = spec.zoo_sections(config)
+  inputs = spec.build_zoo_inputs(zoo, workdir)
+  rows, stacked = spec.load_checked_zoo(zoo, workdir, split="seen", inputs=inputs)
   keep = _training_rows(config, rows)
   rows = [rows[i] for i in keep]
   stacked = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], stacked)
@@ -126,7 +128,7 @@ def sample(config: Any, workdir: str) -> None:
   (chunked by `memory.generate_within_budget` when over budget), then one model's time and
   memory."""
   generator = core.load(runfiles.generator_dir(workdir))
-  inputs = spec.build_zoo_inputs(config, workdir)
+  inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
   names = target_tasks(config, workdir)
   conds = task_conditions(config, workdir, [inputs.by_name[n] for n in names])
   table = np.stack([conds[n] for n in names]).astype(np.float32)
@@ -168,6 +170,7 @@ def nearest_seen_baseline(config: Any, workdir: str, zoo: Any) -> dict:
 def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated models; the report carries the generator's size and cost."""
   generator = core.load(runfiles.generator_dir(workdir))
-  evaluate_generated(config, workdir, "mapping", generated=runfiles.load_generated(workdir),
+  evaluate_generated(spec.zoo_sections(config), workdir, "mapping",
+                     run_config=config_json(config), generated=runfiles.load_generated(workdir),
                      task_baselines=lambda zoo: nearest_seen_baseline(config, workdir, zoo),
                      extra={"generator": generator_summary(generator)})

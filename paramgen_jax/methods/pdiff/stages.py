@@ -30,6 +30,7 @@ import numpy as np
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
 from paramgen_jax import params as P
+from paramgen_jax.artifact import config_json
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.pdiff import conditions as cond_lib
@@ -65,7 +66,7 @@ STATS_OF = "generated_stats_of.json"  # task -> the seen task whose statistics s
 
 def validate(config: Any) -> None:
   """The zoo's checks, and the conditions p-diff can use with this zoo."""
-  spec.validate_zoo(config)
+  spec.validate_zoo(spec.zoo_sections(config))
   g = config.generator
   C.require(g.condition != "data" or config.get("adapter") is not None, "generator.condition",
             "'data' uses the LoRA base model as its frozen encoder: it needs an adapter section")
@@ -111,7 +112,7 @@ def task_conditions(config: Any, workdir: str, inputs: Any, seen: list[str]) -> 
 
 def collect(config: Any, workdir: str) -> None:
   """Collects the zoo (and a LoRA zoo's base model) of the config's zoo sections."""
-  spec.collect_zoo_from_config(config, workdir)
+  spec.collect_zoo_from_config(spec.zoo_sections(config), workdir)
 
 
 def seen_names(workdir: str) -> list[str]:
@@ -123,8 +124,9 @@ def seen_names(workdir: str) -> list[str]:
 def train(config: Any, workdir: str) -> None:
   """Trains the generator on the last `zoo_size` seen checkpoints per task (`core.train`,
   which resumes from its checkpoints in the workdir) and saves it (`runfiles.generator_dir`)."""
-  g, inputs = config.generator, spec.build_zoo_inputs(config, workdir)
-  rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
+  g, zoo = config.generator, spec.zoo_sections(config)
+  inputs = spec.build_zoo_inputs(zoo, workdir)
+  rows, stacked = spec.load_checked_zoo(zoo, workdir, split="seen", inputs=inputs)
   rows, stacked = last_checkpoints(rows, stacked, g.zoo_size)
   seen = list(dict.fromkeys(r["task"] for r in rows))
   if g.condition == "none" and len(seen) != 1:
@@ -161,7 +163,8 @@ def sample(config: Any, workdir: str) -> None:
   """`generate.num_models` models per target task into generated/<task>/, each denormalized
   with its own statistics (seen) or the nearest seen task's (unseen; STATS_OF says which)."""
   generator, seen = core.load(runfiles.generator_dir(workdir)), seen_names(workdir)
-  conditions = task_conditions(config, workdir, spec.build_zoo_inputs(config, workdir), seen)
+  inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
+  conditions = task_conditions(config, workdir, inputs, seen)
   names = target_tasks(config, workdir, conditions)
   used = stats_of(generator, conditions, seen)
   # The report's neighbour baseline for unseen tasks: their adapters sit near that task's.
@@ -186,7 +189,9 @@ def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated models with COND P-DIFF's selection protocol; prints its lines."""
   path = os.path.join(workdir, STATS_OF)
   neighbours = read_json(path, "statistics map") if os.path.exists(path) else None
-  report = evaluate_generated(config, workdir, "pdiff", generated=runfiles.load_generated(workdir),
+  report = evaluate_generated(spec.zoo_sections(config), workdir, "pdiff",
+                              generated=runfiles.load_generated(workdir),
+                              run_config=config_json(config),
                               select_split=config.generate.select_split, neighbours=neighbours)
   selection = report.data.get("selection", {})
   for split in ("seen", "unseen"):

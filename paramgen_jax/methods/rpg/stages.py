@@ -23,6 +23,7 @@ import numpy as np
 
 from paramgen_jax import artifact, memory, runfiles
 from paramgen_jax import configlib as C
+from paramgen_jax.artifact import config_json
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.methods.rpg import core
 from paramgen_jax.methods.rpg.model import INFERENCE_MODES
@@ -59,7 +60,7 @@ SCHEMA = {
 
 def validate(config: Any) -> None:
   """The zoo's checks, and conditions only where RPG supports them."""
-  spec.validate_zoo(config)
+  spec.validate_zoo(spec.zoo_sections(config))
   g = config.generator
   C.require(g.condition == "none" or config.tasks.kind == "binary", "generator.condition",
             "'bits' and 'text' need tasks.kind = 'binary'")
@@ -77,20 +78,21 @@ def task_conditions(tasks: Sequence[Any], kind: str) -> dict[str, np.ndarray]:
 
 def _tasks_in_manifest(config: Any, workdir: str, split: str) -> list:
   """The zoo's tasks of `split`, in manifest order (which fixes each task's key)."""
-  by_name = spec.build_zoo_inputs(config, workdir).by_name
+  by_name = spec.build_zoo_inputs(spec.zoo_sections(config), workdir).by_name
   return [by_name[name] for name, s in spec.manifest_splits(workdir).items() if s == split]
 
 
 def collect(config: Any, workdir: str) -> None:
   """Collects the zoo of the config's zoo sections (resumable)."""
-  spec.collect_zoo_from_config(config, workdir)
+  spec.collect_zoo_from_config(spec.zoo_sections(config), workdir)
 
 
 def train(config: Any, workdir: str) -> None:
   """Trains the generator on the seen checkpoints (resuming from workdir's checkpoints) and
   saves it to workdir/generator."""
-  inputs = spec.build_zoo_inputs(config, workdir)
-  rows, stacked = spec.load_checked_zoo(config, workdir, split="seen", inputs=inputs)
+  zoo = spec.zoo_sections(config)
+  inputs = spec.build_zoo_inputs(zoo, workdir)
+  rows, stacked = spec.load_checked_zoo(zoo, workdir, split="seen", inputs=inputs)
   codec = TokenCodec.fit(stacked, token_size=config.tokens.size,
                          granularity=config.tokens.granularity)
   conditions = None
@@ -146,4 +148,5 @@ def _per_model(condition: np.ndarray | None, count: int) -> np.ndarray | None:
 
 def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated models against the zoo: report.json, report.md, similarity.png."""
-  evaluate_generated(config, workdir, "rpg", generated=runfiles.load_generated(workdir))
+  evaluate_generated(spec.zoo_sections(config), workdir, "rpg",
+                     run_config=config_json(config), generated=runfiles.load_generated(workdir))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from paramgen_jax import configlib as C
+from paramgen_jax.artifact import config_json
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.zoo import spec
 
@@ -20,12 +21,12 @@ SCHEMA = {"method": C.one_of("zoo"), **spec.ZOO_SCHEMA, "mesh": C.MESH_FIELD}
 
 def validate(config: Any) -> None:
   """The zoo sections' cross-field checks."""
-  spec.validate_zoo(config)
+  spec.validate_zoo(spec.zoo_sections(config))
 
 
 def collect(config: Any, workdir: str) -> None:
   """Collects (or completes) the zoo; resumable unit by unit."""
-  spec.collect_zoo_from_config(config, workdir)
+  spec.collect_zoo_from_config(spec.zoo_sections(config), workdir)
 
 
 def train(config: Any, workdir: str) -> None:
@@ -40,4 +41,5 @@ def sample(config: Any, workdir: str) -> None:
 
 def evaluate(config: Any, workdir: str) -> None:
   """Reports on the originals and the baselines."""
-  evaluate_generated(config, workdir, "zoo")
+  evaluate_generated(spec.zoo_sections(config), workdir, "zoo",
+                     run_config=config_json(config))
