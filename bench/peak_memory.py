@@ -3,16 +3,19 @@
   python bench/peak_memory.py                          # every default config, in turn
   python bench/peak_memory.py --configs rpg_convnext pdiff_digits
   python bench/peak_memory.py --configs rpg_vit_tiny --zoo-from runs/zoo_digits_vit
+  python bench/peak_memory.py --configs rpg_convnext:quick     # a preset
 
 Each config runs as `launch/main.py --config=configs/<name>.py --mode=all` in a fresh
 workdir under --root, in a child process; its peak resident set size is the kernel's
 ru_maxrss for that child (what `/usr/bin/time -v` prints as "Maximum resident set size").
 With --zoo-from the collected zoo (and a LoRA base) of that workdir is copied in first, so
 collection is skipped: its memory is then the zoo config's own row. One JSON line per config
-is printed and appended to --out.
+is printed and appended to --out, with the commit and the last lines the command printed
+(README.md shows the main command's from here).
 """
 
 import argparse
+import collections
 import json
 import os
 import shutil
@@ -28,8 +31,15 @@ DEFAULTS = ("toy_gmm", "zoo_digits_binary", "zoo_digits_convnext", "zoo_digits_v
             "mapping_unseen_binary")
 
 
-def run_one(name: str, root: str, zoo_from: str | None, extra: list[str]) -> dict:
-  workdir = os.path.join(root, name)
+def _commit() -> str:
+  found = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO,
+                         capture_output=True, text=True)
+  return found.stdout.strip() or "unknown"
+
+
+def run_one(spec: str, root: str, zoo_from: str | None, extra: list[str]) -> dict:
+  name, _, preset = spec.partition(":")
+  workdir = os.path.join(root, name + (f"_{preset}" if preset else ""))
   shutil.rmtree(workdir, ignore_errors=True)
   os.makedirs(workdir)
   if zoo_from:
@@ -37,18 +47,23 @@ def run_one(name: str, root: str, zoo_from: str | None, extra: list[str]) -> dic
       if os.path.isdir(os.path.join(zoo_from, part)):
         shutil.copytree(os.path.join(zoo_from, part), os.path.join(workdir, part))
   command = [sys.executable, os.path.join(REPO, "launch", "main.py"),
-             f"--config={os.path.join(REPO, 'configs', name + '.py')}", f"--workdir={workdir}",
-             *extra]
+             f"--config={os.path.join(REPO, 'configs', name + '.py')}"
+             + (f":{preset}" if preset else ""), f"--workdir={workdir}", *extra]
   started = time.perf_counter()
-  process = subprocess.Popen(command, cwd=REPO)
+  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+  last = collections.deque(maxlen=8)
+  for line in process.stdout:  # shown as it comes; the last lines are kept
+    print(line, end="", flush=True)
+    last.append(line.rstrip("\n").replace(REPO + os.sep, ""))  # paths relative to the repo
   _, status, usage = os.wait4(process.pid, 0)
   seconds = time.perf_counter() - started
   timing_path = os.path.join(workdir, "timing.json")
-  return {"config": name, "returncode": os.waitstatus_to_exitcode(status),
+  return {"config": name, "preset": preset or None, "commit": _commit(),
+          "returncode": os.waitstatus_to_exitcode(status),
           "peak_rss_gb": round(usage.ru_maxrss / 2**20, 3),  # ru_maxrss is in KiB on Linux
           "seconds": round(seconds, 1), "zoo_copied_from": zoo_from, "extra": extra,
           "stages_s": json.load(open(timing_path)) if os.path.exists(timing_path) else None,
-          "cpus": os.cpu_count()}
+          "cpus": os.cpu_count(), "last_lines": list(last)}
 
 
 def main():

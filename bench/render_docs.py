@@ -53,7 +53,53 @@ def _ddim(name: str) -> str:
   return "\n".join(rows)
 
 
+def _minutes(seconds: float) -> str:
+  minutes, rest = divmod(round(seconds), 60)
+  return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def _main_command(name: str, config: str) -> str:
+  """The last run of `config` at its default (empty workdir, no extra flags) that kept its
+  printed lines: the lines, then its time and peak memory."""
+  rows = [r for r in _jsonl(name) if r["config"] == config and not r.get("preset")
+          and not r["extra"] and not r["zoo_copied_from"] and r.get("last_lines")]
+  r = rows[-1]
+  return "\n".join(["```text", "...", *r["last_lines"], "```", "",
+                    f"Measured from an empty workdir on the 2-core CPU at {r['commit']}: "
+                    f"{_minutes(r['seconds'])} in all (collect {_minutes(r['stages_s']['collect'])}, "
+                    f"train {_minutes(r['stages_s']['train'])}, sample "
+                    f"{_minutes(r['stages_s']['sample'])}, eval {_minutes(r['stages_s']['eval'])}), "
+                    f"peak resident memory {r['peak_rss_gb']:.2f} GB, exit status "
+                    f"{r['returncode']} (`python bench/peak_memory.py --root runs --configs "
+                    f"{config}`)."])
+
+
+def _notebooks(name: str) -> str:
+  latest = {}
+  for r in _jsonl(name):
+    latest[(r["notebook"], r["size"])] = r
+  rows = ["| notebook | size | wall time, kernel start to last cell | commit | executed copy |",
+          "|---|---|---|---|---|"]
+  for (notebook, size), r in sorted(latest.items()):
+    rows.append(f"| `{notebook}` | {size} | {_minutes(r['seconds'])} | {r['commit']} | "
+                f"[{notebook}](notebooks/{notebook}) |")
+  return "\n".join(rows)
+
+
+def _wheel_install(name: str) -> str:
+  r = _jsonl(name)[-1]
+  steps = ", ".join(f"{step} {v['seconds']} s" + ("" if v["exit_status"] == 0 else
+                                                   f" (exit status {v['exit_status']})")
+                    for step, v in r["steps"].items())
+  verdict = "every step passed" if r["ok"] else "**a step failed**"
+  return (f"At {r['commit']} on the 2-core CPU ({r['python']}): {verdict}; {steps}; "
+          f"`paramgen list` listed {r['configs_listed']} configs.")
+
+
 RENDERERS = {
+    "wheel_install_cpu2": lambda: _wheel_install("wheel_install_cpu2.jsonl"),
+    "main_command_cpu2": lambda: _main_command("peak_memory_cpu2.jsonl", "rpg_convnext"),
+    "notebooks_cpu2": lambda: _notebooks("notebooks_cpu2.jsonl"),
     "leaderboard_cpu2": lambda: _leaderboard_table("leaderboard_cpu2"),
     "leaderboard_h200": lambda: _leaderboard_table("leaderboard_h200"),
     "suite_time_cpu2": lambda: _suite_time("suite_time_cpu2.jsonl"),

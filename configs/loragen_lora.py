@@ -7,6 +7,8 @@ Smoke size (tests):
 Paper recipe (official lengths: stage 2 at lr 8e-5 for 10k steps, latents scaled by their max
 |z| instead of standardized per coordinate, DDPM sampling):
   python launch/main.py --config=configs/loragen_lora.py:paper --workdir=runs/loragen_paper
+Quick (the notebook's default: 16 seen + 4 unseen tasks, shorter training; under 3 minutes):
+  python launch/main.py --config=configs/loragen_lora.py:quick --workdir=runs/loragen_quick
 Ablations (the default with one change; docs/methods/loragen.md lists the results):
   :no_direction :no_spectral :rec_only :no_moe       Table 4 (rec_only: elementwise MSE on A, B
                                                       instead of both adapter-level losses)
@@ -60,6 +62,11 @@ PRESETS = {
         "sample.steps": 5, "generate.num_models": 2,
     },
     "default": {},
+    # the notebook's default: 16 seen + 4 unseen tasks, shorter training, under 3 minutes on
+    # 2 CPU cores
+    "quick": {"tasks.limit": 16, "collect.tasks_per_unit": 20, "adapter.base_epochs": 15,
+              "collect.epochs": 3, "vae_train.steps": 600, "vae.balance_warmup": 150,
+              "vae.tau_steps": 300, "train.steps": 650, "generate.num_models": 2},
     "paper": {"vae_train.steps": 100_000, "train.steps": 10_000, "train.lr": 8e-5,
               **configlib.dotted(("vae_train", "train"), final_lr_ratio=1.0),
               "dit.latent_norm": "maxabs", "sample.sampler": "ddpm"},

@@ -49,6 +49,13 @@ def smoke_root(tmp_path_factory):
   return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "smoke_runs"
 
 
+def pytest_collection_modifyitems(config, items):
+  """Tests marked `first` (the longest, which share no smoke run and so never wait on
+  another worker's lock) go first: pytest-xdist hands them out at the start, and the
+  workers end together on short tests rather than one waiting for a long one."""
+  items.sort(key=lambda item: item.get_closest_marker("first") is None)
+
+
 def pytest_sessionfinish(session):
   if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller, after every worker
     shutil.rmtree(_CACHE, ignore_errors=True)

@@ -13,6 +13,7 @@ import sys
 import nbformat
 import pytest
 
+from bench.notebooks import this_python_kernel
 from tests.helpers import FAST_COMPILE_XLA_FLAGS, REPO
 
 NOTEBOOKS = sorted(glob.glob(os.path.join(REPO, "notebooks", "*.ipynb")))
@@ -34,27 +35,23 @@ def test_notebook_is_stored_without_outputs(name):
           f"{name}, cell {i}: clear the outputs before committing")
 
 
-def _this_python_kernel():
-  """A kernel manager class whose python3 kernel is ipykernel's own spec, which runs this
-  interpreter (sys.executable), never a kernel.json installed for another Python."""
-  from ipykernel.kernelspec import RESOURCES
-  from jupyter_client.kernelspec import KernelSpecManager
-  from jupyter_client.manager import AsyncKernelManager
-  from traitlets import default
-
-  class ThisPythonSpecs(KernelSpecManager):
-    def find_kernel_specs(self):
-      return {"python3": RESOURCES}
-
-  class ThisPythonKernel(AsyncKernelManager):
-    @default("kernel_spec_manager")
-    def _kernel_spec_manager_default(self):
-      return ThisPythonSpecs(data_dir=self.data_dir)
-
-  return ThisPythonKernel
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_opens_with_form_fields_and_a_quick_default(name):
+  """Colab-ready: the repository URL and the size are form fields, nothing waits on input(),
+  jax.devices() is printed, and a method notebook's default is its config's quick preset."""
+  notebook = nbformat.read(os.path.join(REPO, "notebooks", name), as_version=4)
+  code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+  assert 'REPO_URL = ""  #@param {type:"string"}' in code[0]
+  assert "#@param" in code[1] and "PARAMGEN_NOTEBOOK_SIZE" in code[1]
+  assert not any("input(" in source for source in code)
+  assert any("jax.devices()" in source for source in code[:3])
+  if name != "quickstart.ipynb":
+    assert 'SIZE = "quick"  #@param ["quick", "full", "smoke"]' in code[1]
+    assert '{"quick": "quick", "full": "", "smoke": "smoke"}[SIZE]' in code[2]
 
 
 @pytest.mark.slow
+@pytest.mark.first
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_at_smoke_size(name, tmp_path, monkeypatch):
   from nbclient import NotebookClient
@@ -68,7 +65,7 @@ def test_notebook_runs_at_smoke_size(name, tmp_path, monkeypatch):
   monkeypatch.setenv("PARAMGEN_NOTEBOOK_WORKDIR", str(tmp_path / "runs"))
   monkeypatch.setenv("XLA_FLAGS", FAST_COMPILE_XLA_FLAGS)
   notebook = nbformat.read(os.path.join(REPO, "notebooks", name), as_version=4)
-  kernel = _this_python_kernel()
+  kernel = this_python_kernel()
   assert kernel(kernel_name="python3").format_kernel_cmd()[0] == sys.executable
   client = NotebookClient(notebook, kernel_name="python3", timeout=600,
                           kernel_manager_class=kernel,

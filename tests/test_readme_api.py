@@ -68,6 +68,7 @@ def readme_snippet() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.first
 def test_readme_quickstart_generates_a_working_model(tmp_path):
   code = snippet("README.md", "<!-- quickstart:begin -->", "<!-- quickstart:end -->")
   printed = run_python(code, cwd=str(tmp_path), fast_compile=False)
@@ -77,6 +78,7 @@ def test_readme_quickstart_generates_a_working_model(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.first
 def test_readme_loop_trains_all_five_methods_and_their_saved_generators_reload(tmp_path):
   # Training, not compiling, is most of this loop: XLA's optimizations on (fast_compile off).
   printed = run_python(readme_snippet() + CHECK, cwd=str(tmp_path), timeout=900,

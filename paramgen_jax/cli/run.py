@@ -175,6 +175,9 @@ def parse_flags(argv):
       if arg.startswith("--config."):
         configlib.check_override_key(config, arg[len("--config."):].split("=", 1)[0])
     rest = _without_config_value(argv)
+    for name in list(flags.FLAGS):  # a second run in one process (a notebook, the tests)
+      if name == "config" or name.startswith("config."):
+        delattr(flags.FLAGS, name)
     config_flags.DEFINE_config_dict("config", config, _CONFIG_HELP, lock_config=True,
                                     sys_argv=rest)
     return flags.FLAGS(rest)

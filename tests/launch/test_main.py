@@ -17,6 +17,22 @@ def launch(*args, cwd=REPO):
                         timeout=600)
 
 
+def launch_in_process(capsys, *args) -> tuple[int, str]:
+  """(exit status, stderr) of the launcher's `run` called in this process: for runs that
+  stop at a config error, before any work (a process each would cost seconds of imports)."""
+  import signal
+
+  from paramgen_jax.cli import run as cli_run
+  sigterm = signal.getsignal(signal.SIGTERM)  # the launcher makes SIGTERM an interrupt
+  capsys.readouterr()
+  try:
+    with pytest.raises(SystemExit) as exited:
+      cli_run.run([os.path.join(REPO, "launch", "main.py"), *args])
+  finally:
+    signal.signal(signal.SIGTERM, sigterm)
+  return exited.value.code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, key", [
     (["--config.train.stepz=3"], "config.train.stepz: unknown key"),
     (["--config.nope.x=3"], "config.nope: unknown key"),
@@ -26,12 +42,22 @@ def launch(*args, cwd=REPO):
     (["--config.mesh.data=3"], "config.mesh:"),
     (["--mode=fit"], "--mode=fit"),
 ])
-def test_config_errors_are_one_line(tmp_path, args, key):
-  result = launch("--config=configs/toy_gmm.py:smoke", f"--workdir={tmp_path}", *args)
-  assert result.returncode == 2
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error: ") and key in lines[0], result.stderr
+def test_config_errors_are_one_line(tmp_path, args, key, capsys):
+  status, stderr = launch_in_process(capsys, "--config=configs/toy_gmm.py:smoke",
+                                     f"--workdir={tmp_path}", *args)
+  assert status == 2
+  lines = stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ") and key in lines[0], stderr
   assert not os.path.exists(tmp_path / "config.json")
+
+
+def test_a_config_error_is_one_line_in_a_fresh_process_too(tmp_path):
+  result = launch("--config=configs/toy_gmm.py:smoke", f"--workdir={tmp_path}",
+                  "--config.train.stepz=3")
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [
+      "error: config.train.stepz: unknown key (known: " + result.stderr.split("(known: ")[1]
+      .strip()]
 
 
 def test_stage_before_its_inputs_is_one_line(tmp_path):
@@ -42,13 +68,14 @@ def test_stage_before_its_inputs_is_one_line(tmp_path):
       f"error: no zoo in {tmp_path}/zoo: run --mode=collect first"]
 
 
-def test_missing_or_broken_config_file(tmp_path):
+def test_missing_or_broken_config_file(tmp_path, capsys, monkeypatch):
+  monkeypatch.chdir(tmp_path)
   for args, key in ([], "--config: required"), (["--config=configs/nope.py"], "no such config"), (
       ["--config=configs/toy_gmm.py:huge"], "config preset 'huge' is unknown"), (
       ["--config", "toy_gmm:huge"], "config preset 'huge' is unknown"):  # a bare name
-    result = launch(*args, f"--workdir={tmp_path}", cwd=tmp_path)
-    assert result.returncode == 2 and key in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    status, stderr = launch_in_process(capsys, *args, f"--workdir={tmp_path}")
+    assert status == 2 and key in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
 
 
 @pytest.mark.parametrize("environ, count", [
