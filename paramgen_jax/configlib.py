@@ -257,10 +257,37 @@ def check_shared_sections(config: Any, num_devices: int | None = None) -> None:
     except ValueError as e:
       raise ConfigError(f"config.{e}") from None
     data = sizes.get("data", 1)
-    if "train" in config:
-      require(config.train.batch_size % data == 0, "train.batch_size",
-              f"must be divisible by the {data} data-parallel devices, got "
-              f"{config.train.batch_size}")
+    for name in train_sections(config):
+      batch = config[name].batch_size
+      require(batch % data == 0, f"{name}.batch_size",
+              f"must be divisible by the {data} data-parallel devices, got {batch}: use "
+              f"{-(-batch // data) * data}")
+
+
+def train_sections(config: Any) -> list[str]:
+  """The names of the config's train sections (`train`, `vae_train`, ...: a batch and steps)."""
+  return [name for name in config.keys() if (name == "train" or name.endswith("_train"))
+          and {"batch_size", "steps"} <= set(_keys(config[name]) or ())]
+
+
+def fit_batches_to_devices(config: Any, num_devices: int) -> list[str]:
+  """Rounds every train section's batch up to a multiple of the data-parallel device count,
+  in place; one line per change. A train section's `batch_size` is the global batch (all
+  devices together), so a config runs unchanged on any device count: on 1 or 2 devices the
+  defaults keep their batch, on 3, 4 or 8 a batch that does not split grows to one that
+  does. A mesh that does not fit the devices is left for `check_shared_sections` to name."""
+  try:
+    data = resolve_mesh_axes(_as_mapping(config.mesh), num_devices).get("data", 1)
+  except (ValueError, AttributeError, KeyError):
+    return []
+  lines = []
+  for name in train_sections(config):
+    batch = config[name].batch_size
+    if isinstance(batch, int) and batch > 0 and batch % data:
+      config[name].batch_size = -(-batch // data) * data
+      lines.append(f"{name}.batch_size {batch} -> {config[name].batch_size}: the global batch "
+                   f"is rounded up to a multiple of the {data} data-parallel devices")
+  return lines
 
 
 def resolve_mesh_axes(axes: Mapping[str, int], num_devices: int) -> dict[str, int]:

@@ -57,6 +57,8 @@ def run(config: Any, workdir: str, mode: str = "all") -> None:
 
   if mode not in MODES:
     raise configlib.ConfigError(f"--mode: must be one of {', '.join(MODES)}, got {mode!r}")
+  for line in configlib.fit_batches_to_devices(config, jax.device_count()):
+    print(line)
   module = validate(config, jax.device_count())
   # One process of a multi-host run holds the workdir (a shared file system may honour flock).
   with rundir.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext():

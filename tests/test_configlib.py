@@ -7,6 +7,8 @@ import pytest
 
 from paramgen_jax import configlib as C
 from paramgen_jax import pipeline
+from paramgen_jax.cli.catalog import catalog
+from paramgen_jax.configlib import preset_names
 from tests.helpers import REPO, load_config
 
 
@@ -25,8 +27,9 @@ def check(config, num_devices=1):
     ("rpg_cnn", ("smoke", None, "paper")), ("rpg_resnet_mini", ("smoke", None, "paper")),
     ("zoo_digits_lora", ("smoke", None, "zeroshot", "zeroshot_smoke")),
     ("pdiff_digits", ("smoke", None, "paper", "quick")),
-    ("loragen_lora", ("smoke", None, "paper", "quick", "no_direction", "no_spectral", "rec_only", "no_moe",
-                      "no_structural", "rho80", "rho100", "top2", "e8", "shared_pool")),
+    ("loragen_lora", ("smoke", None, "paper", "quick", "no_direction", "no_spectral", "rec_only",
+                      "no_moe", "no_structural", "rho80", "rho100", "top2", "e8",
+                      "shared_pool")),
     ("d2nwg_digits", ("smoke", None, "paper", "quick", "no_vae", "mlp_encoder", "ranked", "tasks25",
                       "tasks50", "tasks100", "mixed")),
     ("mapping_unseen_binary", ("smoke", None, "paper", "quick", "k1", "k3", "k7", "k9", "alpha0",
@@ -133,7 +136,39 @@ def test_batch_must_split_over_data_devices():
   config = load_config("toy_gmm", "smoke")
   config.train.batch_size = 250
   with pytest.raises(C.ConfigError, match=r"config\.train\.batch_size: must be divisible by "
-                                          r"the 8 data-parallel"):
+                                          r"the 8 data-parallel devices, got 250: use 256$"):
+    check(config, num_devices=8)
+
+
+@pytest.mark.parametrize("name", [entry.name for entry in catalog()
+                                  if entry.name != "leaderboard"])
+def test_every_preset_runs_unchanged_on_1_to_8_devices(name):
+  """The batches are global: rounded up to a multiple of the data-parallel devices."""
+  for preset in preset_names(name):
+    for devices in (1, 2, 3, 4, 8):
+      config = load_config(name, preset)
+      before = {s: config[s].batch_size for s in C.train_sections(config)}
+      lines = C.fit_batches_to_devices(config, devices)
+      check(config, num_devices=devices)
+      for section, batch in before.items():
+        grown = config[section].batch_size
+        assert grown % devices == 0 and batch <= grown < batch + devices, (name, preset)
+      assert len(lines) == sum(b % devices != 0 for b in before.values()), lines
+
+
+def test_rounding_a_batch_is_one_line_and_a_mesh_that_does_not_fit_is_named():
+  config = load_config("rpg_convnext")
+  assert C.train_sections(config) == ["train"] and config.train.batch_size == 2
+  assert C.fit_batches_to_devices(config, 2) == []
+  assert C.fit_batches_to_devices(config, 8) == [
+      "train.batch_size 2 -> 8: the global batch is rounded up to a multiple of the 8 "
+      "data-parallel devices"]
+  assert sorted(C.train_sections(load_config("d2nwg_digits"))) == [
+      "align_train", "predictor_train", "train", "vae_train"]
+  config = load_config("toy_gmm", "smoke")
+  config.mesh = {"data": 3}
+  assert C.fit_batches_to_devices(config, 8) == []
+  with pytest.raises(C.ConfigError, match=r"^config\.mesh: .* does not fit the 8"):
     check(config, num_devices=8)
 
 

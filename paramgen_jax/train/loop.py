@@ -266,9 +266,11 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
     RunError: when `workdir/checkpoints` cannot be written.
   """
   mesh = mesh or mesh_lib.make_mesh()
-  if cfg.batch_size % mesh_lib.data_parallel_size(mesh):
-    raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by the "
-                     f"{mesh_lib.data_parallel_size(mesh)} data-parallel devices")
+  data = mesh_lib.data_parallel_size(mesh)
+  if cfg.batch_size % data:
+    raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by the {data} "
+                     f"data-parallel devices: use {-(-cfg.batch_size // data) * data} (the "
+                     "pipeline rounds a run's batches up itself)")
   if workdir is not None:
     ensure_writable(os.path.join(workdir, "checkpoints"), "checkpoint folder")
   init_key, step_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)

@@ -109,6 +109,21 @@ def test_distributed_runtime_starts_only_for_several_processes(monkeypatch):
 
 
 @pytest.mark.slow
+def test_a_run_on_3_devices_rounds_its_batch_up_in_one_line(tmp_path):
+  env = {**subprocess_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=3 "
+                                          + subprocess_env()["XLA_FLAGS"]}
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, "launch", "main.py"), "--config=configs/toy_gmm.py:smoke",
+       f"--workdir={tmp_path}", "--config.train.steps=20", "--config.train.warmup_steps=5",
+       "--config.train.checkpoint_every=20"],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert ("train.batch_size 256 -> 258: the global batch is rounded up to a multiple of the 3 "
+          "data-parallel devices") in result.stdout.splitlines()
+  assert json.load(open(tmp_path / "config.json"))["train"]["batch_size"] == 258
+
+
+@pytest.mark.slow
 def test_smoke_pipeline_runs_stage_by_stage_and_resumes(tmp_path):
   base = ["--config=configs/toy_gmm.py:smoke", f"--workdir={tmp_path}"]
   result = launch(*base)
