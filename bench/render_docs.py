@@ -96,7 +96,48 @@ def _wheel_install(name: str) -> str:
           f"`paramgen list` listed {r['configs_listed']} configs.")
 
 
+# README's methods table: what each method is (typed once here), and its headline figures
+# from the CPU leaderboard's JSON (the cells of its configs; a config it did not run says so).
+METHODS = [
+    ("RPG", "[Wang et al. 2025](https://arxiv.org/abs/2501.11587)",
+     ("rpg_convnext", "rpg_unseen_binary"),
+     "whole classifiers, by recurrent diffusion over parameter tokens", "rpg"),
+    ("p-diff / COND P-DIFF", "[Wang et al. 2024](https://arxiv.org/abs/2402.13144), "
+     "[Jin et al. 2024](https://arxiv.org/abs/2408.01415)", ("pdiff_digits", "cond_pdiff_lora"),
+     "MLPs; text-conditioned LoRA adapters", "pdiff"),
+    ("LoRAGen", "[Huang et al. 2026](https://openreview.net/forum?id=mrafO7aTYj)",
+     ("loragen_lora",), "LoRA adapters from a task's description", "loragen"),
+    ("D2NWG", "[Soro et al. 2025](https://arxiv.org/abs/2402.18153)", ("d2nwg_digits",),
+     "classifier heads from a 5-shot support set", "d2nwg"),
+    ("data-conditioned mapping", "*Towards Personalized Parameter Generation via "
+     "Data-Conditioned Mapping* (under review)", ("mapping_unseen_binary",),
+     "classifiers for unseen tasks, one forward pass each", "mapping"),
+]
+
+
+def _methods(folder: str) -> str:
+  with open(os.path.join(RESULTS, folder, "leaderboard.json")) as f:
+    cells = {c["name"]: c for c in json.load(f)["cells"]}
+
+  def headline(config):
+    cell = cells.get(config)
+    if cell is None:
+      return f"`{config}`: not on the leaderboard yet"
+    parts = [f"{split} {cell[split]['ratio']:.3f}" for split in ("seen", "unseen") if cell[split]]
+    return f"`{config}`: " + ", ".join(parts)
+
+  rows = ["| method | paper | configs | what it generates here | generated ÷ original "
+          "(CPU leaderboard) | notebook (executed copy) | details |", "|---|---|---|---|---|---|---|"]
+  for name, paper, configs, what, short in METHODS:
+    rows.append(f"| {name} | {paper} | {', '.join(f'`{c}`' for c in configs)} | {what} | "
+                f"{'<br>'.join(headline(c) for c in configs)} | [{short}](notebooks/{short}.ipynb) "
+                f"([run](docs/notebooks/{short}.ipynb)) | [docs/methods/{short}.md]"
+                f"(docs/methods/{short}.md) |")
+  return "\n".join(rows)
+
+
 RENDERERS = {
+    "methods_cpu2": lambda: _methods("leaderboard_cpu2"),
     "wheel_install_cpu2": lambda: _wheel_install("wheel_install_cpu2.jsonl"),
     "main_command_cpu2": lambda: _main_command("peak_memory_cpu2.jsonl", "rpg_convnext"),
     "notebooks_cpu2": lambda: _notebooks("notebooks_cpu2.jsonl"),
