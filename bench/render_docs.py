@@ -136,7 +136,72 @@ def _methods(folder: str) -> str:
   return "\n".join(rows)
 
 
+# LoRAGen's ablations: what each preset changes (configs/loragen_lora.py), in table order.
+LORAGEN_ABLATIONS = {
+    "default": "**default** (direction + spectral losses, MoE E = 4 top-1, per-module pools, "
+               "structural embedding)",
+    "no_moe": "no MoE decoder (one shared MLP expert, still per-module heads)",
+    "rec_only": "no adapter-level losses: elementwise MSE on A and B (Table 4, decoder only)",
+    "no_direction": "no direction loss", "no_spectral": "no spectral loss",
+    "no_structural": "no structural embedding", "rho80": "ρ 0.80", "rho100": "ρ 1.00",
+    "top2": "top-2 routing", "e8": "E = 8 experts", "shared_pool": "one expert pool shared by "
+                                                                     "every module",
+}
+
+
+def _ablations(name: str, described: dict) -> str:
+  """One row per preset of `described` with a result row (the last one of each), then one
+  row naming the presets not run."""
+  found = {r["preset"]: r for r in _jsonl(name)}
+  rows = ["| ablation | preset | seen generated | seen ratio | unseen generated | unseen ratio |",
+          "|---|---|---|---|---|---|"]
+  for preset, what in described.items():
+    if preset in found:
+      seen, unseen = found[preset]["seen"], found[preset]["unseen"]
+      rows.append(f"| {what} | `{preset}` | {seen['generated']:.2f} | {seen['ratio']:.3f} | "
+                  f"{unseen['generated']:.2f} | {unseen['ratio']:.3f} |")
+  missing = [p for p in described if p not in found]
+  if missing:
+    rows.append(f"| {'; '.join(described[p] for p in missing)} | "
+                f"{' '.join(f'`{p}`' for p in missing)} | not run | | | |")
+  return "\n".join(rows)
+
+
+# The mapping's ablations (configs/mapping_unseen_binary.py's presets), grouped as compared.
+MAPPING_ABLATIONS = [
+    (("default",), "kernel 5, α 1, 1002 tasks, structure-aware, nothing blocked"),
+    (("k1", "k3", "k7", "k9"), "kernel size"),
+    (("alpha0", "alpha05", "alpha075", "alpha15"), "loss weight exponent α"),
+    (("tasks5", "tasks25", "tasks100", "tasks300"), "seen tasks trained on"),
+    (("sequential",), "layers flattened row by row into the same volume"),
+    (("block_L", "block_C", "block_R"), "one direction's mixing replaced by linear interpolation"),
+    (("block_LC", "block_LR", "block_RC"), "two directions blocked"),
+]
+
+
+def _grouped_ablations(name: str, groups: list) -> str:
+  found = {r["preset"]: r for r in _jsonl(name)}
+
+  def figures(presets, split):
+    runs = [found[p][split] for p in presets if p in found]
+    if len(runs) < len(presets):
+      return "not run"
+    values = " / ".join(f"{r['generated']:.2f}" for r in runs) + "%"
+    return values + (f" ({runs[0]['ratio']:.3f})" if len(runs) == 1 else "")
+
+  rows = ["| preset | what changes | unseen generated (ratio) | seen generated (ratio) |",
+          "|---|---|---|---|"]
+  for presets, what in groups:
+    rows.append(f"| {' / '.join(presets)} | {what} | {figures(presets, 'unseen')} | "
+                f"{figures(presets, 'seen')} |")
+  return "\n".join(rows)
+
+
 RENDERERS = {
+    "mapping_ablations_h200": lambda: _grouped_ablations("mapping_ablations_h200.jsonl",
+                                                         MAPPING_ABLATIONS),
+    "loragen_ablations_cpu2": lambda: _ablations("loragen_ablations_cpu2.jsonl",
+                                                 LORAGEN_ABLATIONS),
     "methods_cpu2": lambda: _methods("leaderboard_cpu2"),
     "wheel_install_cpu2": lambda: _wheel_install("wheel_install_cpu2.jsonl"),
     "main_command_cpu2": lambda: _main_command("peak_memory_cpu2.jsonl", "rpg_convnext"),

@@ -16,6 +16,7 @@ bit vector ('bits') or the MiniLM embedding of its first text description ('text
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -31,6 +32,7 @@ from paramgen_jax.nn.position import POSITION_KINDS
 from paramgen_jax.nn.sequence import BACKBONES
 from paramgen_jax.nn.unet1d import CONDITIONING
 from paramgen_jax.params.codec import TokenCodec
+from paramgen_jax.train import mesh as mesh_lib
 from paramgen_jax.zoo import conditions as zoo_conditions
 from paramgen_jax.zoo import spec
 
@@ -130,10 +132,14 @@ def sample(config: Any, workdir: str) -> None:
     return
   n, budget = config.generate.num_models, memory.budget_bytes(config.get("memory"))
   key = jax.random.key(config.sample.seed)
+  # On several devices each samples a share of the tokens (`token_parallel`): the models of
+  # one device up to float32 rounding, the sampler's temporaries split between devices.
+  generate = (functools.partial(core.generate, mesh=mesh_lib.make_mesh())
+              if jax.device_count() > 1 else core.generate)
 
   def make(task, task_key):
     return memory.generate_within_budget(
-        core.generate, generator, task_key, _per_model(targets[task], n), n, budget,
+        generate, generator, task_key, _per_model(targets[task], n), n, budget,
         what="RPG generation of one model (generate.num_models)")
   runfiles.generate_for_tasks(workdir, list(targets), n, make, key)
   runfiles.record_inference_cost(
