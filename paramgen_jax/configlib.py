@@ -261,7 +261,13 @@ def check_shared_sections(config: Any, num_devices: int | None = None) -> None:
       batch = config[name].batch_size
       require(batch % data == 0, f"{name}.batch_size",
               f"must be divisible by the {data} data-parallel devices, got {batch}: use "
-              f"{-(-batch // data) * data}")
+              f"{global_batch(batch, data)}")
+
+
+def global_batch(batch: int, data_devices: int) -> int:
+  """The batch a run on `data_devices` data-parallel devices uses for a config's `batch`: the
+  smallest multiple of the device count that is at least `batch`."""
+  return -(-batch // data_devices) * data_devices
 
 
 def train_sections(config: Any) -> list[str]:
@@ -284,7 +290,7 @@ def fit_batches_to_devices(config: Any, num_devices: int) -> list[str]:
   for name in train_sections(config):
     batch = config[name].batch_size
     if isinstance(batch, int) and batch > 0 and batch % data:
-      config[name].batch_size = -(-batch // data) * data
+      config[name].batch_size = global_batch(batch, data)
       lines.append(f"{name}.batch_size {batch} -> {config[name].batch_size}: the global batch "
                    f"is rounded up to a multiple of the {data} data-parallel devices")
   return lines

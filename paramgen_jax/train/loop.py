@@ -41,6 +41,7 @@ import jax
 
 from jax.sharding import Mesh
 
+from paramgen_jax.configlib import global_batch
 from paramgen_jax.errors import RunError
 from paramgen_jax.train import mesh as mesh_lib
 from paramgen_jax.train import sharding
@@ -269,7 +270,7 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
   data = mesh_lib.data_parallel_size(mesh)
   if cfg.batch_size % data:
     raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by the {data} "
-                     f"data-parallel devices: use {-(-cfg.batch_size // data) * data} (the "
+                     f"data-parallel devices: use {global_batch(cfg.batch_size, data)} (the "
                      "pipeline rounds a run's batches up itself)")
   if workdir is not None:
     ensure_writable(os.path.join(workdir, "checkpoints"), "checkpoint folder")
