@@ -31,6 +31,7 @@ from paramgen_jax import runfiles  # noqa: E402
 from paramgen_jax.methods import mapping, rpg  # noqa: E402
 from paramgen_jax.train.recipe import count_params  # noqa: E402
 from paramgen_jax.zoo import conditions, spec  # noqa: E402
+import tables  # noqa: E402  (bench/tables.py: run as a script, bench/ is on the path)
 
 
 def measure(name, method, generator, condition, repeats):
@@ -50,30 +51,6 @@ def per_task(mapping_dir: str, rpg_dir: str) -> list[dict]:
   return [{"task": t, "original": sampled[t]["original"]["mean"],
            "rpg": sampled[t]["generated"]["mean"], "mapping": mapped[t]["generated"]["mean"]}
           for t in sampled if t in mapped]
-
-
-def markdown(result: dict) -> str:
-  rows = result["per_task"]
-  mean = lambda k: np.mean([r[k] for r in rows])
-  ratio = lambda k: np.mean([r[k] / r["original"] for r in rows])
-  lines = ["| unseen task (code) | original | RPG (mean of 10) | mapping |", "|---|---|---|---|"]
-  lines += [f"| {r['task'][7:]} | {r['original']:.2f} | {r['rpg']:.2f} | {r['mapping']:.2f} |"
-            for r in rows]
-  lines.append(f"| **mean** (generated / original) | {mean('original'):.2f} | "
-               f"{mean('rpg'):.2f} ({ratio('rpg'):.3f}) | {mean('mapping'):.2f} "
-               f"({ratio('mapping'):.3f}) |")
-  g = result["generators"]
-  lines += ["", "| | RPG | mapping | ratio |", "|---|---|---|---|"]
-  for key, label in (("train_steps", "training steps"), ("train_s", "training seconds"),
-                     ("parameters", "generator parameters")):
-    lines.append(f"| {label} | {g['rpg'][key]:,} | {g['mapping'][key]:,} | "
-                 f"{g['rpg'][key] / g['mapping'][key]:.1f}× |")
-  r, m = result["rows"][1], result["rows"][0]
-  lines.append(f"| one model: seconds | {r['seconds']:.3f} | {m['seconds']:.4f} | "
-               f"{result['speedup']:.0f}× |")
-  lines.append(f"| one model: memory (MB, XLA plan) | {r['memory_bytes'] / 1e6:.1f} | "
-               f"{m['memory_bytes'] / 1e6:.2f} | {result['memory_ratio']:.1f}× |")
-  return "\n".join(lines)
 
 
 def main():
@@ -103,7 +80,7 @@ def main():
             "memory_ratio": rows[1]["memory_bytes"] / rows[0]["memory_bytes"],
             "generators": generators, "per_task": per_task(args.mapping, args.rpg)}
   print(json.dumps({k: result[k] for k in ("task", "device", "speedup", "memory_ratio")}))
-  print(markdown(result))
+  print(tables.mapping_vs_rpg(result))
   if args.out:
     with open(args.out, "w") as f:
       json.dump(result, f, indent=1)

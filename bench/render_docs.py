@@ -17,6 +17,9 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tables  # noqa: E402  (bench/tables.py)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
 BLOCK = re.compile(r"(<!-- rendered:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- rendered:end -->)",
@@ -29,15 +32,10 @@ def _leaderboard_table(folder: str) -> str:
     return next(part for part in f.read().split("\n\n") if part.startswith("| method |"))
 
 
-def _jsonl(name: str) -> list[dict]:
-  with open(os.path.join(RESULTS, name)) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 def _suite_time(name: str) -> str:
   rows = ["| commit | CI from a fresh clone (install + tests) | tests | exit status |",
           "|---|---|---|---|"]
-  for r in _jsonl(name):
+  for r in tables.jsonl(name):
     minutes, seconds = divmod(r["ci_seconds"], 60)
     rows.append(f"| {r['commit']} | {minutes} min {seconds} s | {r['summary']} | "
                 f"{r['exit_status']} |")
@@ -47,28 +45,23 @@ def _suite_time(name: str) -> str:
 def _ddim(name: str) -> str:
   rows = ["| batch × dim, hidden | jitted `lax.scan` | Python loop of jitted steps | speed-up |",
           "|---|---|---|---|"]
-  for r in _jsonl(name):
+  for r in tables.jsonl(name):
     rows.append(f"| {r['batch']} × {r['dim']}, {r['hidden']} | {r['scan_ms']:g} ms | "
                 f"{r['python_loop_ms']:g} ms | {r['speedup']:.2f}× |")
   return "\n".join(rows)
 
 
-def _minutes(seconds: float) -> str:
-  minutes, rest = divmod(round(seconds), 60)
-  return f"{minutes} min {rest} s" if minutes else f"{rest} s"
-
-
 def _main_command(name: str, config: str) -> str:
   """The last run of `config` at its default (empty workdir, no extra flags) that kept its
   printed lines: the lines, then its time and peak memory."""
-  rows = [r for r in _jsonl(name) if r["config"] == config and not r.get("preset")
+  rows = [r for r in tables.jsonl(name) if r["config"] == config and not r.get("preset")
           and not r["extra"] and not r["zoo_copied_from"] and r.get("last_lines")]
   r = rows[-1]
   return "\n".join(["```text", "...", *r["last_lines"], "```", "",
                     f"Measured from an empty workdir on the 2-core CPU at {r['commit']}: "
-                    f"{_minutes(r['seconds'])} in all (collect {_minutes(r['stages_s']['collect'])}, "
-                    f"train {_minutes(r['stages_s']['train'])}, sample "
-                    f"{_minutes(r['stages_s']['sample'])}, eval {_minutes(r['stages_s']['eval'])}), "
+                    f"{tables.minutes(r['seconds'])} in all (collect {tables.minutes(r['stages_s']['collect'])}, "
+                    f"train {tables.minutes(r['stages_s']['train'])}, sample "
+                    f"{tables.minutes(r['stages_s']['sample'])}, eval {tables.minutes(r['stages_s']['eval'])}), "
                     f"peak resident memory {r['peak_rss_gb']:.2f} GB, exit status "
                     f"{r['returncode']} (`python bench/peak_memory.py --root runs --configs "
                     f"{config}`)."])
@@ -76,18 +69,18 @@ def _main_command(name: str, config: str) -> str:
 
 def _notebooks(name: str) -> str:
   latest = {}
-  for r in _jsonl(name):
+  for r in tables.jsonl(name):
     latest[(r["notebook"], r["size"])] = r
   rows = ["| notebook | size | wall time, kernel start to last cell | commit | executed copy |",
           "|---|---|---|---|---|"]
   for (notebook, size), r in sorted(latest.items()):
-    rows.append(f"| `{notebook}` | {size} | {_minutes(r['seconds'])} | {r['commit']} | "
+    rows.append(f"| `{notebook}` | {size} | {tables.minutes(r['seconds'])} | {r['commit']} | "
                 f"[{notebook}](notebooks/{notebook}) |")
   return "\n".join(rows)
 
 
 def _wheel_install(name: str) -> str:
-  r = _jsonl(name)[-1]
+  r = tables.jsonl(name)[-1]
   steps = ", ".join(f"{step} {v['seconds']} s" + ("" if v["exit_status"] == 0 else
                                                    f" (exit status {v['exit_status']})")
                     for step, v in r["steps"].items())
@@ -152,7 +145,7 @@ LORAGEN_ABLATIONS = {
 def _ablations(name: str, described: dict) -> str:
   """One row per preset of `described` with a result row (the last one of each), then one
   row naming the presets not run."""
-  found = {r["preset"]: r for r in _jsonl(name)}
+  found = {r["preset"]: r for r in tables.jsonl(name)}
   rows = ["| ablation | preset | seen generated | seen ratio | unseen generated | unseen ratio |",
           "|---|---|---|---|---|---|"]
   for preset, what in described.items():
@@ -180,7 +173,7 @@ MAPPING_ABLATIONS = [
 
 
 def _grouped_ablations(name: str, groups: list) -> str:
-  found = {r["preset"]: r for r in _jsonl(name)}
+  found = {r["preset"]: r for r in tables.jsonl(name)}
 
   def figures(presets, split):
     runs = [found[p][split] for p in presets if p in found]
@@ -197,6 +190,22 @@ def _grouped_ablations(name: str, groups: list) -> str:
   return "\n".join(rows)
 
 
+# D2NWG's experiments (bench/preset_sweep.py rows): (preset, extra flags) -> what changes.
+D2NWG_EXPERIMENTS = {
+    ("default", ""): "**default** (set encoder aligned with latent targets, frozen; VAE; x0; "
+                     "200 seen tasks)",
+    ("mlp_encoder", ""): "MLP dataset encoder trained jointly with the diffusion (App. C.5; not "
+                         "a set function)",
+    ("ranked", ""): "20 candidates per task, the predictor's top 5 (App. C.7)",
+    ("no_vae", ""): "no VAE: diffusion on the 384-value weight vectors (Fig. 6b)",
+    ("tasks100", ""): "generator trained on 100 of the 200 seen tasks (Fig. 6a)",
+    ("tasks50", ""): "generator trained on 50 of the 200 seen tasks (Fig. 6a)",
+    ("tasks25", ""): "generator trained on 25 seen tasks (Fig. 6a)",
+    ("default", "--config.diffusion.prediction=eps"): "ε-prediction, the paper's (the x0 "
+                                                      "deviation)",
+}
+
+
 RENDERERS = {
     "mapping_ablations_h200": lambda: _grouped_ablations("mapping_ablations_h200.jsonl",
                                                          MAPPING_ABLATIONS),
@@ -211,6 +220,21 @@ RENDERERS = {
     "suite_time_cpu2": lambda: _suite_time("suite_time_cpu2.jsonl"),
     "ddim_sampling_cpu2": lambda: _ddim("ddim_sampling_cpu2.jsonl"),
     "ddim_sampling_h100": lambda: _ddim("ddim_sampling_h100.jsonl"),
+    "official_rows_cpu2": tables.official_rows,
+    "profiles_cpu2": tables.profiles,
+    "selective_scan": tables.selective_scan,
+    "scaling_cpu2": tables.scaling,
+    "token_parallel_cpu2": tables.token_parallel,
+    "text_encoder_cpu2": tables.text_encoder,
+    "peak_memory_cpu2": tables.peak_memory,
+    "rpg_families_cpu2": tables.rpg_families,
+    "rpg_generation": tables.rpg_generation,
+    "lowrank_losses_cpu2": tables.lowrank_losses,
+    "loragen_latency_cpu2": tables.loragen_latency,
+    "d2nwg_experiments_cpu2": lambda: tables.d2nwg_experiments(D2NWG_EXPERIMENTS),
+    "targets_cpu2": tables.targets,
+    "default_runs_cpu2": lambda: tables.default_runs(("rpg_convnext", "cond_pdiff_lora")),
+    "mapping_vs_rpg_cpu2": tables.mapping_vs_rpg,
 }
 
 

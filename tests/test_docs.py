@@ -57,3 +57,35 @@ def test_the_renderer_sees_a_typed_change():
   new, changed = render_docs.render(text)
   assert changed == ["suite_time_cpu2"] and "| typed |" not in new
   assert render_docs.render(new) == (new, [])
+
+
+# Tables typed by hand that hold no measured figure (what a notebook or fault is, which
+# method runs on which zoo), and the run summaries whose reports are not yet kept under
+# bench/results/ (their figures come from the runs named in their command column).
+DESCRIPTIVE = {"| notebook | runs |", "| fault | before | now |",
+               "| method | ConvNeXt-mini, full task | MLP, full task | binary split (1022 tasks) "
+               "| LoRA zoo (ViT-tiny) | 5-way class subsets |"}
+RUN_SUMMARIES = {"| what | figure | machine | command |",
+                 "| config | evaluation: models × examples → chunk, planned | generation (one call) |",
+                 "| ablation | preset | seen selected | seen mean of 20 | unseen selected | generated NN L2 |"}
+
+
+def typed_tables(text):
+  """The header line of every markdown table outside a rendered block."""
+  from bench import render_docs
+  outside = render_docs.BLOCK.sub("", text)
+  lines = outside.split("\n")
+  return [line for k, line in enumerate(lines)
+          if line.startswith("|") and (k == 0 or not lines[k - 1].startswith("|"))]
+
+
+@pytest.mark.parametrize("path", DOCS)
+def test_result_tables_are_rendered(path):
+  typed = [h for h in typed_tables(read(path)) if h not in DESCRIPTIVE | RUN_SUMMARIES]
+  assert not typed, f"typed tables (render them from bench/results/): {typed}"
+
+
+def test_a_typed_result_table_is_found():
+  text = ("<!-- rendered:x -->\n| a | b |\n|---|---|\n<!-- rendered:end -->\n\n"
+          "| d | factored (ms) |\n|---|---|\n| 64 | 0.41 |\n")
+  assert typed_tables(text) == ["| d | factored (ms) |"]

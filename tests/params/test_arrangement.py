@@ -15,7 +15,7 @@ from tests.params.test_layout import assert_bit_identical, pytrees
 KINDS = st.sampled_from(["structure", "sequential"])
 
 
-@settings(deadline=None, max_examples=40)
+@settings(deadline=None, max_examples=20)
 @given(pytrees(), KINDS)
 def test_round_trip_is_bit_exact_and_padding_is_zero(tree, kind):
   arr = Arrangement.from_template(tree, kind=kind)
