@@ -75,17 +75,19 @@ def save(path: str, *, method: str, arrays: Any, config: Any, codecs: Mapping[st
   template: one model of the generated architecture, for methods that rebuild their
   parameter plan from it at load time.
   """
-  import orbax.checkpoint as ocp
-
+  from paramgen_jax import hosts
   from paramgen_jax.params.codec import layout_record, save_codec
   from paramgen_jax.params.layout import ParamLayout
+
+  if not hosts.is_writer():  # every process trains; process 0 writes
+    return
 
   path = os.path.abspath(path)
   if os.path.exists(os.path.join(path, RECORD)):
     os.remove(os.path.join(path, RECORD))  # an interrupted rewrite must not look complete
   os.makedirs(path, exist_ok=True)
   host = _host(arrays)
-  with ocp.StandardCheckpointer() as checkpointer:
+  with hosts.local_checkpointer() as checkpointer:
     checkpointer.save(os.path.join(path, ARRAYS), host, force=True)
     checkpointer.wait_until_finished()
   codecs = dict(codecs or {})
@@ -134,8 +136,7 @@ def load(path: str, method: str | None = None) -> Saved:
       another method.
   """
   import jax
-  import orbax.checkpoint as ocp
-
+  from paramgen_jax import hosts
   from paramgen_jax.params.codec import layout_from_record, load_codec
 
   path = os.path.abspath(path)
@@ -146,7 +147,7 @@ def load(path: str, method: str | None = None) -> Saved:
                            f"paramgen_jax.methods.{record['method']}.load")
   arrays_path = os.path.join(path, ARRAYS)
   try:
-    with ocp.StandardCheckpointer() as checkpointer:
+    with hosts.local_checkpointer() as checkpointer:
       arrays = checkpointer.restore(arrays_path)
   except Exception as e:  # noqa: BLE001 - Orbax raises many types for a damaged folder
     raise CorruptDataError(f"generator {arrays_path}: unreadable ({str(e).splitlines()[0]})"

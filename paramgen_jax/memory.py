@@ -213,9 +213,26 @@ def conditions_rows(conditions: Any, first: Any, count: int) -> Any:
 
 
 @functools.lru_cache(maxsize=None)
-def _generation_run(generate: Callable, count: int) -> Callable:
-  """jit of `generate` making `count` models: one trace per function and size."""
-  return jax.jit(lambda g, k, c: generate(g, k, c, count))
+def _generation_run(generate: Callable, count: int, mesh: Any = None) -> Callable:
+  """jit of `generate` making `count` models: one trace per function, size and mesh. On a
+  mesh the models (and their conditions) are split over every device, the generator and
+  the key replicated; XLA partitions the rest."""
+  run = lambda g, k, c: generate(g, k, c, count)
+  if mesh is None:
+    return jax.jit(run)
+  from jax.sharding import NamedSharding, PartitionSpec
+
+  split = NamedSharding(mesh, PartitionSpec(mesh.axis_names))
+  whole = NamedSharding(mesh, PartitionSpec())
+  return jax.jit(run, in_shardings=(whole, whole, split), out_shardings=split)
+
+
+def device_mesh(devices: Sequence[Any] | None = None) -> Any:
+  """A 1-D mesh over `devices` (default: this process's) to generate on, or None for one."""
+  devices = list(jax.local_devices() if devices is None else devices)
+  if len(devices) < 2:
+    return None
+  return jax.sharding.Mesh(np.asarray(devices, dtype=object), ("models",))
 
 
 @functools.lru_cache(maxsize=None)
@@ -227,19 +244,22 @@ def _planned_count(generate: Callable, sig: Signature, num_models: int, budget: 
 
 
 def plan_generation(generate: Callable, generator: Any, key: Any, conditions: Any,
-                    num_models: int, budget: int, *, what: str) -> tuple[int, Callable]:
+                    num_models: int, budget: int, *, what: str,
+                    mesh: Any = None) -> tuple[int, Callable]:
   """(models per call, jitted `(generator, key, conditions) -> that many models`): as many of
   `num_models` as XLA's plan of `generate(generator, key, conditions, n)` (the methods'
-  protocol) fits within `budget` bytes of temporaries. Arguments may be ShapeDtypeStructs;
-  conditions: per-model (leading axis num_models) or None. Plans and traces are cached, so
-  generating task after task plans and compiles once."""
+  protocol) fits within `budget` bytes of temporaries per device. Arguments may be
+  ShapeDtypeStructs; conditions: per-model (leading axis num_models) or None. On a `mesh`
+  each device plans and makes an equal share (the count is a multiple of the mesh's size).
+  Plans and traces are cached, so generating task after task plans and compiles once."""
+  devices = 1 if mesh is None else mesh.size
   sig = signature((generator, key, conditions), (None, None, 0))
-  count = _planned_count(generate, sig, num_models, budget, what)
-  return count, _generation_run(generate, count)
+  per_device = _planned_count(generate, sig, -(-num_models // devices), budget, what)
+  return per_device * devices, _generation_run(generate, per_device * devices, mesh)
 
 
 def generate_within_budget(generate: Callable, generator: Any, key: jax.Array, conditions: Any,
-                           num_models: int, budget: int, *, what: str) -> Any:
+                           num_models: int, budget: int, *, what: str, mesh: Any = None) -> Any:
   """All `num_models` models of `generate(generator, key, conditions, n)` (the methods'
   protocol), in calls of as many models as XLA's plan fits within `budget` bytes of
   temporaries (`plan_generation`; all in one call when they fit).
@@ -248,12 +268,17 @@ def generate_within_budget(generate: Callable, generator: Any, key: jax.Array, c
   model draws with `key`, so it equals `jax.jit(generate)(generator, key, conditions,
   num_models)`;
   otherwise chunk c draws with fold_in(key, c). Every call has the same size (the last one's
-  extra models are dropped), so one executable serves them all.
+  extra models are dropped), so one executable serves them all. On a `mesh` (`device_mesh`)
+  each call's models are split over its devices; the methods draw model i's noise from row
+  i, so the models are one device's up to float32 rounding.
   """
   count, run = plan_generation(generate, generator, key, conditions, num_models, budget,
-                               what=what)
-  if count >= num_models:
+                               what=what, mesh=mesh)
+  if count == num_models:
     return run(generator, key, conditions)
+  if count > num_models:  # a mesh's share rounded up: extra models, dropped
+    models = run(generator, key, conditions_rows(conditions, 0, count))
+    return jax.tree_util.tree_map(lambda a: a[:num_models], models)
   parts = [run(generator, jax.random.fold_in(key, first // count),
                conditions_rows(conditions, first, count))
            for first in range(0, num_models, count)]

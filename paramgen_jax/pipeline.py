@@ -16,11 +16,12 @@ import os
 import time
 from typing import Any
 
-from paramgen_jax import configlib, rundir
+from paramgen_jax import configlib, hosts, rundir
 from paramgen_jax.integrity import atomic_write_text
 
 METHODS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "methods")
 STAGES = ("collect", "train", "sample", "eval")
+EVERY_PROCESS = ("train",)  # stages that need every process's devices (the global mesh)
 MODES = STAGES + ("all",)
 
 
@@ -60,11 +61,17 @@ def run(config: Any, workdir: str, mode: str = "all") -> None:
   for line in configlib.fit_batches_to_devices(config, jax.device_count()):
     print(line)
   module = validate(config, jax.device_count())
-  # One process of a multi-host run holds the workdir (a shared file system may honour flock).
-  with rundir.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
-    atomic_write_text(os.path.join(workdir, runfiles.CONFIG),
-                      config.to_json_best_effort(indent=2, sort_keys=True))
+  # Process 0 holds the workdir and is its only writer (`hosts`); training runs on every
+  # process, the other stages on process 0 alone while the rest wait at the barrier.
+  writer = hosts.is_writer()
+  with rundir.hold(workdir) if writer else contextlib.nullcontext():
+    if writer:
+      atomic_write_text(os.path.join(workdir, runfiles.CONFIG),
+                        config.to_json_best_effort(indent=2, sort_keys=True))
     for stage in STAGES if mode == "all" else (mode,):
       start = time.perf_counter()
-      getattr(module, "evaluate" if stage == "eval" else stage)(config, workdir)
-      runfiles.record_timing(workdir, stage, time.perf_counter() - start)
+      if writer or stage in EVERY_PROCESS:
+        getattr(module, "evaluate" if stage == "eval" else stage)(config, workdir)
+      hosts.barrier(f"paramgen {stage} done")
+      if writer:
+        runfiles.record_timing(workdir, stage, time.perf_counter() - start)

@@ -18,9 +18,8 @@ from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
-from paramgen_jax import memory
+from paramgen_jax import hosts, memory
 from paramgen_jax.errors import CorruptDataError, NonFiniteError
 from paramgen_jax.integrity import atomic_write_json, nonfinite_sets, read_json
 from paramgen_jax.train import checkpoint
@@ -84,7 +83,7 @@ def save_generated(workdir: str, task: str, stacked: Any) -> None:
   """
   path = os.path.join(os.path.abspath(workdir), GENERATED, task)
   host = jax.tree_util.tree_map(np.asarray, stacked)
-  with ocp.StandardCheckpointer() as checkpointer:
+  with hosts.local_checkpointer() as checkpointer:
     checkpointer.save(path, host, force=True)
     checkpointer.wait_until_finished()
   checkpoint.write_record(path, host)

@@ -280,6 +280,27 @@ def test_generation_within_budget_is_one_call_when_it_fits_and_chunks_by_fold_in
     np.testing.assert_array_equal(chunked["w"][first:first + count], part[:12 - first])
 
 
+def test_generation_over_8_devices_equals_one_and_plans_each_devices_share():
+  """13 models on 8 devices: 16 made (two per device), 13 kept, the same as one device's;
+  with a budget of 5 models' temporaries per device the calls hold a multiple of 8."""
+  mesh = memory.device_mesh()
+  assert mesh is not None and mesh.size == 8 and memory.device_mesh(jax.devices()[:1]) is None
+  generator, key = {"w": jnp.ones(3)}, jax.random.key(0)
+  conditions = jnp.arange(13.0)[:, None] * jnp.ones((13, 3))
+  one = memory.generate_within_budget(_toy_generate, generator, key, conditions, 13, 2**30,
+                                      what="toy")
+  eight = memory.generate_within_budget(_toy_generate, generator, key, conditions, 13, 2**30,
+                                        what="toy", mesh=mesh)
+  np.testing.assert_allclose(eight["w"], one["w"], rtol=1e-6, atol=1e-6)
+  one_model = memory.planned_bytes(jax.jit(lambda g, k, c: _toy_generate(g, k, c, 1)),
+                                   generator, key, conditions[:1])["temp"]
+  count, run = memory.plan_generation(_toy_generate, generator, key, conditions, 13,
+                                      5 * one_model, what="toy", mesh=mesh)
+  assert count % 8 == 0 and 8 <= count < 13 * 8
+  assert run(generator, key, conditions[:1].repeat(count, 0))["w"].sharding.spec[0] in (
+      "models", ("models",))
+
+
 def test_generation_plans_unconditional_generators_and_refuses_a_budget_nothing_fits():
   generate = lambda g, k, c, n: {"w": g["w"][None] * jax.random.normal(k, (n, 3))}
   count, run = memory.plan_generation(generate, {"w": jnp.ones(3)}, jax.random.key(0), None, 4,

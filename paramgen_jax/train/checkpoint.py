@@ -29,6 +29,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from paramgen_jax import hosts
 from paramgen_jax.errors import CorruptDataError
 from paramgen_jax.integrity import atomic_write_json, leaves_by_path, tree_checksum
 
@@ -195,7 +196,7 @@ class Checkpointer:
       # this returns), copied to the host; Orbax's files are never read back for this.
       host = host_copy(state)
       self._manager.wait_until_finished()
-      if jax.process_index() == 0:  # one writer of the shared record
+      if hosts.is_writer():  # one writer of the shared record
         write_record(self.step_dir(step), host, step=int(step))
     return saved
 
@@ -229,10 +230,13 @@ class Checkpointer:
   def set_aside(self, step: int) -> str:
     """Moves a bad step to `<directory>.corrupt/<step>` (out of Orbax's sight); returns it."""
     target = os.path.join(f"{self.directory}.corrupt", str(step))
-    if os.path.exists(target):
-      shutil.rmtree(target)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    os.replace(self.step_dir(step), target)
+    hosts.barrier(f"checkpoint {step} judged")  # no process still reads the step
+    if hosts.is_writer():
+      if os.path.exists(target):
+        shutil.rmtree(target)
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      os.replace(self.step_dir(step), target)
+    hosts.barrier(f"checkpoint {step} set aside")
     self._manager.reload()  # later saves must not meet a step the manager still lists
     return target
 

@@ -272,7 +272,7 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
     raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by the {data} "
                      f"data-parallel devices: use {global_batch(cfg.batch_size, data)} (the "
                      "pipeline rounds a run's batches up itself)")
-  if workdir is not None:
+  if workdir is not None and jax.process_index() == 0:  # the workdir's one writer
     ensure_writable(os.path.join(workdir, "checkpoints"), "checkpoint folder")
   init_key, step_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
   init, step_fn, abstract = _jitted(cfg, init_params, loss_fn, mesh, stateful, init_key)

@@ -28,8 +28,8 @@ from typing import Any, Iterable
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
+from paramgen_jax import hosts
 from paramgen_jax.errors import CorruptDataError, ZooMismatchError
 from paramgen_jax.integrity import (atomic_write_json, atomic_write_text, nonfinite_sets,
                                     read_json, tree_checksum)
@@ -117,7 +117,7 @@ def write_unit(zoo_dir: str, unit: str, stacked: Any, rows: list[dict]) -> None:
     shutil.rmtree(directory)
   os.makedirs(directory)
   host = jax.tree_util.tree_map(np.asarray, stacked)
-  with ocp.StandardCheckpointer() as checkpointer:
+  with hosts.local_checkpointer() as checkpointer:
     checkpointer.save(os.path.join(directory, ARRAYS), host)
     checkpointer.wait_until_finished()
   location = f"{UNITS}/{unit}"
@@ -155,7 +155,7 @@ def load_unit(zoo_dir: str, location: str, what: str = "zoo unit") -> Any:
   path = os.path.join(os.path.abspath(zoo_dir), location)
 
   def read():
-    with ocp.StandardCheckpointer() as checkpointer:
+    with hosts.local_checkpointer() as checkpointer:
       return checkpointer.restore(path)
 
   restored, why = read_quietly(read)

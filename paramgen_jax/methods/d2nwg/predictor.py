@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import memory
+from paramgen_jax import hosts
 from paramgen_jax.integrity import atomic_write_json
 from paramgen_jax.methods.d2nwg import core, vectors
 from paramgen_jax.methods.d2nwg.model import Predictor
@@ -98,7 +99,8 @@ def train(config: Any, workdir: str, generator: core.Generator, zoo: Any, condit
   fit = {"held_out_spearman": _spearman(guess, acc[held]),
          "held_out_mae": float(np.mean(np.abs(guess - acc[held]))),
          "accuracy_range": [float(acc.min()), float(acc.max())], "examples": int(len(acc))}
-  atomic_write_json(os.path.join(workdir, FIT), fit)
+  if hosts.is_writer():
+    atomic_write_json(os.path.join(workdir, FIT), fit)
   print(f"accuracy predictor: held-out Spearman {fit['held_out_spearman']:.3f}, "
         f"MAE {fit['held_out_mae']:.3f} over {int(held.sum())} noisy models")
 

@@ -221,14 +221,15 @@ def _generate(config: Any, generator: core.Generator, out_dir: str, tasks: list[
   count = config.predictor.candidates if rank is not None else n
   budget = memory.budget_bytes(config.get("memory"))
   what = "D2NWG generation of one model (generate.num_models)"
+  mesh = memory.device_mesh()  # the models split over this process's devices
 
   def make(task, task_key):
     conditions = _rows(rows, tasks.index(task), count)
     if rank is None:
       return memory.generate_within_budget(core.generate, generator, task_key, conditions,
-                                           count, budget, what=what)
+                                           count, budget, what=what, mesh=mesh)
     models, z = memory.generate_within_budget(_with_latents, generator, task_key, conditions,
-                                              count, budget, what=what)
+                                              count, budget, what=what, mesh=mesh)
     runfiles.save_generated(os.path.join(out_dir, "candidates"), task, models)
     return predictor.top(rank, z, conditions, models, n)
 

@@ -22,7 +22,7 @@ import numpy as np
 from flax import struct
 
 from paramgen_jax import configlib
-from paramgen_jax import artifact, diffusion
+from paramgen_jax import artifact, diffusion, hosts
 from paramgen_jax.methods.loragen.locations import LocationPlan, factors
 from paramgen_jax.methods.loragen.model import LoRAVAE, LossWeights, vae_loss
 from paramgen_jax.nn.dit import SequenceDiT
@@ -265,7 +265,7 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
                     jnp.asarray(cond_mean), jnp.float32(cond_scale))
   print(f"LoRA VAE: {plan.num_locations} locations, latents max |z| {np.abs(means).max():.3g} "
         f"({config.dit.latent_norm} normalization); conditions centred, RMS {cond_scale:.3g}")
-  if workdir:
+  if workdir and hosts.is_writer():
     np.savez(os.path.join(workdir, LATENTS), latents=means)  # the eval stage's expert load
   dit_params = _train_dit(config, plan, np.asarray(norm.latents(jnp.asarray(means)), np.float32),
                           np.asarray(norm.condition(cond), np.float32), workdir)

@@ -111,7 +111,7 @@ def sample(config: Any, workdir: str) -> None:
       workdir, list(conditions), n,
       lambda task, task_key: memory.generate_within_budget(
           core.generate, generator, task_key, repeated(task, n), n, budget,
-          what="LoRAGen generation of one adapter"), key)
+          what="LoRAGen generation of one adapter", mesh=memory.device_mesh()), key)
   runfiles.record_inference_cost(workdir, core.generate, generator, key,
                                  repeated(next(iter(conditions)), 1),
                                  runfiles.timing_repeats(config.generate),

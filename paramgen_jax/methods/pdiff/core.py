@@ -29,7 +29,7 @@ import numpy as np
 from flax import struct
 
 from paramgen_jax import configlib
-from paramgen_jax import artifact
+from paramgen_jax import artifact, hosts
 from paramgen_jax.methods.pdiff.conditions import seen_tasks, stats_rows
 from paramgen_jax.methods.pdiff.model import (LatentDenoiser, LatentScale, latent_diffusion_loss,
                                               sample_latents)
@@ -210,7 +210,7 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
   scale = LatentScale.fit(latents)
   print(f"latents: mean {float(scale.mean):.3g}, std {float(scale.std):.3g} "
         f"(max |z| {np.abs(latents).max():.3g}); standardized for diffusion")
-  if workdir:
+  if workdir and hosts.is_writer():
     np.savez(os.path.join(workdir, LATENTS), latents=latents, mean=np.asarray(scale.mean),
              std=np.asarray(scale.std))
   scaled = np.asarray(scale.forward(latents), np.float32)

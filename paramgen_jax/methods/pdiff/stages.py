@@ -179,7 +179,8 @@ def sample(config: Any, workdir: str) -> None:
       workdir, names, n,
       lambda name, task_key: memory.generate_within_budget(
           core.generate, generator, task_key, per_model(name, n), n, budget,
-          what="p-diff generation (generate.num_models)"), key)
+          what="p-diff generation (generate.num_models)",
+          mesh=memory.device_mesh()), key)
   runfiles.record_inference_cost(workdir, core.generate, generator, key,
                                  per_model(names[0], 1), runfiles.timing_repeats(config.generate),
                                  trained=(generator.ae_params, generator.den_params))

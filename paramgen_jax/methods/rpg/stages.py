@@ -134,8 +134,9 @@ def sample(config: Any, workdir: str) -> None:
   key = jax.random.key(config.sample.seed)
   # On several devices each samples a share of the tokens (`token_parallel`): the models of
   # one device up to float32 rounding, the sampler's temporaries split between devices.
-  generate = (functools.partial(core.generate, mesh=mesh_lib.make_mesh())
-              if jax.device_count() > 1 else core.generate)
+  # This process's devices: in a run over several processes, process 0 samples alone.
+  generate = (functools.partial(core.generate, mesh=mesh_lib.make_mesh(
+      devices=jax.local_devices())) if jax.local_device_count() > 1 else core.generate)
 
   def make(task, task_key):
     return memory.generate_within_budget(
