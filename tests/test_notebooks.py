@@ -74,3 +74,18 @@ def test_notebook_runs_at_smoke_size(name, tmp_path, monkeypatch):
   images = [output for cell in notebook.cells if cell.cell_type == "code"
             for output in cell.outputs if "image/png" in output.get("data", {})]
   assert images, f"{name} showed no picture"
+  if name == "quickstart.ipynb":  # README's quickstart, run as written: a working model
+    printed = "".join(output.get("text", "") for cell in notebook.cells
+                      if cell.cell_type == "code" for output in cell.outputs)
+    accuracy = float(printed.split("accuracy ", 1)[1].split()[0])
+    assert accuracy > 0.9, printed[-500:]
+    assert (tmp_path / "my_generator" / "generator.json").exists()
+
+
+def test_the_quickstart_notebook_holds_the_readmes_quickstart_as_written():
+  from tests.test_readme_api import snippet
+
+  readme = snippet("README.md", "<!-- quickstart:begin -->", "<!-- quickstart:end -->")
+  notebook = nbformat.read(os.path.join(REPO, "notebooks", "quickstart.ipynb"), as_version=4)
+  assert any(cell.source.strip() == readme.strip() for cell in notebook.cells
+             if cell.cell_type == "code")

@@ -158,7 +158,7 @@ def test_rpg_on_two_processes_equals_one_process_and_process_0_alone_writes(smok
   from paramgen_jax.zoo.spec import copy_zoo
 
   source, _ = shared_smoke_run(smoke_root, "rpg_convnext")
-  args = ["--config=configs/rpg_convnext.py:smoke", "--config.train.steps=20"]
+  args = ["--config=configs/rpg_convnext.py:smoke", "--config.train.steps=10"]
   one, two = tmp_path / "one", tmp_path / "two"
   for workdir in (one, two):  # collection is the p-diff test's; the zoo is the smoke run's
     copy_zoo(source, str(workdir))

@@ -12,7 +12,7 @@ import pytest
 from paramgen_jax import pipeline, runfiles
 from tests.helpers import load_config, shared_smoke_run
 
-CONFIGS = ["rpg_convnext", "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits",
+CONFIGS = ["rpg_convnext", "pdiff_digits", "loragen_lora", "d2nwg_digits",
            "mapping_unseen_binary"]
 
 
