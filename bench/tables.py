@@ -278,3 +278,26 @@ def default_runs(configs: tuple[str, ...]) -> str:
       rows.append([f"`{config}`", r.get("commit", "before commits were recorded"),
                    minutes(r["seconds"]), stages, f"{r['peak_rss_gb']:.2f} GB"])
   return table(["config", "commit", "wall time", "stages", "peak resident memory"], rows)
+
+
+PRECISION_STEPS = {"rpg_step_mamba2": "RPG train step (Mamba-2)",
+                   "rpg_denoiser_step": "RPG 1-D conv denoiser alone",
+                   "pdiff_autoencoder_step": "p-diff autoencoder step",
+                   "pdiff_latent_step": "latent diffusion step (text condition)"}
+
+
+def precision_steps() -> str:
+  """Step times in float32 and with bfloat16 compute, from bench/precision_steps.sh's rows."""
+  found = {}
+  for r in jsonl("precision_steps_cpu2.jsonl"):
+    dtype = next(o.split("=")[1] for o in r["overrides"] if "compute_dtype" in o)
+    found[(r["bench"], dtype)] = r
+  rows = []
+  for bench, what in PRECISION_STEPS.items():
+    f32, bf16 = found.get((bench, "float32")), found.get((bench, "bfloat16"))
+    if f32 is None or bf16 is None:
+      rows.append([what, "not run", "", ""])
+      continue
+    rows.append([what, f"{f32['median_ms']:.4g} ms", f"{bf16['median_ms']:.4g} ms",
+                 f"{f32['median_ms'] / bf16['median_ms']:.2f}×"])
+  return table(["step (default shapes)", "float32", "bfloat16 compute", "speed-up"], rows)

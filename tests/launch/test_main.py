@@ -4,6 +4,7 @@ import importlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -169,8 +170,8 @@ def test_sigkilled_training_resumes_to_the_same_parameters(tmp_path):
   import jax
   import numpy as np
 
-  config = ["--config=configs/toy_gmm.py:smoke", "--config.train.steps=1000",
-            "--config.train.checkpoint_every=50", "--deterministic"]
+  config = ["--config=configs/toy_gmm.py:smoke", "--config.train.steps=300",
+            "--config.train.checkpoint_every=20", "--deterministic"]
   ref, killed = tmp_path / "ref", tmp_path / "killed"
   assert launch(*config, f"--workdir={ref}", "--mode=collect").returncode == 0
   shutil.copytree(ref, killed)  # the same collected zoo
@@ -180,18 +181,19 @@ def test_sigkilled_training_resumes_to_the_same_parameters(tmp_path):
                               f"--workdir={killed}", "--mode=train"], cwd=REPO,
                              env=subprocess_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  first = killed / "checkpoints" / "50"
+  first = killed / "checkpoints" / "20"
   deadline = time.time() + 300
   while not first.is_dir() and process.poll() is None and time.time() < deadline:
-    time.sleep(0.05)
+    time.sleep(0.02)
+  process.send_signal(signal.SIGSTOP)  # where it is, at once
   process.kill()  # SIGKILL: no chance to save anything more
   process.wait()
   steps_before = [json.loads(line)["step"] for line in open(killed / "metrics.jsonl")]
-  assert 50 <= steps_before[-1] < 1000, "the run finished before it could be killed"
+  assert 20 <= steps_before[-1] < 300, "the run finished before it could be killed"
 
   assert launch(*config, f"--workdir={killed}", "--mode=train").returncode == 0
   steps = [json.loads(line)["step"] for line in open(killed / "metrics.jsonl")]
-  assert steps == list(range(1, 1001))
+  assert steps == list(range(1, 301))
   for a, b in zip(jax.tree_util.tree_leaves(_final_params(ref)),
                   jax.tree_util.tree_leaves(_final_params(killed))):
     np.testing.assert_array_equal(a, b)
