@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tables  # noqa: E402  (bench/tables.py)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(REPO, "bench", "results")
+RESULTS = tables.RESULTS
 BLOCK = re.compile(r"(<!-- rendered:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- rendered:end -->)",
                    re.S)
 
@@ -36,8 +36,7 @@ def _suite_time(name: str) -> str:
   rows = ["| commit | CI from a fresh clone (install + tests) | tests | exit status |",
           "|---|---|---|---|"]
   for r in tables.jsonl(name):
-    minutes, seconds = divmod(r["ci_seconds"], 60)
-    rows.append(f"| {r['commit']} | {minutes} min {seconds} s | {r['summary']} | "
+    rows.append(f"| {r['commit']} | {tables.minutes(r['ci_seconds'])} | {r['summary']} | "
                 f"{r['exit_status']} |")
   return "\n".join(rows)
 

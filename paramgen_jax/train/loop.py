@@ -41,6 +41,7 @@ import jax
 
 from jax.sharding import Mesh
 
+from paramgen_jax import hosts
 from paramgen_jax.configlib import global_batch
 from paramgen_jax.errors import RunError
 from paramgen_jax.train import mesh as mesh_lib
@@ -233,7 +234,7 @@ def _checkpointer(workdir: str | None, cfg: Any) -> contextlib.AbstractContextMa
 
 def _metrics_log(workdir: str | None, start: int) -> MetricsLog | None:
   """`workdir/metrics.jsonl`, written by the first process only; None in memory."""
-  if workdir is None or jax.process_index() != 0:
+  if workdir is None or not hosts.is_writer():
     return None
   return MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start)
 
@@ -272,7 +273,7 @@ def fit(cfg: Any, *, init_params: Callable[[jax.Array], PyTree], loss_fn: LossFn
     raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by the {data} "
                      f"data-parallel devices: use {global_batch(cfg.batch_size, data)} (the "
                      "pipeline rounds a run's batches up itself)")
-  if workdir is not None and jax.process_index() == 0:  # the workdir's one writer
+  if workdir is not None and hosts.is_writer():
     ensure_writable(os.path.join(workdir, "checkpoints"), "checkpoint folder")
   init_key, step_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
   init, step_fn, abstract = _jitted(cfg, init_params, loss_fn, mesh, stateful, init_key)

@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from paramgen_jax import memory
-from paramgen_jax import hosts
+from paramgen_jax import hosts, memory
 from paramgen_jax.integrity import atomic_write_json
 from paramgen_jax.methods.d2nwg import core, vectors
 from paramgen_jax.methods.d2nwg.model import Predictor

@@ -32,7 +32,6 @@ from paramgen_jax.nn.position import POSITION_KINDS
 from paramgen_jax.nn.sequence import BACKBONES
 from paramgen_jax.nn.unet1d import CONDITIONING
 from paramgen_jax.params.codec import TokenCodec
-from paramgen_jax.train import mesh as mesh_lib
 from paramgen_jax.zoo import conditions as zoo_conditions
 from paramgen_jax.zoo import spec
 
@@ -135,8 +134,8 @@ def sample(config: Any, workdir: str) -> None:
   # On several devices each samples a share of the tokens (`token_parallel`): the models of
   # one device up to float32 rounding, the sampler's temporaries split between devices.
   # This process's devices: in a run over several processes, process 0 samples alone.
-  generate = (functools.partial(core.generate, mesh=mesh_lib.make_mesh(
-      devices=jax.local_devices())) if jax.local_device_count() > 1 else core.generate)
+  mesh = memory.device_mesh()
+  generate = core.generate if mesh is None else functools.partial(core.generate, mesh=mesh)
 
   def make(task, task_key):
     return memory.generate_within_budget(
