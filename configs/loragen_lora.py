@@ -41,7 +41,8 @@ METHOD = dict(
                    prediction="v"),
     # Stage 2: EMA 0.995, batch 64 (official lr 8e-5 over ~10k steps; default: fewer, faster).
     train=configlib.train_section(steps=4000, batch_size=64, lr=1e-3, ema_decay=0.995),
-    sample=dict(sampler="ddim", steps=50, eta=0.0, num_samples=1, seed=1, clip_x0=None),
+    sample=dict(sampler="ddim", steps=50, eta=0.0, num_samples=1, seed=1, clip_x0=None,
+                compute_dtype="float32"),
     generate=dict(num_models=5),
 )
 

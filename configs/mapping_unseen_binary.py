@@ -33,7 +33,7 @@ METHOD = dict(
     train_tasks=0,
     train=configlib.train_section(steps=2000, batch_size=32, lr=1e-3, weight_decay=0.01,
                                   keep_checkpoints=1),
-    generate=dict(seen_tasks=0, timing_repeats=50),
+    generate=dict(seen_tasks=0, timing_repeats=50, compute_dtype="float32"),
 )
 
 ABLATIONS = {

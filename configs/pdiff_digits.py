@@ -47,7 +47,8 @@ METHOD = dict(
     diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                    prediction="eps"),
     train=configlib.train_section(steps=2000, batch_size=64, lr=1e-3, weight_decay=2e-6),
-    sample=dict(sampler="ddim", steps=100, eta=0.0, num_samples=1, seed=1, clip_x0=None),
+    sample=dict(sampler="ddim", steps=100, eta=0.0, num_samples=1, seed=1, clip_x0=None,
+                compute_dtype="float32"),
     generate=dict(num_models=50, select_split="train"),
 )
 

@@ -98,7 +98,8 @@ def run_sections(**train):
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0"),
       train=configlib.train_section(**{**RUN_TRAIN, **train}),
-      sample=dict(sampler="ddim", steps=60, eta=0.05, num_samples=1, seed=1, clip_x0=None),
+      sample=dict(sampler="ddim", steps=60, eta=0.05, num_samples=1, seed=1, clip_x0=None,
+                  compute_dtype="float32"),
       generate=dict(num_models=10, mode="partial", chunk=256),
   )
 

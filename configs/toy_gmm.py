@@ -18,7 +18,8 @@ BASE = dict(
     train=configlib.train_section(steps=3000, batch_size=256, lr=3e-3, warmup_steps=50,
                                   final_lr_ratio=0.05, ema_decay=0.99, log_every=50,
                                   checkpoint_every=500),
-    sample=dict(sampler="ddim", steps=60, eta=0.0, num_samples=10_000, seed=1, clip_x0=None),
+    sample=dict(sampler="ddim", steps=60, eta=0.0, num_samples=10_000, seed=1, clip_x0=None,
+                compute_dtype="float32"),
     mesh=dict(data=-1),
 )
 

@@ -53,6 +53,21 @@ def frozen(config: Any) -> Any:
   return ml_collections.FrozenConfigDict(config)
 
 
+def with_run_sections(generator: Any, config: Any,
+                      sections: tuple[str, ...] = ("sample", "generate")) -> Any:
+  """A saved `generator` (a method's struct dataclass with a `config`) that samples as this
+  run's `config` says: its `sections` replace the saved ones, so `--config.sample.steps=...`
+  or `--config.sample.compute_dtype=bfloat16` given with `--mode=sample` take effect."""
+  import copy
+
+  # A copy: as_configdict() is the frozen config's own dict, which must not change.
+  merged = copy.deepcopy(generator.config.as_configdict())
+  for name in sections:
+    if name in config:
+      merged[name] = copy.deepcopy(config[name])
+  return generator.replace(config=frozen(merged))
+
+
 def config_json(config: Any) -> dict:
   """The config as plain JSON data (tuples as lists)."""
   import json

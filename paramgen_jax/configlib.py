@@ -229,6 +229,7 @@ SAMPLE_SCHEMA = {
     "num_samples": integer(1),
     "seed": integer(0),
     "clip_x0": Field((float,), lambda v: v > 0, "must be > 0", optional=True),
+    "compute_dtype": one_of("float32", "bfloat16"),
 }
 
 MESH_FIELD = mapping_of(int)

@@ -18,16 +18,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from paramgen_jax.precision import autocast, cast_floating
 from paramgen_jax.train.state import PyTree, TrainState
 
 LossFn = Callable[..., tuple[jax.Array, Any]]
-
-
-def cast_floating(tree: PyTree, dtype: Any) -> PyTree:
-  """Casts the floating leaves of `tree` to `dtype` (integers are left alone)."""
-  def cast(x):
-    return x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
-  return jax.tree_util.tree_map(cast, tree)
 
 
 def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
@@ -41,8 +35,9 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
       `stateful`, `(params, model_state, batch, rng) -> (loss, (metrics, new_model_state))`.
     tx: the optimizer.
     ema_decay: > 0 keeps an exponential moving average of the parameters.
-    compute_dtype: dtype of the parameters and batch inside `loss_fn` (float32 master
-      weights are kept; 'bfloat16' gives mixed precision).
+    compute_dtype: dtype of the parameters, the batch and every dense / convolution
+      layer's inputs inside `loss_fn` (`precision.autocast`; float32 master weights are
+      kept; 'bfloat16' gives mixed precision).
     learning_rate: optional schedule, logged as metrics['lr'].
     stateful: whether `loss_fn` takes and returns the model state.
     metrics_every: the gradient and parameter norms (two more passes over every parameter)
@@ -56,10 +51,11 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
 
     def objective(params):
       params, batch_ = cast_floating(params, compute_dtype), cast_floating(batch, compute_dtype)
-      if stateful:
-        loss, (metrics, model_state) = loss_fn(params, state.model_state, batch_, rng)
-      else:
-        (loss, metrics), model_state = loss_fn(params, batch_, rng), state.model_state
+      with autocast(compute_dtype):
+        if stateful:
+          loss, (metrics, model_state) = loss_fn(params, state.model_state, batch_, rng)
+        else:
+          (loss, metrics), model_state = loss_fn(params, batch_, rng), state.model_state
       return loss.astype(jnp.float32), (metrics, model_state)
 
     (loss, (metrics, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(

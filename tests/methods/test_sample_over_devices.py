@@ -1,7 +1,11 @@
 """The sample stage splits generation over every device of the process (RPG: the tokens of a
 model, `token_parallel`; the other methods: the models, `memory.device_mesh`). This process
 has 8 simulated devices; each method's shared smoke run sampled on one. The models must be
-the same up to float32 rounding: 1e-5 absolute, on parameters of order one."""
+the same up to float32 rounding: 1e-5 absolute, on parameters of order one.
+
+The same stage in bfloat16 (`sample.compute_dtype`, the mapping's `generate.compute_dtype`)
+runs every dense layer of the generator in bfloat16 and gives models of the same structure
+and dtypes near the float32 ones."""
 
 import shutil
 
@@ -9,11 +13,12 @@ import jax
 import numpy as np
 import pytest
 
-from paramgen_jax import pipeline, runfiles
+from paramgen_jax import pipeline, precision, runfiles
 from tests.helpers import load_config, shared_smoke_run
 
 CONFIGS = ["rpg_convnext", "pdiff_digits", "loragen_lora", "d2nwg_digits",
            "mapping_unseen_binary"]
+BFLOAT16_TOLERANCE = dict.fromkeys(CONFIGS, 1.0)
 
 
 @pytest.mark.slow
@@ -31,3 +36,52 @@ def test_the_sample_stage_on_8_devices_makes_the_models_of_one(smoke_root, tmp_p
   for task in one:
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=0, atol=1e-5),
                            one[task], eight[task])
+
+
+def relative_rms_difference(a, b) -> float:
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return float(np.sqrt(np.mean((a - b) ** 2)) / max(np.sqrt(np.mean(a ** 2)), 1e-12))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CONFIGS)
+def test_bfloat16_generation_is_near_float32_with_the_same_structure(smoke_root, tmp_path, name):
+  workdir, result = shared_smoke_run(smoke_root, name)
+  assert result["returncode"] == 0, result["stderr"]
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy, ignore=shutil.ignore_patterns("generated"))
+  config = load_config(name, "smoke")
+  config["generate" if config.method == "mapping" else "sample"].compute_dtype = "bfloat16"
+  pipeline.method_module(config.method).sample(config, str(copy))
+  exact, low = runfiles.load_generated(workdir), runfiles.load_generated(str(copy))
+  assert list(exact) == list(low) and exact
+  differences = []
+  for task in exact:
+    assert (jax.tree_util.tree_structure(low[task])
+            == jax.tree_util.tree_structure(exact[task])), task
+    for a, b in zip(jax.tree_util.tree_leaves(exact[task]), jax.tree_util.tree_leaves(low[task])):
+      assert b.dtype == a.dtype and b.shape == a.shape and np.isfinite(b).all(), task
+      differences.append(relative_rms_difference(a, b))
+  print(name, "largest relative RMS difference", max(differences))
+  assert 0 < max(differences) < BFLOAT16_TOLERANCE[name], max(differences)
+
+
+def test_autocast_runs_dense_layers_in_bfloat16_and_returns_float32():
+  import flax.linen as nn
+  import jax.numpy as jnp
+
+  class Net(nn.Module):
+    @nn.compact
+    def __call__(self, x, t):
+      h = nn.Dense(8)(x) + jnp.sin(t.astype(jnp.float32))[:, None]  # a float32 embedding
+      return nn.Dense(3)(nn.relu(h))
+
+  x, t = jnp.ones((2, 4)), jnp.arange(2)
+  params = Net().init(jax.random.key(0), x, t)
+  apply = lambda p, x, t: Net().apply(p, x, t)
+  low = precision.computed_in(apply, "bfloat16")
+  dots = [e for e in jax.make_jaxpr(low)(params, x, t).eqns if e.primitive.name == "dot_general"]
+  assert len(dots) == 2 and all(e.outvars[0].aval.dtype == jnp.bfloat16 for e in dots)
+  assert low(params, x, t).dtype == jnp.float32
+  np.testing.assert_allclose(low(params, x, t), apply(params, x, t), rtol=0.05, atol=0.05)
+  assert precision.computed_in(apply, "float32") is apply

@@ -30,7 +30,7 @@ import numpy as np
 from flax import struct
 
 from paramgen_jax import configlib
-from paramgen_jax import artifact, diffusion
+from paramgen_jax import artifact, diffusion, precision
 from paramgen_jax.methods.d2nwg import conditions as C
 from paramgen_jax.methods.d2nwg import model as M
 from paramgen_jax.methods.d2nwg import vectors as V
@@ -95,7 +95,8 @@ def small_config() -> ml_collections.ConfigDict:
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0"),
       train=fit(1500, 16, 4e-3),
-      sample=dict(sampler="ddim", steps=20, eta=0.0, num_samples=1, seed=1, clip_x0=None)))
+      sample=dict(sampler="ddim", steps=20, eta=0.0, num_samples=1, seed=1, clip_x0=None,
+                  compute_dtype="float32")))
 
 
 def vae(config: Any, length: int) -> WeightVAE:
@@ -305,12 +306,16 @@ def _denoiser_conditions(generator: Generator, conditions: Any, num: int) -> dic
 def generate_latents(generator: Generator, key: jax.Array, conditions: SupportSets,
                      num_models: int) -> jax.Array:
   """(num_models, Z) standardized latents, one per row of conditions. Traceable."""
-  g = generator
-  cond = _denoiser_conditions(g, conditions, num_models)
+  dtype = precision.section_dtype(generator.config.sample)
+  g = generator.replace(denoiser=precision.cast_floating(generator.denoiser, dtype),
+                        aligner=precision.cast_floating(generator.aligner, dtype))
   model, schedule = denoiser(g.config, g.dims), recipe.schedule_from_section(g.config.diffusion)
-  return diffusion.sample(lambda x, t, c: model.apply(g.denoiser, x, t, c), schedule,
-                          (num_models, g.dims[1]), key, cond=cond,
-                          **recipe.sampler_kwargs(g.config.sample, g.config.diffusion.prediction))
+  with precision.autocast(dtype):
+    cond = _denoiser_conditions(g, conditions, num_models)
+    z = diffusion.sample(lambda x, t, c: model.apply(g.denoiser, x, t, c), schedule,
+                         (num_models, g.dims[1]), key, cond=cond,
+                         **recipe.sampler_kwargs(g.config.sample, g.config.diffusion.prediction))
+  return z.astype(jnp.float32)
 
 
 def decode(generator: Generator, z: jax.Array) -> jax.Array:
@@ -319,9 +324,12 @@ def decode(generator: Generator, z: jax.Array) -> jax.Array:
   raw = z * jnp.asarray(g.scale.std)[None, :] + jnp.asarray(g.scale.mean)[None, :]
   if not g.config.vae.use:
     return raw
-  model = vae(g.config, g.dims[0])
-  shape = model.latent_shape
-  return jax.vmap(lambda c: model.apply(g.vae, c.reshape(shape), method=WeightVAE.decode))(raw)
+  model, dtype = vae(g.config, g.dims[0]), precision.section_dtype(g.config.sample)
+  shape, params = model.latent_shape, precision.cast_floating(g.vae, dtype)
+  with precision.autocast(dtype):
+    vectors = jax.vmap(lambda c: model.apply(params, c.reshape(shape),
+                                             method=WeightVAE.decode))(raw)
+  return vectors.astype(jnp.float32)
 
 
 def decode_models(generator: Generator, z: jax.Array) -> PyTree:

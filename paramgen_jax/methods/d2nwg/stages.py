@@ -33,7 +33,7 @@ import numpy as np
 
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
-from paramgen_jax.artifact import config_json
+from paramgen_jax.artifact import config_json, with_run_sections
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.eval.headline import split_means
 from paramgen_jax.methods.d2nwg import baselines, core, predictor, support
@@ -162,7 +162,7 @@ def train(config: Any, workdir: str) -> None:
 
 def sample(config: Any, workdir: str) -> None:
   """Models for every task from its support set, per architecture; k-shot runs for unseen."""
-  generator = core.load(runfiles.generator_dir(workdir))
+  generator = with_run_sections(core.load(runfiles.generator_dir(workdir)), config)
   feats, labels, _ = support.image_features(config, workdir, train=False)
   rank = predictor.load(config, workdir, generator) if config.predictor.use else None
   for a, (_, sub, subdir) in enumerate(architectures(config, workdir)):

@@ -22,7 +22,7 @@ import numpy as np
 from flax import struct
 
 from paramgen_jax import configlib
-from paramgen_jax import artifact, diffusion, hosts
+from paramgen_jax import artifact, diffusion, hosts, precision
 from paramgen_jax.methods.loragen.locations import LocationPlan, factors
 from paramgen_jax.methods.loragen.model import LoRAVAE, LossWeights, vae_loss
 from paramgen_jax.nn.dit import SequenceDiT
@@ -91,7 +91,8 @@ def small_config() -> ml_collections.ConfigDict:
       # The DiT needs about 3000 steps to draw every model near its task's (on
       # tests/test_protocol.py's 16 models: 1000 steps 80-89% accuracy, 3000 steps 98%).
       train=train(3000, 2e-3, 0.9, 0.999, 0.0),
-      sample=dict(sampler="ddim", steps=25, eta=0.0, num_samples=1, seed=1, clip_x0=None),
+      sample=dict(sampler="ddim", steps=25, eta=0.0, num_samples=1, seed=1, clip_x0=None,
+                  compute_dtype="float32"),
       generate=dict(num_models=4)))
 
 
@@ -305,7 +306,13 @@ def generate(generator: Generator, key: jax.Array, conditions: Any, num_models: 
   want = (num_models, generator.condition_dim)
   if tuple(np.shape(conditions)) != want:
     raise ValueError(f"conditions must be (num_models, D) = {want}, got {np.shape(conditions)}")
-  return decode(generator, sample_latents(generator, key, conditions))
+  dtype = precision.section_dtype(generator.config.sample)
+  lowered = generator.replace(
+      vae_params=precision.cast_floating(generator.vae_params, dtype),
+      dit_params=precision.cast_floating(generator.dit_params, dtype))
+  with precision.autocast(dtype):
+    adapters = decode(lowered, sample_latents(lowered, key, conditions))
+  return precision.cast_floating(adapters, jnp.float32)
 
 
 def save(generator: Generator, path: str) -> None:

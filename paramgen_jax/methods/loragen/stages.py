@@ -27,7 +27,7 @@ import numpy as np
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
 from paramgen_jax.eval.baselines import nearest_seen_task, reconstruction, soup
-from paramgen_jax.artifact import config_json
+from paramgen_jax.artifact import config_json, with_run_sections
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.methods.loragen import core, plots
 from paramgen_jax.zoo import spec
@@ -102,7 +102,7 @@ def sample(config: Any, workdir: str) -> None:
   """`generate.num_models` adapters for every seen and unseen task, from its text (the task's
   condition repeated), within the memory budget."""
   inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
-  generator = core.load(runfiles.generator_dir(workdir))
+  generator = with_run_sections(core.load(runfiles.generator_dir(workdir)), config)
   conditions = task_conditions(workdir, inputs)
   n, key = config.generate.num_models, jax.random.key(config.sample.seed)
   budget = memory.budget_bytes(config.get("memory"))

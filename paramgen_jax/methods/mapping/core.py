@@ -24,7 +24,7 @@ import numpy as np
 from flax import struct
 
 from paramgen_jax import configlib
-from paramgen_jax import artifact
+from paramgen_jax import artifact, precision
 from paramgen_jax.methods.mapping.model import MappingNet, weighted_mse
 from paramgen_jax.params.arrangement import Arrangement, layer_sensitivity
 from paramgen_jax.train import recipe
@@ -73,6 +73,7 @@ def small_config() -> ml_collections.ConfigDict:
       "train": configlib.train_section(steps=400, batch_size=16, lr=3e-3, warmup_steps=10,
                                        weight_decay=0.01, log_every=50, checkpoint_every=400,
                                        keep_checkpoints=1),
+      "generate": {"compute_dtype": "float32"},
   })
 
 
@@ -201,9 +202,11 @@ def generate(generator: Generator, key: jax.Array, conditions: jax.Array,
     got = None if conditions is None else tuple(np.shape(conditions))
     raise ValueError(f"mapping.generate: conditions must be (num_models, F) = "
                      f"({num_models}, {width}), got {got}")
-  arr = generator.arrangement
-  w_hat, b_hat, feats = make_net(generator.config.generator, arr).apply(
-      generator.params, jnp.asarray(conditions, jnp.float32))
+  arr, dtype = generator.arrangement, precision.section_dtype(generator.config.get("generate"))
+  with precision.autocast(dtype):
+    w_hat, b_hat, feats = precision.cast_floating(make_net(generator.config.generator, arr).apply(
+        precision.cast_floating(generator.params, dtype), jnp.asarray(conditions, jnp.float32)),
+        jnp.float32)
   scale = generator.scale
   stats = stats_from_features(feats * jnp.asarray(scale.std)[None] + jnp.asarray(scale.mean)[None])
   weights, biases = jax.vmap(arr.denormalize)(w_hat, b_hat, stats)

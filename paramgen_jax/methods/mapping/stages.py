@@ -26,7 +26,7 @@ import numpy as np
 
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
-from paramgen_jax.artifact import config_json
+from paramgen_jax.artifact import config_json, with_run_sections
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.eval.baselines import nearest_seen_task
 from paramgen_jax.methods.mapping import core
@@ -55,7 +55,8 @@ SCHEMA = {
     "loss": {"alpha": C.real(0.0), "target_noise": C.real(0.0)},
     "train_tasks": C.integer(0),
     "train": C.TRAIN_SCHEMA,
-    "generate": {"seen_tasks": C.integer(0), "timing_repeats": C.integer(1)},
+    "generate": {"seen_tasks": C.integer(0), "timing_repeats": C.integer(1),
+                 "compute_dtype": C.one_of("float32", "bfloat16")},
     "mesh": C.MESH_FIELD,
 }
 TEXT_CONDITIONS = "conditions_text.npz"
@@ -127,7 +128,7 @@ def sample(config: Any, workdir: str) -> None:
   """One model per target task: the tasks' conditions (T, F) in one batched forward pass
   (chunked by `memory.generate_within_budget` when over budget), then one model's time and
   memory."""
-  generator = core.load(runfiles.generator_dir(workdir))
+  generator = with_run_sections(core.load(runfiles.generator_dir(workdir)), config)
   inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
   names = target_tasks(config, workdir)
   conds = task_conditions(config, workdir, [inputs.by_name[n] for n in names])

@@ -29,7 +29,7 @@ import numpy as np
 from flax import struct
 
 from paramgen_jax import configlib
-from paramgen_jax import artifact, hosts
+from paramgen_jax import artifact, hosts, precision
 from paramgen_jax.methods.pdiff.conditions import seen_tasks, stats_rows
 from paramgen_jax.methods.pdiff.model import (LatentDenoiser, LatentScale, latent_diffusion_loss,
                                               sample_latents)
@@ -80,7 +80,7 @@ def small_config() -> ml_collections.ConfigDict:
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0"),
       train=train(1500, 3e-3, 16),
-      sample=dict(sampler="ddim", steps=50, eta=0.0, clip_x0=None)))
+      sample=dict(sampler="ddim", steps=50, eta=0.0, clip_x0=None, compute_dtype="float32")))
 
 
 def autoencoder(config: Any, codec: FlatCodec) -> ParamAutoencoder:
@@ -243,13 +243,18 @@ def generate(generator: Generator, key: jax.Array, conditions: Any,
   _check_generate(generator, conditions, num_models)
   config, codec = generator.config, generator.codec
   conditional = generator.seen is not None
-  z = sample_latents(denoiser(config, codec, conditional), generator.den_params, conditions,
-                     num_models, config.autoencoder.latent_dim, key,
-                     recipe.schedule_from_section(config.diffusion),
-                     **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
+  dtype = precision.section_dtype(config.sample)
+  den_params, ae_params = precision.cast_floating((generator.den_params, generator.ae_params),
+                                                  dtype)
   ae = autoencoder(config, codec)
-  decoded = jax.vmap(lambda c: ae.apply(generator.ae_params, c, method=ParamAutoencoder.decode))(
-      generator.scale.inverse(z))
+  with precision.autocast(dtype):
+    z = sample_latents(denoiser(config, codec, conditional), den_params, conditions,
+                       num_models, config.autoencoder.latent_dim, key,
+                       recipe.schedule_from_section(config.diffusion),
+                       **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
+    decoded = jax.vmap(lambda c: ae.apply(ae_params, c, method=ParamAutoencoder.decode))(
+        generator.scale.inverse(z))
+  decoded = decoded.astype(jnp.float32)
   rows = (stats_rows(generator.seen, conditions) if conditional
           else jnp.zeros((num_models,), jnp.int32))
   return jax.vmap(codec.decode)(decoded, rows)

@@ -30,7 +30,7 @@ import numpy as np
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
 from paramgen_jax import params as P
-from paramgen_jax.artifact import config_json
+from paramgen_jax.artifact import config_json, with_run_sections
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.pdiff import conditions as cond_lib
@@ -162,7 +162,8 @@ def stats_of(generator: core.Generator, conditions: dict, seen: list[str]) -> di
 def sample(config: Any, workdir: str) -> None:
   """`generate.num_models` models per target task into generated/<task>/, each denormalized
   with its own statistics (seen) or the nearest seen task's (unseen; STATS_OF says which)."""
-  generator, seen = core.load(runfiles.generator_dir(workdir)), seen_names(workdir)
+  generator = with_run_sections(core.load(runfiles.generator_dir(workdir)), config)
+  seen = seen_names(workdir)
   inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
   conditions = task_conditions(config, workdir, inputs, seen)
   names = target_tasks(config, workdir, conditions)

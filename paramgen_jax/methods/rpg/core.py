@@ -25,7 +25,7 @@ import numpy as np
 from flax import struct
 
 from paramgen_jax import configlib
-from paramgen_jax import artifact
+from paramgen_jax import artifact, precision
 from paramgen_jax.methods.rpg import token_parallel
 from paramgen_jax.methods.rpg.model import RPGGenerator, rpg_loss, sample_tokens
 from paramgen_jax.params.codec import TokenCodec
@@ -68,7 +68,8 @@ def small_config() -> ml_collections.ConfigDict:
                      prediction="x0"),
       train=configlib.train_section(steps=1000, batch_size=8, lr=3e-3, warmup_steps=50,
                                     log_every=50, checkpoint_every=500, keep_checkpoints=1),
-      sample=dict(sampler="ddim", steps=30, eta=0.05, num_samples=1, seed=1, clip_x0=None),
+      sample=dict(sampler="ddim", steps=30, eta=0.05, num_samples=1, seed=1, clip_x0=None,
+                  compute_dtype="float32"),
       generate=dict(mode="parallel", chunk=64)))
 
 
@@ -226,16 +227,19 @@ def generate(generator: Generator, key: jax.Array, conditions: Any, num_models: 
   perm = (jax.random.randint(perm_key, (num_models,), 0, generator.num_permutations)
           if generator.num_permutations else None)
   cond = None if conditions is None else jnp.asarray(conditions, jnp.float32)
-  proto = model.apply(generator.params, layer, token, perm, cond, num_models,
-                      method=RPGGenerator.prototypes)
+  dtype = precision.section_dtype(config.sample)
+  params = precision.cast_floating(generator.params, dtype)
   sample = (sample_tokens if mesh is None
             else functools.partial(token_parallel.sample_tokens_sharded, mesh=mesh))
-  tokens = sample(model, generator.params, proto.reshape(-1, proto.shape[-1]), token_key,
-                  recipe.schedule_from_section(config.diffusion), mode=config.generate.mode,
-                  chunk=config.generate.chunk,
-                  **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
-  return jax.vmap(codec.decode)(
-      tokens.reshape(num_models, codec.plan.num_tokens, config.tokens.size))
+  with precision.autocast(dtype):
+    proto = model.apply(params, layer, token, perm, cond, num_models,
+                        method=RPGGenerator.prototypes)
+    tokens = sample(model, params, proto.reshape(-1, proto.shape[-1]), token_key,
+                    recipe.schedule_from_section(config.diffusion), mode=config.generate.mode,
+                    chunk=config.generate.chunk,
+                    **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
+  return jax.vmap(codec.decode)(tokens.astype(jnp.float32).reshape(
+      num_models, codec.plan.num_tokens, config.tokens.size))
 
 
 def save(generator: Generator, path: str) -> None:

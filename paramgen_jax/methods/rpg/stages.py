@@ -15,7 +15,6 @@ bit vector ('bits') or the MiniLM embedding of its first text description ('text
 
 from __future__ import annotations
 
-import copy
 import functools
 from typing import Any, Mapping, Sequence
 
@@ -108,20 +107,10 @@ def train(config: Any, workdir: str) -> None:
   core.save(generator, runfiles.generator_dir(workdir))
 
 
-def sampling_generator(config: Any, workdir: str) -> core.Generator:
-  """The generator the train stage saved, sampling as this run's config says: its sample
-  and generate sections (e.g. --config.sample.steps given with --mode=sample)."""
-  generator = core.load(runfiles.generator_dir(workdir))
-  # A copy: as_configdict() is the frozen config's own dict, which must not change.
-  merged = copy.deepcopy(generator.config.as_configdict())
-  merged.sample, merged.generate = config.sample, config.generate
-  return generator.replace(config=artifact.frozen(merged))
-
-
 def sample(config: Any, workdir: str) -> None:
   """`generate.num_models` models per target task into generated/<task>/; task i draws
   with fold_in(sample key, i)."""
-  generator = sampling_generator(config, workdir)
+  generator = artifact.with_run_sections(core.load(runfiles.generator_dir(workdir)), config)
   if config.generator.condition == "none":
     targets = {t.name: None for t in _tasks_in_manifest(config, workdir, "seen")}
   else:

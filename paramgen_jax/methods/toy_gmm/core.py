@@ -22,7 +22,7 @@ import numpy as np
 from flax import struct
 
 from paramgen_jax import configlib
-from paramgen_jax import artifact, diffusion
+from paramgen_jax import artifact, diffusion, precision
 from paramgen_jax.nn import MLPDenoiser
 from paramgen_jax.params.layout import ParamLayout
 from paramgen_jax.train import recipe
@@ -47,7 +47,8 @@ def small_config() -> ml_collections.ConfigDict:
                      prediction="eps"),
       train=configlib.train_section(steps=200, batch_size=256, lr=3e-3, warmup_steps=50,
                                     final_lr_ratio=0.05, log_every=50, checkpoint_every=100),
-      sample=dict(sampler="ddim", steps=20, eta=0.0, num_samples=1000, seed=1, clip_x0=None)))
+      sample=dict(sampler="ddim", steps=20, eta=0.0, num_samples=1000, seed=1, clip_x0=None,
+                  compute_dtype="float32")))
 
 
 def draw_mixture(means, stds, weights, num_points: int, seed: int) -> np.ndarray:
@@ -116,11 +117,14 @@ def generate(generator: Generator, key: jax.Array, conditions: Any, num_models: 
   if conditions is not None:
     raise ValueError("toy_gmm is unconditional: pass conditions=None")
   config, model = generator.config, _model(generator.config)
-  denoise = lambda x, t, c: model.apply(generator.params, x, t, c)
-  vectors = diffusion.sample(denoise, recipe.schedule_from_section(config.diffusion),
-                             (num_models, generator.layout.num_params), key,
-                             **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
-  return jax.vmap(generator.layout.from_vector)(vectors)
+  dtype = precision.section_dtype(config.sample)
+  params = precision.cast_floating(generator.params, dtype)
+  denoise = lambda x, t, c: model.apply(params, x, t, c)
+  with precision.autocast(dtype):
+    vectors = diffusion.sample(denoise, recipe.schedule_from_section(config.diffusion),
+                               (num_models, generator.layout.num_params), key,
+                               **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
+  return jax.vmap(generator.layout.from_vector)(vectors.astype(jnp.float32))
 
 
 def save(generator: Generator, path: str) -> None:

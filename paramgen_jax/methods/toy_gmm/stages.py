@@ -22,6 +22,7 @@ import numpy as np
 
 from paramgen_jax import configlib as C
 from paramgen_jax import runfiles
+from paramgen_jax.artifact import with_run_sections
 from paramgen_jax.methods.toy_gmm import core
 
 SCHEMA = {
@@ -73,7 +74,7 @@ def train(config: Any, workdir: str) -> None:
 
 def sample(config: Any, workdir: str) -> None:
   """Generates `sample.num_samples` points with the saved generator into samples.npz."""
-  generator = core.load(runfiles.generator_dir(workdir))
+  generator = with_run_sections(core.load(runfiles.generator_dir(workdir)), config)
   run = jax.jit(core.generate, static_argnames="num_models")
   points = run(generator, jax.random.key(config.sample.seed), None,
                num_models=config.sample.num_samples)["x"]

@@ -1,0 +1,69 @@
+"""Compute precision: bfloat16 arithmetic over float32 storage, in training and generation.
+
+Like the official code's bfloat16 autocast: parameters are cast to the compute dtype, every
+dense, convolution and einsum layer gets its inputs in it (`autocast`, so a float32 embedding
+added on the way does not turn the rest of the network back to float32), the network's
+outputs come back as float32, and everything that accumulates (optimizer state, master
+parameters, a sampler's x_t and its updates) stays float32. Configs choose it with `train.compute_dtype` and `sample.compute_dtype`
+(`generate.compute_dtype` for the mapping), each 'float32' or 'bfloat16'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+PyTree = Any
+COMPUTE_DTYPES = ("float32", "bfloat16")
+# The layers whose inputs autocast casts: where the multiply-adds are.
+CAST_LAYERS = (nn.Dense, nn.DenseGeneral, nn.Conv, nn.ConvTranspose, nn.Einsum)
+
+
+def cast_floating(tree: PyTree, dtype: Any) -> PyTree:
+  """Casts the floating leaves of `tree` to `dtype` (integers, keys and None are left alone)."""
+  def cast(x):
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      return x
+    return x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
+  return jax.tree_util.tree_map(cast, tree)
+
+
+def section_dtype(section: Any) -> str:
+  """The compute dtype a `sample` / `generate` section asks for; 'float32' where the key is
+  absent (generators saved before the key existed)."""
+  return section.get("compute_dtype", "float32") if section is not None else "float32"
+
+
+@contextlib.contextmanager
+def autocast(dtype: Any) -> Iterator[None]:
+  """While tracing inside it, every dense / convolution / einsum layer (`CAST_LAYERS`) casts
+  its floating inputs to `dtype`; nothing changes for float32."""
+  dtype = jnp.dtype(dtype)
+  if dtype == jnp.float32:
+    yield
+    return
+
+  def cast_inputs(next_fun, args, kwargs, context):
+    if context.method_name == "__call__" and isinstance(context.module, CAST_LAYERS):
+      args, kwargs = cast_floating(args, dtype), cast_floating(kwargs, dtype)
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(cast_inputs):
+    yield
+
+
+def computed_in(fn: Callable[..., Any], dtype: Any) -> Callable[..., Any]:
+  """`fn` under `autocast(dtype)`, its floating arguments cast to `dtype` and its floating
+  outputs to float32; `fn` itself for float32 (the same program, bit for bit)."""
+  if jnp.dtype(dtype) == jnp.float32:
+    return fn
+
+  def wrapped(*args, **kwargs):
+    with autocast(dtype):
+      out = fn(*cast_floating(args, dtype), **cast_floating(kwargs, dtype))
+    return cast_floating(out, jnp.float32)
+  return wrapped
