@@ -280,24 +280,36 @@ def default_runs(configs: tuple[str, ...]) -> str:
   return table(["config", "commit", "wall time", "stages", "peak resident memory"], rows)
 
 
-PRECISION_STEPS = {"rpg_step_mamba2": "RPG train step (Mamba-2)",
-                   "rpg_denoiser_step": "RPG 1-D conv denoiser alone",
-                   "pdiff_autoencoder_step": "p-diff autoencoder step",
-                   "pdiff_latent_step": "latent diffusion step (text condition)"}
+PRECISION_STEPS = {("rpg_step_mamba2", "per_layer"): "RPG train step (Mamba-2, the default)",
+                   ("rpg_step_mamba", "per_layer"): "RPG train step (Mamba-1)",
+                   ("rpg_step_lstm", "per_layer"): "RPG train step (LSTM)",
+                   ("rpg_step_transformer", "per_layer"): "RPG train step (transformer)",
+                   ("rpg_denoiser_step", "per_layer"): "RPG 1-D conv denoiser alone",
+                   ("rpg_denoiser_step", "shared"): "RPG denoiser, shared conditioning",
+                   ("pdiff_autoencoder_step", None): "p-diff autoencoder step",
+                   ("pdiff_latent_step", None): "latent diffusion step (text condition)",
+                   ("rpg_generation", "partial"): "RPG generation of one ConvNeXt-mini model"}
+
+
+def _precision_key(r: dict) -> tuple:
+  """(bench, variant, compute dtype) of a row of bench/precision_steps.sh."""
+  if r["bench"] == "rpg_generation":
+    return r["bench"], r["mode"], r.get("compute_dtype", "float32")
+  dtype = next(o.split("=")[1] for o in r["overrides"] if "compute_dtype" in o)
+  return r["bench"], r.get("denoiser"), dtype
 
 
 def precision_steps() -> str:
-  """Step times in float32 and with bfloat16 compute, from bench/precision_steps.sh's rows."""
-  found = {}
-  for r in jsonl("precision_steps_cpu2.jsonl"):
-    dtype = next(o.split("=")[1] for o in r["overrides"] if "compute_dtype" in o)
-    found[(r["bench"], dtype)] = r
+  """Step (and generation) times in float32 and with bfloat16 compute, from
+  bench/precision_steps.sh's rows (the latest of each)."""
+  found = {_precision_key(r): r for r in jsonl("precision_steps_cpu2.jsonl")}
+  seconds = lambda r: r["generate_s"] * 1000 if "generate_s" in r else r["median_ms"]
   rows = []
-  for bench, what in PRECISION_STEPS.items():
-    f32, bf16 = found.get((bench, "float32")), found.get((bench, "bfloat16"))
+  for key, what in PRECISION_STEPS.items():
+    f32, bf16 = found.get((*key, "float32")), found.get((*key, "bfloat16"))
     if f32 is None or bf16 is None:
       rows.append([what, "not run", "", ""])
       continue
-    rows.append([what, f"{f32['median_ms']:.4g} ms", f"{bf16['median_ms']:.4g} ms",
-                 f"{f32['median_ms'] / bf16['median_ms']:.2f}×"])
+    rows.append([what, f"{seconds(f32):.4g} ms", f"{seconds(bf16):.4g} ms",
+                 f"{seconds(f32) / seconds(bf16):.2f}×"])
   return table(["step (default shapes)", "float32", "bfloat16 compute", "speed-up"], rows)

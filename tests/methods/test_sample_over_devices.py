@@ -18,7 +18,10 @@ from tests.helpers import load_config, shared_smoke_run
 
 CONFIGS = ["rpg_convnext", "pdiff_digits", "loragen_lora", "d2nwg_digits",
            "mapping_unseen_binary"]
-BFLOAT16_TOLERANCE = dict.fromkeys(CONFIGS, 1.0)
+# Relative RMS difference of bfloat16-generated models from the float32 ones: bfloat16
+# rounds at 2^-9, errors add up over a network's layers and a sampler's steps (measured at
+# smoke size: 0.0002 p-diff to 0.04 mapping).
+BFLOAT16_TOLERANCE = 0.1
 
 
 @pytest.mark.slow
@@ -62,8 +65,7 @@ def test_bfloat16_generation_is_near_float32_with_the_same_structure(smoke_root,
     for a, b in zip(jax.tree_util.tree_leaves(exact[task]), jax.tree_util.tree_leaves(low[task])):
       assert b.dtype == a.dtype and b.shape == a.shape and np.isfinite(b).all(), task
       differences.append(relative_rms_difference(a, b))
-  print(name, "largest relative RMS difference", max(differences))
-  assert 0 < max(differences) < BFLOAT16_TOLERANCE[name], max(differences)
+  assert 0 < max(differences) < BFLOAT16_TOLERANCE, max(differences)
 
 
 def test_autocast_runs_dense_layers_in_bfloat16_and_returns_float32():
