@@ -235,6 +235,7 @@ RENDERERS = {
     "default_runs_cpu2": lambda: tables.default_runs(("rpg_convnext", "cond_pdiff_lora")),
     "mapping_vs_rpg_cpu2": tables.mapping_vs_rpg,
     "precision_steps_cpu2": tables.precision_steps,
+    "precision_runs_cpu2": tables.precision_runs,
 }
 
 

@@ -313,3 +313,26 @@ def precision_steps() -> str:
     rows.append([what, f"{seconds(f32):.4g} ms", f"{seconds(bf16):.4g} ms",
                  f"{seconds(f32) / seconds(bf16):.2f}×"])
   return table(["step (default shapes)", "float32", "bfloat16 compute", "speed-up"], rows)
+
+
+PRECISION_VARIANTS = {"float32": "float32", "bf16_generation": "bfloat16 generation",
+                      "bf16_training": "bfloat16 training and generation"}
+
+
+def precision_runs() -> str:
+  """Default runs' accuracy with bfloat16 compute against float32, from
+  bench/precision_runs.py's rows (the latest of each config and variant). Speed is
+  precision_steps' (measured alone); these runs' stage times are not published."""
+  rows = []
+  for r in latest(jsonl("precision_runs_cpu2.jsonl"), "config", "variant"):
+    base = next(b for b in latest(jsonl("precision_runs_cpu2.jsonl"), "config", "variant")
+                if b["config"] == r["config"] and b["variant"] == "float32")
+    cells = []
+    for split in ("seen", "unseen"):
+      got, ref = r[split], base[split]
+      cells.append("" if not got else
+                   f"{got['generated']:.2f}% ({got['ratio']:.3f})"
+                   + ("" if r is base else f", {got['generated'] - ref['generated']:+.2f} pt"))
+    rows.append([r["config"], PRECISION_VARIANTS[r["variant"]], *cells, r["commit"]])
+  return table(["config", "compute", "seen: generated (ratio), vs float32",
+                "unseen: generated (ratio), vs float32", "commit"], rows)

@@ -23,6 +23,7 @@ import numpy as np
 
 from paramgen_jax import memory
 from paramgen_jax.errors import NonFiniteError
+from paramgen_jax.eval.fitted import FittedBaseline, condition_baselines
 from paramgen_jax.eval.headline import headline_lines
 from paramgen_jax.eval.protocol import selection_protocol, split_accuracy
 from paramgen_jax.eval.report import evaluate_zoo, write_report
@@ -120,6 +121,8 @@ def evaluate_generated(zoo: Any, workdir: str, method: str,
                        task_baselines: Mapping[str, Mapping[str, np.ndarray]]
                        | Callable[[ZooView], Mapping[str, Mapping[str, np.ndarray]]]
                        | None = None,
+                       conditions: Mapping[str, np.ndarray]
+                       | Callable[[ZooView], Mapping[str, np.ndarray]] | None = None,
                        extra: Mapping[str, Any] | None = None) -> Report:
   """Scores the zoo of the sections `zoo` and `generated` ({task: stacked variables}) and
   writes the report files; `run_config` (JSON data) is recorded as the report's 'config'.
@@ -130,7 +133,11 @@ def evaluate_generated(zoo: Any, workdir: str, method: str,
   `task_baselines` ({name: {task: test accuracies (K,)}}, a method's own per-task baselines,
   or a function of the `ZooView` loaded here that returns them, so the zoo is loaded once)
   go into 'task_baselines' as {name: {'seen' | 'unseen': stats of the per-task means,
-  'per_task': {task: mean}}}. `extra` ({key: JSON value}, e.g. the generator's size and
+  'per_task': {task: mean}}}. With `conditions` ({task: the condition vector the generator
+  gets}, or a function of the `ZooView` that returns them), the baselines fitted on the seen
+  tasks' weights (`eval.fitted`: k-nearest soup, ridge regression; their leave-one-task-out
+  choice in 'chosen') join them for the generated tasks. `extra`
+  ({key: JSON value}, e.g. the generator's size and
   inference cost) is added to report.json as is. 'verdicts' (schema in `eval.report`) says,
   per split and baseline (those above and the selection protocol's), whether the generated
   models beat it.
@@ -142,8 +149,16 @@ def evaluate_generated(zoo: Any, workdir: str, method: str,
   for task, models in (generated or {}).items():
     store.check_layout(models, template, f"generated models {workdir}/generated/{task}")
   generated, dropped = drop_nonfinite(generated or {}, workdir)
-  if callable(task_baselines):
-    task_baselines = task_baselines(ZooView(inputs, rows, stacked, budget))
+  view = ZooView(inputs, rows, stacked, budget)
+  task_baselines = dict((task_baselines(view) if callable(task_baselines)
+                         else task_baselines) or {})
+  if conditions is not None and generated:
+    conditions = conditions(view) if callable(conditions) else conditions
+    task_baselines.update(condition_baselines(view, conditions, list(generated)))
+  chosen = {name: b.chosen for name, b in task_baselines.items()
+            if isinstance(b, FittedBaseline)}
+  task_baselines = {name: b.accuracies if isinstance(b, FittedBaseline) else b
+                    for name, b in task_baselines.items()}
   found = evaluate_zoo(inputs.target, inputs.dataset, inputs.by_name, rows, stacked,
                        noise_sigmas=zoo.eval.noise_sigmas,
                        noise_per_sigma=zoo.eval.noise_per_sigma, seed=zoo.eval.seed,
@@ -160,6 +175,8 @@ def evaluate_generated(zoo: Any, workdir: str, method: str,
         found.generated_test, neighbours, budget_bytes=budget)
   if task_baselines:
     data["task_baselines"] = summarize_task_baselines(task_baselines, found.seen, found.unseen)
+    for name, choice in chosen.items():
+      data["task_baselines"][name]["chosen"] = choice
   data["verdicts"] = report_verdicts(
       {"seen": [r["task"] for r in found.seen], "unseen": [r["task"] for r in found.unseen]},
       found.generated_test, found.baseline_test, task_baselines, data.get("selection"))

@@ -21,6 +21,27 @@ import numpy as np
 from paramgen_jax.eval.headline import split_means, verdict_groups, verdict_text
 
 
+# Baselines that need no generator: what "beats the best simple baseline?" compares with.
+SIMPLE_BASELINES = ("nearest seen task", "k-nearest soup", "ridge regression",
+                    "class-column soup")
+VERDICT_WORDS = {"beats": "yes", "not distinguishable": "tie", "worse": "no"}
+
+
+def best_simple_baseline(report: dict, split: str) -> dict | None:
+  """{'baseline', 'mean', 'verdict'}: the simple baseline (`SIMPLE_BASELINES`) with the best
+  mean on `split` and the report's verdict of the generated models against it; None where
+  the report has none on that split."""
+  means = {name: b[split]["mean"] for name, b in report.get("task_baselines", {}).items()
+           if name in SIMPLE_BASELINES and b.get(split)}
+  if not means:
+    return None
+  name = max(means, key=means.get)
+  verdict = next((v["verdict"] for v in report.get("verdicts", [])
+                  if v["split"] == split and v["baseline"] == name and not v.get("selection")),
+                 None)
+  return {"baseline": name, "mean": float(means[name]), "verdict": verdict}
+
+
 def _mean(stats: Mapping[str, Any] | None) -> float | None:
   return float(stats["mean"]) if stats else None
 
@@ -42,7 +63,8 @@ def leaderboard_cell(entry: Mapping[str, Any], report: dict) -> dict:
           "train_s": timing.get("train"),
           "one_model_s": inference.get("seconds_per_model"),
           "one_model_bytes": inference.get("memory_bytes"),
-          "verdicts": verdict_groups(report)}
+          "verdicts": verdict_groups(report),
+          "simple": {split: best_simple_baseline(report, split) for split in ("seen", "unseen")}}
 
 
 def _pct(means: dict) -> str:
@@ -65,9 +87,9 @@ def table_markdown(cells: Sequence[dict]) -> list[str]:
   """Markdown lines: one row per cell."""
   lines = ["| method | zoo | seen: generated / original % (ratio) | unseen: generated / "
            "original % (ratio) | NN wrong-IoU (originals) | NN L2 | generator parameters | "
-           "training | one model | its memory plan | generated against baselines "
-           "(one-sided, α 0.05) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "training | one model | its memory plan | beats the best simple baseline? "
+           "(seen; unseen) | generated against baselines (one-sided, α 0.05) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
   for c in cells:
     beat = verdict_text(c["verdicts"])
     memory = None if c["one_model_bytes"] is None else c["one_model_bytes"] / 2**20
@@ -76,8 +98,16 @@ def table_markdown(cells: Sequence[dict]) -> list[str]:
         f"{_num(c['nn_wrong_iou'], '.2f')} ({_num(c['original_nn_wrong_iou'], '.2f')}) | "
         f"{_num(c['nn_l2'], '.3g')} | {_num(c['generator_params'], ',')} | "
         f"{_seconds(c['train_s'])} | {_seconds(c['one_model_s'])} | "
-        f"{_num(memory, '.3g', ' MiB')} | {beat or '–'} |")
+        f"{_num(memory, '.3g', ' MiB')} | {_simple(c)} | {beat or '–'} |")
   return lines
+
+
+def _simple(cell: dict) -> str:
+  """'yes (ridge regression 95.10%)'-style words per split, '–' where there is none."""
+  found = cell.get("simple") or {}
+  words = [f"{VERDICT_WORDS.get(b['verdict'], '?')} ({b['baseline']} {b['mean']:.2f}%)"
+           if b else "–" for b in (found.get("seen"), found.get("unseen"))]
+  return "; ".join(words)
 
 
 def coverage_markdown(cells: Sequence[dict], missing: Sequence[dict],
@@ -153,7 +183,10 @@ def write_leaderboard(directory: str, cells: Sequence[dict], missing: Sequence[d
            "median of repeated calls; memory: XLA's plan (arguments + outputs + temporaries). "
            "Baselines: 'original' and 'noise_σ' (the originals, with noise), 'soup', and each "
            "method's own (e.g. the nearest seen task); '(own)': an unseen task's own "
-           "checkpoints.", "", "## Which method runs on which zoo", "",
+           "checkpoints. Simple baselines need no generator: the nearest seen task, the "
+           "k-nearest soup and ridge regression fitted on the seen tasks' weights (k and λ "
+           "by leave-one-task-out), D2NWG's class-column soup; yes / tie / no: the one-sided "
+           "test over tasks against the best of them.", "", "## Which method runs on which zoo", "",
            *coverage_markdown(cells, gaps, zoos), "", "![leaderboard](leaderboard.png)", "",
            "## Commands", ""]
   lines += [f"* {c['method']} on {c['zoo']}: `{c['command']}`" for c in cells]

@@ -11,7 +11,10 @@
 report.json: {"method", "target", "config", "seen": [row], "unseen": [row],
   "baselines": {name: stats}, "similarity": {...}, "timing_s": {...}, ["selection"],
   "nonfinite_generated": count, "inference": {"seconds_per_model", "memory_bytes",
-  "generator_params", ...} or null}, a row being {"task", "original": stats, "generated": stats}
+  "generator_params", ...} or null, ["task_baselines": {name: {"seen", "unseen": stats of
+  the per-task means, "per_task": {task: mean}, ["chosen": a fitted baseline's
+  hyper-parameter and its leave-one-task-out validation accuracies (`eval.fitted`)]}}]},
+  a row being {"task", "original": stats, "generated": stats}
   and stats {"best", "mean", "median", "min", "std", "n"} in percent ({} where there is
   nothing, e.g. no generated models; generated stats also count the task's models left out
   for non-finite parameters as "nonfinite").
@@ -294,7 +297,10 @@ def write_report(workdir: str, report: dict,
     lines += ["## Per-task baselines (mean over tasks of each task's mean test accuracy %)", "",
               "| baseline | seen | unseen |", "|---|---|---|"]
     for name, b in report["task_baselines"].items():
-      lines.append(f"| {name} | {_fmt(b['seen'])} | {_fmt(b['unseen'])} |")
+      picked = "".join(f", {k} = {v:g}" for k, v in b.get("chosen", {}).items()
+                       if k in ("k", "lambda"))
+      label = f"{name} ({picked[2:]}, by leave-one-task-out)" if picked else name
+      lines.append(f"| {label} | {_fmt(b['seen'])} | {_fmt(b['unseen'])} |")
     lines.append("")
   lines += ["## Baselines (seen tasks, test accuracy %)", "",
             "| baseline | best | mean | median | min | std | n |", "|---|---|---|---|---|---|---|"]

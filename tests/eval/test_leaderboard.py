@@ -6,7 +6,7 @@ import os
 import pytest
 
 from paramgen_jax.eval.headline import split_means
-from paramgen_jax.eval.leaderboard import leaderboard_cell, write_leaderboard
+from paramgen_jax.eval.leaderboard import best_simple_baseline, leaderboard_cell, write_leaderboard
 from tests.helpers import load_config
 
 
@@ -53,6 +53,7 @@ def test_cell_and_files(tmp_path):
   assert "80.50 / 85.00 (0.950)" in text and "1 MiB" in text and "10 ms" in text
   assert "no config: because" in text and "**run failed**: error: boom" in text
   assert "| M | ✓ | (1) |" in text and "| N | (2) |  |" in text
+  assert "| 10 ms | 1 MiB | ? (nearest seen task 50.00%); – |" in text
   assert json.loads((tmp_path / "leaderboard.json").read_text())["failed"] == failed
   assert os.path.getsize(tmp_path / "leaderboard.png") > 0
 
@@ -71,3 +72,23 @@ def test_every_method_and_zoo_is_a_cell_or_says_why(preset):
   for e in config.entries:
     assert os.path.exists(e["config"]) and e["zoo"] in config.zoo_order
     load_config(os.path.basename(e["config"])[:-3], e["preset"] or None)
+
+
+def test_the_best_simple_baseline_and_the_verdict_against_it():
+  report = _report()
+  report["task_baselines"] = {
+      "nearest seen task": {"seen": {}, "unseen": {"mean": 88.0}},
+      "k-nearest soup": {"seen": {"mean": 90.0}, "unseen": {"mean": 97.0}},
+      "ridge regression": {"seen": {"mean": 91.0}, "unseen": {"mean": 95.0}},
+      "support fine-tuned": {"seen": {}, "unseen": {"mean": 99.0}}}  # needs training: not simple
+  report["verdicts"] += [
+      {"split": "unseen", "baseline": "k-nearest soup", "verdict": "worse"},
+      {"split": "seen", "baseline": "ridge regression", "verdict": "not distinguishable"}]
+  assert best_simple_baseline(report, "unseen") == {"baseline": "k-nearest soup", "mean": 97.0,
+                                                    "verdict": "worse"}
+  cell = leaderboard_cell({"name": "x", "method": "M", "zoo": "Z", "command": "c"}, report)
+  assert cell["simple"]["seen"] == {"baseline": "ridge regression", "mean": 91.0,
+                                    "verdict": "not distinguishable"}
+  from paramgen_jax.eval.leaderboard import table_markdown
+  assert ("tie (ridge regression 91.00%); no (k-nearest soup 97.00%)"
+          in "\n".join(table_markdown([cell])))

@@ -6,6 +6,10 @@ on the task's test split:
   support fine-tuned        (unseen) those models after `baselines.finetune_steps` Adam
                             steps on the unseen task's support set (its only labels)
   random init               (unseen) `generate.num_models` fresh initializations
+  class-column soup         (seen and unseen) each class's output column averaged over the
+                            seen heads, assembled in the task's class order (`class_column_soup`)
+  k-nearest soup,           (seen and unseen) fitted on the seen tasks' weights from their
+  ridge regression          support-set vectors (`eval.fitted`; k, λ by leave-one-task-out)
   VAE reconstruction        (seen) the task's last checkpoint through the VAE (stage 1's
                             ceiling; with vae.use only)
   D2NWG, k-shot support     (unseen) the models generated from k-shot support sets
@@ -23,6 +27,7 @@ import numpy as np
 import optax
 
 from paramgen_jax.eval.baselines import nearest_seen_task, reconstruction
+from paramgen_jax.eval.fitted import condition_baselines
 from paramgen_jax.methods.d2nwg import core, support
 from paramgen_jax.zoo.accuracy import take_sets
 from paramgen_jax.zoo.conditions import nearest_seen
@@ -60,6 +65,44 @@ def finetune(target: Any, stacked: Any, x: np.ndarray, y: np.ndarray, steps: int
 def random_init(target: Any, x: np.ndarray, count: int, key: jax.Array) -> Any:
   return jax.device_get(jax.vmap(lambda k: target.init(k, jnp.asarray(x[:1])))(
       jax.random.split(key, count)))
+
+
+def class_column_soup(zoo: Any) -> dict[str, np.ndarray]:
+  """{task: test accuracy (1,)} of a head built from the seen heads, class by class: slot j
+  of the output layer of a task with classes c_0 < ... < c_{K-1} is the average over every
+  seen checkpoint of its output column (and bias) for class c_j; the other leaves are the
+  average of every seen checkpoint. No support set, no training: what a generator must beat
+  when every unseen task is a new combination of seen classes. Output-layer leaves are those
+  whose last axis is the tasks' class count K."""
+  by_name, seen = zoo.inputs.by_name, zoo.tasks("seen")
+  k = by_name[seen[0]].num_outputs
+  leaves, treedef = jax.tree_util.tree_flatten(zoo.stacked)
+  per_class = [np.ndim(a) >= 2 and a.shape[-1] == k for a in leaves]
+  sums = [{} if c else 0.0 for c in per_class]
+  counts, total = {}, 0
+  for t in seen:
+    rows, classes = zoo.members(t), by_name[t].condition["classes"]
+    total += len(rows)
+    for j, c in enumerate(classes):
+      counts[c] = counts.get(c, 0) + len(rows)
+    for i, leaf in enumerate(leaves):
+      block = np.asarray(leaf)[rows].astype(np.float64)
+      if not per_class[i]:
+        sums[i] = sums[i] + block.sum(0)
+        continue
+      for j, c in enumerate(classes):
+        sums[i][c] = sums[i].get(c, 0.0) + block[..., j].sum(0)
+  found = {}
+  for t in zoo.tasks("seen") + zoo.tasks("unseen"):
+    classes = by_name[t].condition["classes"]
+    if any(c not in counts for c in classes):
+      continue  # a class no seen task has: no column to average
+    head = [np.stack([sums[i][c] / counts[c] for c in classes], -1) if per_class[i]
+            else sums[i] / total for i in range(len(leaves))]
+    model = jax.tree_util.tree_unflatten(
+        treedef, [h[None].astype(np.asarray(leaf).dtype) for h, leaf in zip(head, leaves)])
+    found[t] = zoo.score(model, t)
+  return found
 
 
 def _task_conditions(config, generator, feats, labels, inputs, names, numbers) -> dict:
@@ -100,8 +143,10 @@ def per_task(config: Any, zoo: Any, generator: core.Generator, feats: np.ndarray
   b, key = config.baselines, jax.random.key(config.eval.seed)
   conditions = _task_conditions(config, generator, feats, labels, inputs, tasks, numbers)
   near, x_train = nearest_seen(conditions, seen), inputs.dataset.x_train
-  found: dict[str, dict] = {"nearest seen task": nearest_seen_task(zoo, conditions),
-                            "support fine-tuned": {}, "random init": {}}
+  found: dict[str, Any] = {"nearest seen task": nearest_seen_task(zoo, conditions),
+                           "support fine-tuned": {}, "random init": {},
+                           "class-column soup": class_column_soup(zoo),
+                           **condition_baselines(zoo, conditions)}
   for i, t in enumerate(tasks):
     if inputs.splits[t] != "unseen":
       continue

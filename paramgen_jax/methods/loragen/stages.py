@@ -186,5 +186,6 @@ def evaluate(config: Any, workdir: str) -> None:
 
   evaluate_generated(spec.zoo_sections(config), workdir, "loragen",
                      generated=generated, run_config=config_json(config),
-                     task_baselines=baselines)
+                     task_baselines=baselines,
+                     conditions=lambda zoo: task_conditions(workdir, zoo.inputs))
   plots.write_plots(workdir, generator, seen_adapters[0], generated)

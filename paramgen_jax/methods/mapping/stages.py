@@ -159,12 +159,17 @@ def generator_summary(generator: core.Generator) -> dict:
           "loss_weights": np.asarray(generator.loss_weights).tolist()}
 
 
+def every_task_condition(config: Any, workdir: str, zoo: Any) -> dict[str, np.ndarray]:
+  """{task: the condition the generator gets} for every task of the zoo `evaluate_generated`
+  loaded (a ZooView)."""
+  names = zoo.tasks("seen") + zoo.tasks("unseen")
+  return task_conditions(config, workdir, [zoo.inputs.by_name[n] for n in names])
+
+
 def nearest_seen_baseline(config: Any, workdir: str, zoo: Any) -> dict:
   """{'nearest seen task': {unseen task: test accuracies of the zoo models of the seen task
   with the most similar condition}} on the zoo `evaluate_generated` loaded (a ZooView)."""
-  names = zoo.tasks("seen") + zoo.tasks("unseen")
-  conds = task_conditions(config, workdir, [zoo.inputs.by_name[n] for n in names])
-  found = nearest_seen_task(zoo, conds)
+  found = nearest_seen_task(zoo, every_task_condition(config, workdir, zoo))
   return {"nearest seen task": found} if found else {}
 
 
@@ -174,4 +179,5 @@ def evaluate(config: Any, workdir: str) -> None:
   evaluate_generated(spec.zoo_sections(config), workdir, "mapping",
                      run_config=config_json(config), generated=runfiles.load_generated(workdir),
                      task_baselines=lambda zoo: nearest_seen_baseline(config, workdir, zoo),
+                     conditions=lambda zoo: every_task_condition(config, workdir, zoo),
                      extra={"generator": generator_summary(generator)})

@@ -191,10 +191,18 @@ def evaluate(config: Any, workdir: str) -> None:
   """Scores the generated models with COND P-DIFF's selection protocol; prints its lines."""
   path = os.path.join(workdir, STATS_OF)
   neighbours = read_json(path, "statistics map") if os.path.exists(path) else None
+  # Vector conditions get the baselines fitted on the seen tasks' weights (`eval.fitted`).
+  fitted = config.generator.condition not in ("none", "learned")
+
+  def conditions(zoo):
+    found = task_conditions(config, workdir, zoo.inputs, seen_names(workdir))
+    return {t: np.asarray(v, np.float32) for t, v in found.items() if v is not None}
+
   report = evaluate_generated(spec.zoo_sections(config), workdir, "pdiff",
                               generated=runfiles.load_generated(workdir),
                               run_config=config_json(config),
-                              select_split=config.generate.select_split, neighbours=neighbours)
+                              select_split=config.generate.select_split, neighbours=neighbours,
+                              conditions=conditions if fitted else None)
   selection = report.data.get("selection", {})
   for split in ("seen", "unseen"):
     s = selection.get(split)

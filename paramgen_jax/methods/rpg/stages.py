@@ -24,6 +24,7 @@ import numpy as np
 from paramgen_jax import artifact, memory, runfiles
 from paramgen_jax import configlib as C
 from paramgen_jax.artifact import config_json
+from paramgen_jax.eval.baselines import nearest_seen_task
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.methods.rpg import core
 from paramgen_jax.methods.rpg.model import INFERENCE_MODES
@@ -142,6 +143,20 @@ def _per_model(condition: np.ndarray | None, count: int) -> np.ndarray | None:
 
 
 def evaluate(config: Any, workdir: str) -> None:
-  """Scores the generated models against the zoo: report.json, report.md, similarity.png."""
-  evaluate_generated(spec.zoo_sections(config), workdir, "rpg",
-                     run_config=config_json(config), generated=runfiles.load_generated(workdir))
+  """Scores the generated models against the zoo: report.json, report.md, similarity.png;
+  a conditional run's report also has the nearest seen task and the baselines fitted on the
+  seen tasks' weights (`eval.fitted`)."""
+  conditional, found = config.generator.condition != "none", {}
+
+  def conditions(zoo):  # one MiniLM pass for both uses
+    if not found:
+      tasks = [zoo.inputs.by_name[n] for n in zoo.tasks("seen") + zoo.tasks("unseen")]
+      found.update(task_conditions(tasks, config.generator.condition))
+    return found
+
+  evaluate_generated(
+      spec.zoo_sections(config), workdir, "rpg", run_config=config_json(config),
+      generated=runfiles.load_generated(workdir),
+      task_baselines=(lambda zoo: {"nearest seen task": nearest_seen_task(zoo, conditions(zoo))})
+      if conditional else None,
+      conditions=conditions if conditional else None)
