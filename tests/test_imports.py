@@ -68,7 +68,8 @@ def test_the_walker_sees_a_cross_import(tmp_path):
 
 
 FLOORS = (
-    {"errors", "integrity", "memory", "configlib", "rundir", "protocol", "hosts", "__init__"},
+    {"errors", "integrity", "memory", "configlib", "rundir", "protocol", "hosts", "precision",
+     "__init__"},
     {"params", "nn", "diffusion", "data", "text"},
     {"train", "zoo", "eval", "runfiles", "artifact"},
     {"methods"},

@@ -42,9 +42,8 @@ class FittedBaseline(NamedTuple):
 def task_means(zoo: Any, tasks: Sequence[str]) -> tuple[P.ParamLayout, np.ndarray]:
   """(layout, (T, num_params) float64): each task's checkpoints averaged, as vectors."""
   layout = P.ParamLayout.from_template(jax.tree_util.tree_map(lambda a: a[0], zoo.stacked))
-  means = [np.asarray(jax.vmap(layout.to_vector)(take_sets(zoo.stacked, zoo.members(t))),
-                      np.float64).mean(0) for t in tasks]
-  return layout, np.stack(means)
+  vectors = np.asarray(jax.jit(jax.vmap(layout.to_vector))(zoo.stacked), np.float64)
+  return layout, np.stack([vectors[zoo.members(t)].mean(0) for t in tasks])
 
 
 def _models(layout: P.ParamLayout, vectors: np.ndarray) -> Any:

@@ -26,7 +26,12 @@ def test_d2nwg_digits_smoke(smoke_root):
     assert row["generated"]["n"] == 2 and row["original"]["n"] == 2
   baselines = report["task_baselines"]
   assert set(baselines) == {"nearest seen task", "support fine-tuned", "random init",
-                            "VAE reconstruction", "D2NWG, 1-shot support"}
+                            "VAE reconstruction", "D2NWG, 1-shot support", "class-column soup",
+                            "k-nearest soup", "ridge regression"}
+  for name in ("class-column soup", "k-nearest soup", "ridge regression"):
+    assert baselines[name]["seen"]["n"] == 9 and baselines[name]["unseen"]["n"] == 3
+  assert {"k", "loto_val"} <= set(baselines["k-nearest soup"]["chosen"])
+  assert "by leave-one-task-out" in (tmp_path / "report.md").read_text()
   for name in ("nearest seen task", "support fine-tuned", "random init",
                "D2NWG, 1-shot support"):
     assert baselines[name]["seen"] == {} and baselines[name]["unseen"]["n"] == 3

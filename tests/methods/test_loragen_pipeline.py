@@ -24,7 +24,10 @@ def test_loragen_lora_smoke(smoke_root):
     assert row["generated"]["n"] == 2 and row["original"]["n"] == 2
   baselines = report["task_baselines"]
   assert set(baselines) == {"base model (10-way head)", "average LoRA", "nearest seen task",
-                            "VAE reconstruction"}
+                            "VAE reconstruction", "k-nearest soup", "ridge regression"}
+  for name in ("k-nearest soup", "ridge regression"):  # fitted on the 8 seen tasks
+    assert baselines[name]["seen"]["n"] == 8 and baselines[name]["unseen"]["n"] == 2
+    assert baselines[name]["chosen"]["folds"] == 8
   assert baselines["nearest seen task"]["seen"] == {}
   assert baselines["nearest seen task"]["unseen"]["n"] == 2
   assert baselines["VAE reconstruction"]["seen"]["n"] == 8  # one adapter per seen task

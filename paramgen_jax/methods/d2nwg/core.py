@@ -94,7 +94,7 @@ def small_config() -> ml_collections.ConfigDict:
       denoiser=dict(embed_dim=64, encoder=(16, 32), decoder=(16,), mix=dict(width=64)),
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0"),
-      train=fit(1500, 16, 4e-3),
+      train=fit(750, 16, 4e-3),
       sample=dict(sampler="ddim", steps=20, eta=0.0, num_samples=1, seed=1, clip_x0=None,
                   compute_dtype="float32")))
 

@@ -84,7 +84,7 @@ def small_config() -> ml_collections.ConfigDict:
                expert_features=64, shared_pool=False, structural=True, moe=True,
                direction=1.0, spectral=2.0, rec=0.0, dense=1.0, kl=1e-6, balance=1e-5,
                balance_warmup=100, rho=0.85, p=1, tau_start=1.5, tau_end=1.2, tau_steps=200),
-      vae_train=train(1000, 3e-3, 0.5, 0.9, 0.0),
+      vae_train=train(500, 3e-3, 0.5, 0.9, 0.0),
       dit=dict(dim=64, depth=2, heads=4, mlp_ratio=4, latent_norm="standard"),
       diffusion=dict(schedule="linear", timesteps=500, beta_start=1e-4, beta_end=0.02,
                      prediction="v"),
@@ -310,9 +310,8 @@ def generate(generator: Generator, key: jax.Array, conditions: Any, num_models: 
   lowered = generator.replace(
       vae_params=precision.cast_floating(generator.vae_params, dtype),
       dit_params=precision.cast_floating(generator.dit_params, dtype))
-  with precision.autocast(dtype):
-    adapters = decode(lowered, sample_latents(lowered, key, conditions))
-  return precision.cast_floating(adapters, jnp.float32)
+  with precision.autocast(dtype):  # decode's join casts each leaf to its zoo dtype
+    return decode(lowered, sample_latents(lowered, key, conditions).astype(jnp.float32))
 
 
 def save(generator: Generator, path: str) -> None:

@@ -63,15 +63,15 @@ class Generator:
 
 def small_config() -> ml_collections.ConfigDict:
   """A recipe that trains in about a minute on a 2-core CPU on a small model (a few layers of
-  up to 16 x 16 entries): one hybrid block on 8 x 8 maps, 400 steps."""
+  up to 16 x 16 entries): one hybrid block on 8 x 8 maps, 200 steps."""
   return ml_collections.ConfigDict({
       "arrangement": {"kind": "structure"},
       "condition": {"noise": 1e-3},
       "generator": {"encoder_dim": 16, "prototype": (4, 4, 4), "shapes": ((4, 8, 8),),
                     "kernel": 3, "blocked": (), "deformation_hidden": 0},
       "loss": {"alpha": 1.0, "target_noise": 2e-4},
-      "train": configlib.train_section(steps=400, batch_size=16, lr=3e-3, warmup_steps=10,
-                                       weight_decay=0.01, log_every=50, checkpoint_every=400,
+      "train": configlib.train_section(steps=200, batch_size=16, lr=3e-3, warmup_steps=10,
+                                       weight_decay=0.01, log_every=50, checkpoint_every=200,
                                        keep_checkpoints=1),
       "generate": {"compute_dtype": "float32"},
   })

@@ -73,13 +73,13 @@ def small_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       autoencoder=dict(channels=(16, 16), latent_dim=8, kernel=7, input_noise=1e-3,
                        latent_noise=0.1),
-      autoencoder_train=train(1500, 2e-3, 16),
+      autoencoder_train=train(750, 2e-3, 16),
       generator=dict(normalization="task", condition="onehot", embed_dim=32,
                      unet_encoder=(32, 64), unet_decoder=(32,),
                      denoiser_conditioning="per_layer"),
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0"),
-      train=train(1500, 3e-3, 16),
+      train=train(750, 3e-3, 16),
       sample=dict(sampler="ddim", steps=50, eta=0.0, clip_x0=None, compute_dtype="float32")))
 
 

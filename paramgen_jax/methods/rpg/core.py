@@ -66,7 +66,7 @@ def small_config() -> ml_collections.ConfigDict:
                      diffusion_batch=128),
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0"),
-      train=configlib.train_section(steps=1000, batch_size=8, lr=3e-3, warmup_steps=50,
+      train=configlib.train_section(steps=500, batch_size=8, lr=3e-3, warmup_steps=50,
                                     log_every=50, checkpoint_every=500, keep_checkpoints=1),
       sample=dict(sampler="ddim", steps=30, eta=0.05, num_samples=1, seed=1, clip_x0=None,
                   compute_dtype="float32"),
