@@ -46,7 +46,8 @@ BASE = dict(
     collect=dict(seeds=(0,), tasks_per_unit=252, epochs=30, batch_size=64, lr=3e-3,
                  save_lr=1e-4, warmup_steps=10, weight_decay=0.0, clip_norm=1.0, checkpoints=5,
                  augment_shift=0, label_smoothing=0.0, shared_init=True),
-    eval=dict(noise_sigmas=(0.01, 0.05), noise_per_sigma=1, seed=0),
+    eval=dict(noise_sigmas=(0.01, 0.05), noise_per_sigma=1, seed=0,
+              train_steps=(1, 10, 100), finetune_steps=10),
     memory=dict(budget_gb=2.0),
     train_tasks=0,
     support=dict(shots=5, draws=8, seed=0, eval_shots=(1,)),
@@ -85,6 +86,7 @@ EXPERIMENTS = {
 
 PRESETS = {
     "smoke": {
+        **configlib.SMOKE_EVAL,
         **configlib.dotted(("backbone", "features"), epochs=3),
         "tasks.num_unseen": 3, "tasks.subset_count": 12,
         "collect.epochs": 2, "collect.checkpoints": 2, "support.draws": 2,

@@ -29,7 +29,8 @@ from paramgen_jax import configlib
 
 METHOD = dict(
     method="loragen",
-    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=1, seed=0),
+    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=1, seed=0,
+              train_steps=(1, 10, 100), finetune_steps=10),
     vae=dict(latent_dim=64, encoder_hidden=128, num_experts=4, top_k=1, expert_hidden=256,
              expert_features=128, shared_pool=False, structural=True, moe=True, direction=1.0,
              spectral=2.0, rec=0.0, dense=1.0, kl=1e-6, balance=1e-5, balance_warmup=1000,
@@ -60,7 +61,7 @@ PRESETS = {
         **configlib.dotted("dit", dim=16, depth=1, heads=2),
         **configlib.dotted(("vae_train", "train"), steps=10, batch_size=8, warmup_steps=5,
                            log_every=10, checkpoint_every=10),
-        "sample.steps": 5, "generate.num_models": 2,
+        "sample.steps": 5, "generate.num_models": 2, **configlib.SMOKE_EVAL,
     },
     "default": {},
     # the notebook's default: 16 seen + 4 unseen tasks, shorter training, under 3 minutes on

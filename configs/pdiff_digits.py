@@ -29,7 +29,8 @@ ZOO = dict(
     collect=dict(seeds=(0,), tasks_per_unit=1, epochs=40, batch_size=64, lr=3e-3, save_lr=1e-3,
                  warmup_steps=20, weight_decay=0.01, clip_norm=1.0, checkpoints=200,
                  augment_shift=0, label_smoothing=0.0, shared_init=False),
-    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=50, seed=0),
+    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=50, seed=0,
+              train_steps=(1, 10, 100), finetune_steps=10),
     # Temporary memory (GiB) one chunk of evaluation, generation or collection may take.
     memory=dict(budget_gb=2.0),
     mesh=dict(data=-1),

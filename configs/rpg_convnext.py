@@ -44,13 +44,15 @@ ZOO = dict(
     collect=dict(seeds=(0,), tasks_per_unit=1, epochs=30, batch_size=64, lr=2e-3, save_lr=1e-5,
                  warmup_steps=50, weight_decay=0.05, clip_norm=1.0, checkpoints=50,
                  augment_shift=1, label_smoothing=0.0, shared_init=False),
-    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=25, seed=0),
+    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=25, seed=0,
+              train_steps=(1, 10, 100), finetune_steps=10),
     # Temporary memory (GiB) one chunk of evaluation, generation or collection may take.
     memory=dict(budget_gb=2.0),
     mesh=dict(data=-1),
 )
 
-ZOO_SMOKE = {"collect.epochs": 2, "collect.checkpoints": 5, "eval.noise_per_sigma": 5}
+ZOO_SMOKE = {"collect.epochs": 2, "collect.checkpoints": 5, "eval.noise_per_sigma": 5,
+             **configlib.SMOKE_EVAL}
 
 # family (model name) -> (its overrides of ZOO, its model options at smoke size)
 FAMILIES = {

@@ -38,13 +38,15 @@ BASE = dict(
     collect=dict(seeds=(0,), tasks_per_unit=20, epochs=6, batch_size=64, lr=3e-3, save_lr=1e-3,
                  warmup_steps=10, weight_decay=0.0, clip_norm=1.0, checkpoints=10,
                  augment_shift=1, label_smoothing=0.0, shared_init=True),
-    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0),
+    eval=dict(noise_sigmas=(0.01, 0.05, 0.1), noise_per_sigma=2, seed=0,
+              train_steps=(1, 10, 100), finetune_steps=10),
     # Temporary memory (GiB) one chunk of evaluation, generation or collection may take.
     memory=dict(budget_gb=2.0),
     mesh=dict(data=-1),
 )
 
 SMOKE = {"model.options": VIT_SMOKE, "adapter.base_epochs": 2, "collect.epochs": 1,
+         **configlib.SMOKE_EVAL,
          "collect.checkpoints": 4, "tasks.limit": 4}
 ZEROSHOT = {"tasks.limit": 64, "tasks.pick": "random", "collect.tasks_per_unit": 40,
             "collect.checkpoints": 5}

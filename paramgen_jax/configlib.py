@@ -222,6 +222,10 @@ DIFFUSION_SCHEMA = {
     "prediction": one_of("eps", "v", "x0"),
 }
 
+# Smoke presets' short-training baselines (`eval.train_steps`, `eval.finetune_steps`): two
+# steps show the baseline works without the 100 steps of the default.
+SMOKE_EVAL = {"eval.train_steps": (1, 2), "eval.finetune_steps": 2}
+
 SAMPLE_SCHEMA = {
     "sampler": one_of("ddpm", "ddim"),
     "steps": integer(1),

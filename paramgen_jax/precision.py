@@ -4,8 +4,9 @@ Like the official code's bfloat16 autocast: parameters are cast to the compute d
 dense, convolution and einsum layer gets its inputs in it (`autocast`, so a float32 embedding
 added on the way does not turn the rest of the network back to float32), the network's
 outputs come back as float32, and everything that accumulates (optimizer state, master
-parameters, a sampler's x_t and its updates) stays float32. Configs choose it with `train.compute_dtype` and `sample.compute_dtype`
-(`generate.compute_dtype` for the mapping), each 'float32' or 'bfloat16'.
+parameters, a sampler's x_t and its updates) stays float32. Configs choose it with
+`train.compute_dtype` and `sample.compute_dtype` (`generate.compute_dtype` for the mapping),
+each 'float32' or 'bfloat16'.
 """
 
 from __future__ import annotations
@@ -30,6 +31,24 @@ def cast_floating(tree: PyTree, dtype: Any) -> PyTree:
       return x
     return x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
   return jax.tree_util.tree_map(cast, tree)
+
+
+def generating_in(generator: Any, dtype: str) -> Any:
+  """Any method's generator (a struct dataclass with a frozen `config`) generating with
+  `dtype` compute: its config's `sample.compute_dtype` (the mapping's
+  `generate.compute_dtype`) set to `dtype`."""
+  import copy
+
+  import ml_collections
+
+  if dtype not in COMPUTE_DTYPES:
+    raise ValueError(f"compute dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {dtype!r}")
+  config = copy.deepcopy(generator.config.as_configdict())
+  section = "sample" if "sample" in config else "generate"
+  if section not in config:
+    config[section] = {}
+  config[section]["compute_dtype"] = dtype
+  return generator.replace(config=ml_collections.FrozenConfigDict(config))
 
 
 def section_dtype(section: Any) -> str:

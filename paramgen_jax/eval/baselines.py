@@ -74,3 +74,38 @@ def reconstruction(zoo: Any, reconstruct: Any) -> dict[str, np.ndarray]:
   last = np.asarray([zoo.members(t)[-1] for t in seen])
   rebuilt = reconstruct(take_sets(zoo.stacked, last))
   return {t: zoo.score(take_sets(rebuilt, [j]), t) for j, t in enumerate(seen)}
+
+
+def short_training(zoo: Any, collect: Any, eval_spec: Any,
+                   generated: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+  """{'init + s steps' for s in eval.train_steps, 'generated + f steps' (f =
+  eval.finetune_steps): {unseen task: test accuracy (1,)}}: the zoo's recipe (`collect`)
+  run for s steps on each unseen task's training data from the zoo's initialization, and
+  for f steps from the task's first generated model; what generating saves, and what the
+  generated model is worth as a starting point. {} without unseen generated tasks or steps.
+
+  zoo: the `eval.entry.ZooView`; generated: {task: stacked generated models}.
+  """
+  from paramgen_jax.zoo.short_training import recipe_start, train_steps
+
+  unseen = [t for t in zoo.tasks("unseen") if t in generated]
+  steps, finetune = tuple(eval_spec.get("train_steps", ())), eval_spec.get("finetune_steps", 0)
+  if not unseen or not (steps or finetune):
+    return {}
+  target, dataset = zoo.inputs.target, zoo.inputs.dataset
+  tasks = [zoo.inputs.by_name[t] for t in unseen]
+
+  def scored(stacked):
+    return {t: zoo.score(take_sets(stacked, [j]), t) for j, t in enumerate(unseen)}
+
+  found = {}
+  if steps:
+    starts = recipe_start(target, dataset, len(tasks), int(collect.seeds[0]))
+    trained = train_steps(target, dataset, tasks, starts, collect, steps, eval_spec.seed)
+    found |= {f"init + {s} step{'s' * (s > 1)}": scored(trained[s]) for s in sorted(trained)}
+  if finetune:
+    firsts = jax.tree_util.tree_map(lambda *a: np.concatenate(a),
+                                    *[take_sets(generated[t], [0]) for t in unseen])
+    tuned = train_steps(target, dataset, tasks, firsts, collect, (finetune,), eval_spec.seed)
+    found[f"generated + {finetune} step{'s' * (finetune > 1)}"] = scored(tuned[finetune])
+  return found

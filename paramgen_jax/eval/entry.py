@@ -23,6 +23,7 @@ import numpy as np
 
 from paramgen_jax import memory
 from paramgen_jax.errors import NonFiniteError
+from paramgen_jax.eval.baselines import short_training
 from paramgen_jax.eval.fitted import FittedBaseline, condition_baselines
 from paramgen_jax.eval.headline import headline_lines
 from paramgen_jax.eval.protocol import selection_protocol, split_accuracy
@@ -136,7 +137,9 @@ def evaluate_generated(zoo: Any, workdir: str, method: str,
   'per_task': {task: mean}}}. With `conditions` ({task: the condition vector the generator
   gets}, or a function of the `ZooView` that returns them), the baselines fitted on the seen
   tasks' weights (`eval.fitted`: k-nearest soup, ridge regression; their leave-one-task-out
-  choice in 'chosen') join them for the generated tasks. `extra`
+  choice in 'chosen') and, for the unseen tasks, a few steps of the zoo's recipe from its
+  initialization and from a generated model (`baselines.short_training`, `eval.train_steps`,
+  `eval.finetune_steps`) join them for the generated tasks. `extra`
   ({key: JSON value}, e.g. the generator's size and
   inference cost) is added to report.json as is. 'verdicts' (schema in `eval.report`) says,
   per split and baseline (those above and the selection protocol's), whether the generated
@@ -155,6 +158,7 @@ def evaluate_generated(zoo: Any, workdir: str, method: str,
   if conditions is not None and generated:
     conditions = conditions(view) if callable(conditions) else conditions
     task_baselines.update(condition_baselines(view, conditions, list(generated)))
+    task_baselines.update(short_training(view, zoo.collect, zoo.eval, generated))
   chosen = {name: b.chosen for name, b in task_baselines.items()
             if isinstance(b, FittedBaseline)}
   task_baselines = {name: b.accuracies if isinstance(b, FittedBaseline) else b

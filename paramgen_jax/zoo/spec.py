@@ -79,7 +79,8 @@ ZOO_SCHEMA = {
     "features": C.optional_section(features_lib.SCHEMA),
     "memory": C.MEMORY_SCHEMA,
     "eval": {"noise_sigmas": C.sequence(float, 0, minimum=0.0), "noise_per_sigma": C.integer(1),
-             "seed": C.integer(0)},
+             "seed": C.integer(0), "train_steps": C.sequence(int, 0, minimum=1),
+             "finetune_steps": C.integer(0)},
 }
 ZOO_SECTIONS = tuple(ZOO_SCHEMA)
 

@@ -27,13 +27,15 @@ def test_d2nwg_digits_smoke(smoke_root):
   baselines = report["task_baselines"]
   assert set(baselines) == {"nearest seen task", "support fine-tuned", "random init",
                             "VAE reconstruction", "D2NWG, 1-shot support", "class-column soup",
-                            "k-nearest soup", "ridge regression"}
+                            "k-nearest soup", "ridge regression", "init + 1 step",
+                            "init + 2 steps", "generated + 2 steps"}
   for name in ("class-column soup", "k-nearest soup", "ridge regression"):
     assert baselines[name]["seen"]["n"] == 9 and baselines[name]["unseen"]["n"] == 3
   assert {"k", "loto_val"} <= set(baselines["k-nearest soup"]["chosen"])
   assert "by leave-one-task-out" in (tmp_path / "report.md").read_text()
   for name in ("nearest seen task", "support fine-tuned", "random init",
-               "D2NWG, 1-shot support"):
+               "D2NWG, 1-shot support", "init + 1 step", "init + 2 steps",
+               "generated + 2 steps"):
     assert baselines[name]["seen"] == {} and baselines[name]["unseen"]["n"] == 3
   assert baselines["VAE reconstruction"]["seen"]["n"] == 9
   for name in ("vae", "align", "diffusion"):

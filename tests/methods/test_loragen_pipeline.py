@@ -24,7 +24,10 @@ def test_loragen_lora_smoke(smoke_root):
     assert row["generated"]["n"] == 2 and row["original"]["n"] == 2
   baselines = report["task_baselines"]
   assert set(baselines) == {"base model (10-way head)", "average LoRA", "nearest seen task",
-                            "VAE reconstruction", "k-nearest soup", "ridge regression"}
+                            "VAE reconstruction", "k-nearest soup", "ridge regression",
+                            "init + 1 step", "init + 2 steps", "generated + 2 steps"}
+  for name in ("init + 1 step", "init + 2 steps", "generated + 2 steps"):  # unseen only
+    assert baselines[name]["seen"] == {} and baselines[name]["unseen"]["n"] == 2
   for name in ("k-nearest soup", "ridge regression"):  # fitted on the 8 seen tasks
     assert baselines[name]["seen"]["n"] == 8 and baselines[name]["unseen"]["n"] == 2
     assert baselines[name]["chosen"]["folds"] == 8

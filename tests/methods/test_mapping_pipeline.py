@@ -36,7 +36,13 @@ def test_mapping_unseen_binary_smoke(smoke_root):
   assert len(report["seen"]) == 8 and len(report["unseen"]) == 2
   for row in report["seen"] + report["unseen"]:
     assert row["generated"]["n"] == 1 and row["original"]["n"] == 3
-  assert report["task_baselines"]["nearest seen task"]["unseen"]["n"] == 2
+  baselines = report["task_baselines"]
+  assert baselines["nearest seen task"]["unseen"]["n"] == 2
+  for name in ("k-nearest soup", "ridge regression"):  # every generated task, both splits
+    assert baselines[name]["seen"]["n"] == 8 and baselines[name]["unseen"]["n"] == 2
+  for name in ("init + 1 step", "init + 2 steps", "generated + 2 steps"):
+    assert baselines[name]["seen"] == {} and baselines[name]["unseen"]["n"] == 2
+  assert {v["baseline"] for v in report["verdicts"]} >= {"k-nearest soup", "init + 2 steps"}
   assert report["generator"]["volume"] == [2, 128, 128]
   assert report["generator"]["parameters"] > 0 and report["generator"]["train_steps"] == 40
   assert report["generator"]["train_tasks"] == 8 and report["generator"]["condition_dim"] == 10

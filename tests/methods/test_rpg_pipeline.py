@@ -57,6 +57,9 @@ def test_conditional_rpg_generates_for_unseen_tasks(smoke_root, tmp_path, condit
   report = json.load(open(tmp_path / "report.json"))
   assert len(report["unseen"]) == 2 and all(r["generated"]["n"] == 2 for r in report["unseen"])
   assert all(r["generated"] == {} for r in report["seen"])  # generated only for unseen tasks
+  assert set(report["task_baselines"]) == {
+      "nearest seen task", "k-nearest soup", "ridge regression", "init + 1 step",
+      "init + 2 steps", "generated + 2 steps"}
   assert_generated_unchanged(tmp_path, f"rpg_unseen_binary_{condition}")
   if condition == "bits":  # sample reads the saved codec, never the unseen checkpoints
     assert replace_unseen_checkpoints(tmp_path) > 0

@@ -87,3 +87,22 @@ def test_autocast_runs_dense_layers_in_bfloat16_and_returns_float32():
   assert low(params, x, t).dtype == jnp.float32
   np.testing.assert_allclose(low(params, x, t), apply(params, x, t), rtol=0.05, atol=0.05)
   assert precision.computed_in(apply, "float32") is apply
+
+
+def test_generating_in_sets_the_generators_compute_dtype_and_refuses_others():
+  from flax import struct
+  import ml_collections
+
+  @struct.dataclass
+  class Generator:
+    params: dict
+    config: ml_collections.FrozenConfigDict = struct.field(pytree_node=False)
+
+  diffusion = Generator({}, ml_collections.FrozenConfigDict({"sample": {"steps": 3}}))
+  assert precision.generating_in(diffusion, "bfloat16").config.sample.to_dict() == {
+      "steps": 3, "compute_dtype": "bfloat16"}
+  mapping = Generator({}, ml_collections.FrozenConfigDict({"train": {"steps": 3}}))
+  assert precision.generating_in(mapping, "bfloat16").config.generate.compute_dtype == "bfloat16"
+  assert precision.section_dtype(mapping.config.get("generate")) == "float32"
+  with pytest.raises(ValueError, match="compute dtype"):
+    precision.generating_in(diffusion, "float16")

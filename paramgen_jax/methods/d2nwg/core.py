@@ -76,7 +76,7 @@ def for_architecture(generator: Generator, arch: int) -> Generator:
 
 
 def small_config() -> ml_collections.ConfigDict:
-  """A CPU-sized recipe (about a minute on 2 cores) for a small zoo: the diffusion on the
+  """A CPU-sized recipe (well under a minute on 2 cores) for a small zoo: the diffusion on the
   vectors themselves (vae.use False, the paper's Fig. 6b: a VAE would not reconstruct a
   handful of models within the minute), CLIP targets grouping each task's models, and
   `denoiser.mix` (models of one task from different initializations are one mode each)."""

@@ -34,6 +34,7 @@ import numpy as np
 from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
 from paramgen_jax.artifact import config_json, with_run_sections
+from paramgen_jax.eval.baselines import short_training
 from paramgen_jax.eval.entry import evaluate_generated
 from paramgen_jax.eval.headline import split_means
 from paramgen_jax.methods.d2nwg import baselines, core, predictor, support
@@ -257,12 +258,12 @@ def evaluate(config: Any, workdir: str) -> None:
   summary = {}
   for a, (arch, sub, subdir) in enumerate(architectures(config, workdir)):
     arch_generator = core.for_architecture(generator, a)
-    others = _other_generations(config, subdir)
+    others, generated = _other_generations(config, subdir), runfiles.load_generated(subdir)
     report = evaluate_generated(
-        sub, subdir, "d2nwg", generated=runfiles.load_generated(subdir),
-        run_config=config_json(config),
-        task_baselines=lambda zoo: baselines.per_task(config, zoo, arch_generator, feats,
-                                                      labels, others))
+        sub, subdir, "d2nwg", generated=generated, run_config=config_json(config),
+        task_baselines=lambda zoo: {
+            **baselines.per_task(config, zoo, arch_generator, feats, labels, others),
+            **short_training(zoo, sub.collect, sub.eval, generated)})
     summary[arch] = {split: means for split in ("seen", "unseen")
                      if (means := split_means(report.data, split))}
   if len(summary) > 1:

@@ -75,7 +75,7 @@ class Generator:
 
 
 def small_config() -> ml_collections.ConfigDict:
-  """A recipe for small models on a CPU (a few hundred parameters, about a minute on 2
+  """A recipe for small models on a CPU (a few hundred parameters, well under a minute on 2
   cores); change any field. The sections of configs/loragen_lora.py that `train` reads."""
   train = lambda steps, lr, b1, b2, ema: configlib.train_section(
       steps=steps, batch_size=16, lr=lr, warmup_steps=50, b1=b1, b2=b2, ema_decay=ema)

@@ -62,7 +62,7 @@ class Generator:
 
 
 def small_config() -> ml_collections.ConfigDict:
-  """A recipe that trains in about a minute on a 2-core CPU on a small model (a few layers of
+  """A recipe that trains in well under a minute on a 2-core CPU on a small model (a few layers of
   up to 16 x 16 entries): one hybrid block on 8 x 8 maps, 200 steps."""
   return ml_collections.ConfigDict({
       "arrangement": {"kind": "structure"},

@@ -61,7 +61,7 @@ class Generator:
 
 
 def small_config() -> ml_collections.ConfigDict:
-  """A recipe for small models (a few hundred parameters) that trains in about a minute on a
+  """A recipe for small models (a few hundred parameters) that trains in well under a minute on a
   2-core CPU. Condition 'onehot' stands for any vector condition: every kind but 'learned'
   (task indices) embeds its vectors with the same MLP; without conditions it is unconditional.
 

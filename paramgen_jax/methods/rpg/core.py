@@ -53,7 +53,7 @@ class Generator:
 
 
 def small_config() -> ml_collections.ConfigDict:
-  """A recipe for small models on a CPU (a few thousand parameters, about a minute on 2
+  """A recipe for small models on a CPU (a few thousand parameters, well under a minute on 2
   cores); change any field. The sections of configs/rpg_convnext.py that the in-memory API
   reads."""
   return ml_collections.ConfigDict(dict(
