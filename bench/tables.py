@@ -323,14 +323,13 @@ def precision_runs() -> str:
   """Default runs' accuracy with bfloat16 compute against float32, from
   bench/precision_runs.py's rows (the latest of each config and variant). Speed is
   precision_steps' (measured alone); these runs' stage times are not published."""
-  rows = []
-  for r in latest(jsonl("precision_runs_cpu2.jsonl"), "config", "variant"):
-    base = next(b for b in latest(jsonl("precision_runs_cpu2.jsonl"), "config", "variant")
-                if b["config"] == r["config"] and b["variant"] == "float32")
+  rows, found = [], latest(jsonl("precision_runs_cpu2.jsonl"), "config", "variant")
+  for r in found:
+    base = next(b for b in found if b["config"] == r["config"] and b["variant"] == "float32")
     cells = []
     for split in ("seen", "unseen"):
       got, ref = r[split], base[split]
-      cells.append("" if not got else
+      cells.append("–" if not got else
                    f"{got['generated']:.2f}% ({got['ratio']:.3f})"
                    + ("" if r is base else f", {got['generated'] - ref['generated']:+.2f} pt"))
     rows.append([r["config"], PRECISION_VARIANTS[r["variant"]], *cells, r["commit"]])
