@@ -13,7 +13,8 @@ Variants, each in <root>/<config>/<variant>:
                    bfloat16 generation.
 Prints one JSON line per variant (appended to --out): the headline per split (mean accuracy
 of generated and original models, the mean per-task ratio), each stage's seconds and the
-commit. Accuracy is what it measures; its stage times are recorded, not published (speed is
+commit; each variant's report.json is kept beside it (precision_reports_cpu2/, with every
+baseline and verdict). Accuracy is what it measures; its stage times are recorded, not published (speed is
 bench/precision_steps.sh's, measured alone).
 """
 
@@ -94,11 +95,16 @@ def main():
                                                     "precision_runs_cpu2.jsonl"))
   args = parser.parse_args()
   root = os.path.join(args.root, args.config)
+  reports = os.path.join(os.path.dirname(args.out), "precision_reports_cpu2")
+  os.makedirs(reports, exist_ok=True)
   for variant in args.variants:
-    found = row(args.config, variant, run_variant(args.config, variant, root, args.reuse))
+    workdir = run_variant(args.config, variant, root, args.reuse)
+    found = row(args.config, variant, workdir)
     print(json.dumps(found), flush=True)
     with open(args.out, "a") as f:
       f.write(json.dumps(found) + "\n")
+    shutil.copy(os.path.join(workdir, "report.json"),
+                os.path.join(reports, f"{args.config}_{variant}.json"))
 
 
 if __name__ == "__main__":
