@@ -236,6 +236,7 @@ RENDERERS = {
     "mapping_vs_rpg_cpu2": tables.mapping_vs_rpg,
     "precision_steps_cpu2": tables.precision_steps,
     "precision_runs_cpu2": tables.precision_runs,
+    "simple_baselines_cpu2": tables.simple_baselines,
 }
 
 

@@ -335,3 +335,43 @@ def precision_runs() -> str:
     rows.append([r["config"], PRECISION_VARIANTS[r["variant"]], *cells, r["commit"]])
   return table(["config", "compute", "seen: generated (ratio), vs float32",
                 "unseen: generated (ratio), vs float32", "commit"], rows)
+
+
+SIMPLE_COLUMNS = ("nearest seen task", "k-nearest soup", "ridge regression",
+                  "class-column soup", "init + 10 steps", "init + 100 steps",
+                  "generated + 10 steps")
+
+
+def simple_baselines() -> str:
+  """Unseen tasks of the default runs kept by bench/precision_runs.py (float32): the
+  generated models against the simple baselines of their report, with the verdict against
+  the best of them (`eval.leaderboard.best_simple_baseline`)."""
+  import glob
+
+  from paramgen_jax.eval.headline import split_means
+  from paramgen_jax.eval.leaderboard import VERDICT_WORDS, best_simple_baseline
+
+  rows = []
+  for path in sorted(glob.glob(os.path.join(RESULTS, "precision_reports_cpu2", "*_float32.json"))):
+    report = load(os.path.relpath(path, RESULTS))
+    means = split_means(report, "unseen")
+    if not means:
+      continue
+    chosen = {n: b.get("chosen", {}) for n, b in report.get("task_baselines", {}).items()}
+
+    def cell(name):
+      if name not in means:
+        return "–"
+      pick = chosen.get(name, {})
+      extra = (f" (k = {pick['k']})" if "k" in pick else
+               f" (λ = {pick['lambda']:g})" if "lambda" in pick else "")
+      return f"{means[name]:.2f}%{extra}"
+
+    best = best_simple_baseline(report, "unseen")
+    verdict = (f"{VERDICT_WORDS.get(best['verdict'], '?')} ({best['baseline']})"
+               if best else "–")
+    config = os.path.basename(path)[:-len("_float32.json")]
+    rows.append([config, means["tasks"], f"{means['generated']:.2f}%",
+                 f"{means['original']:.2f}%", *(cell(n) for n in SIMPLE_COLUMNS), verdict])
+  return table(["config (default)", "unseen tasks", "generated", "originals",
+                *SIMPLE_COLUMNS, "beats the best simple baseline?"], rows)
