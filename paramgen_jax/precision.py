@@ -12,7 +12,7 @@ each 'float32' or 'bfloat16'.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import flax.linen as nn
 import jax
@@ -73,16 +73,3 @@ def autocast(dtype: Any) -> Iterator[None]:
 
   with nn.intercept_methods(cast_inputs):
     yield
-
-
-def computed_in(fn: Callable[..., Any], dtype: Any) -> Callable[..., Any]:
-  """`fn` under `autocast(dtype)`, its floating arguments cast to `dtype` and its floating
-  outputs to float32; `fn` itself for float32 (the same program, bit for bit)."""
-  if jnp.dtype(dtype) == jnp.float32:
-    return fn
-
-  def wrapped(*args, **kwargs):
-    with autocast(dtype):
-      out = fn(*cast_floating(args, dtype), **cast_floating(kwargs, dtype))
-    return cast_floating(out, jnp.float32)
-  return wrapped

@@ -12,6 +12,7 @@ import numpy as np
 from paramgen_jax import params as P
 from paramgen_jax.zoo.accuracy import take_sets
 from paramgen_jax.zoo.conditions import nearest_seen
+from paramgen_jax.zoo.short_training import recipe_start, train_steps
 
 
 def soup(stacked: Any) -> Any:
@@ -86,8 +87,6 @@ def short_training(zoo: Any, collect: Any, eval_spec: Any,
 
   zoo: the `eval.entry.ZooView`; generated: {task: stacked generated models}.
   """
-  from paramgen_jax.zoo.short_training import recipe_start, train_steps
-
   unseen = [t for t in zoo.tasks("unseen") if t in generated]
   steps, finetune = tuple(eval_spec.get("train_steps", ())), eval_spec.get("finetune_steps", 0)
   if not unseen or not (steps or finetune):
