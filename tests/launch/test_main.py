@@ -41,6 +41,7 @@ def launch_in_process(capsys, *args) -> tuple[int, str]:
     (["--config.train.steps=abc"], "--config.train.steps=abc"),
     (["--config.train.steps=0"], "config.train.steps: must be >= 1, got 0"),
     (["--config.sample.sampler=euler"], "config.sample.sampler: must be one of"),
+    (["--config.sample.compute_dtype=float16"], "config.sample.compute_dtype: must be one of"),
     (["--config.mesh.data=3"], "config.mesh:"),
     (["--mode=fit"], "--mode=fit"),
 ])
