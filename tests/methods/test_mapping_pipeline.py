@@ -19,7 +19,8 @@ from paramgen_jax import artifact, runfiles
 from paramgen_jax.errors import CorruptDataError
 from paramgen_jax.integrity import tree_checksum
 from paramgen_jax.methods import mapping
-from paramgen_jax.methods.mapping import core, stages
+from paramgen_jax import params as P
+from paramgen_jax.methods.mapping import core, flat, stages
 from paramgen_jax.methods.mapping.model import weighted_mse
 from paramgen_jax.zoo import spec
 from tests.helpers import (assert_generated_unchanged, load_config, shared_smoke_run,
@@ -102,10 +103,11 @@ def test_weighted_mse_known_answer():
   np.testing.assert_allclose(weighted_mse(padded, target, w_mask, b_mask, lam)[0], loss)
 
 
-def _config():
+def _config(decoder="hybrid_conv"):
   c = mapping.small_config()
   c.train.steps, c.train.batch_size, c.train.lr = 150, 8, 3e-3
   c.generator.prototype, c.generator.shapes = (2, 4, 4), ((2, 8, 8),)
+  c.generator.decoder = decoder
   return c
 
 
@@ -125,12 +127,12 @@ def _toy_zoo():
 TRAIN_ROWS = np.arange(7)
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-  """(generator trained on the toy zoo's first 7 models, its saved directory)."""
+@pytest.fixture(scope="module", params=["hybrid_conv", "mlp"])
+def saved(request, tmp_path_factory):
+  """(generator trained on the toy zoo's first 7 models, its saved directory), per decoder."""
   stacked, bits = _toy_zoo()
   generator = mapping.train(jax.tree_util.tree_map(lambda x: x[TRAIN_ROWS], stacked),
-                            _config(), conditions=bits[TRAIN_ROWS])
+                            _config(request.param), conditions=bits[TRAIN_ROWS])
   path = str(tmp_path_factory.mktemp("mapping") / "generator")
   mapping.save(generator, path)
   return generator, path
@@ -147,6 +149,17 @@ def test_learns_a_map_from_condition_to_weights(saved):
       jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(truth)))
   assert error(made) < 0.5 * error(mean)
   assert generator.train_tasks == 7 and generator.loss_weights.shape == (2,)
+
+
+def test_standardized_coordinates_round_trip():
+  stacked, _ = _toy_zoo()
+  layout = P.ParamLayout.from_template(jax.tree_util.tree_map(lambda x: x[0], stacked))
+  coordinates, scale = flat.standardized(layout, stacked)
+  np.testing.assert_allclose(coordinates.mean(0), 0.0, atol=1e-6)
+  np.testing.assert_allclose(coordinates.std(0), 1.0, rtol=1e-5)
+  restored = flat.models_from(layout, scale, coordinates)
+  for a, b in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(stacked)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_load_restores_the_generator(saved):

@@ -6,10 +6,13 @@ a condition to a model in one forward pass (no diffusion, no sampling noise).
     models = core.generate(generator, key, new_conditions, M)     # (M, F) -> leaves (M, ...)
     core.save(generator, path); generator = core.load(path)
 
-Targets are the structure-aware arrangement (`params.arrangement`): per model and layer the
-z-scored weights and bias, and the four statistics [mean_w, log std_w, mean_b, log std_b]
-standardized per (layer, statistic) over the training models. The loss weighs each layer by
-its sensitivity (std of its parameters across the zoo, normalized) raised to `loss.alpha`.
+The paper's decoder (`generator.decoder = 'hybrid_conv'`) predicts the structure-aware
+arrangement (`params.arrangement`): per model and layer the z-scored weights and bias, and
+the four statistics [mean_w, log std_w, mean_b, log std_b] standardized per (layer,
+statistic) over the training models. Its loss weighs each layer by its sensitivity (std of
+its parameters across the zoo, normalized) raised to `loss.alpha`. The MLP decoder
+(`'mlp'`, `flat`) predicts every weight coordinate standardized over the training models,
+each coordinate weighed alike.
 No file is read or written unless `train` gets a `workdir` (checkpoints, resume, metrics).
 """
 
@@ -25,8 +28,10 @@ from flax import struct
 
 from paramgen_jax import configlib
 from paramgen_jax import artifact, precision
-from paramgen_jax.methods.mapping.model import MappingNet, weighted_mse
+from paramgen_jax.methods.mapping import flat
+from paramgen_jax.methods.mapping.model import MappingNet, MLPMapping, weighted_mse
 from paramgen_jax.params.arrangement import Arrangement, layer_sensitivity
+from paramgen_jax.params.normalize import TaskStats
 from paramgen_jax.train import recipe
 
 PyTree = Any
@@ -43,8 +48,9 @@ class StatsScale(NamedTuple):
 class Generator:
   """A trained mapping.
 
-  params: `MappingNet`'s variables; scale: the statistics' standardization (L, 4 each);
-  loss_weights: (L,) the per-layer weights of the loss it was trained with. Static:
+  params: the decoder's variables; scale: the statistics' standardization (`StatsScale`, L
+  by 4 each; the MLP decoder: `TaskStats`, (1, P) each); loss_weights: (L,) the
+  per-layer weights of the loss it was trained with (1 for the MLP decoder). Static:
   arrangement (the generated architecture's volume), config (FrozenConfigDict) and
   train_tasks (distinct conditions it was trained on).
   """
@@ -67,8 +73,9 @@ def small_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
       "arrangement": {"kind": "structure"},
       "condition": {"noise": 1e-3},
-      "generator": {"encoder_dim": 16, "prototype": (4, 4, 4), "shapes": ((4, 8, 8),),
-                    "kernel": 3, "blocked": (), "deformation_hidden": 0},
+      "generator": {"decoder": "hybrid_conv", "encoder_dim": 16, "prototype": (4, 4, 4),
+                    "shapes": ((4, 8, 8),), "kernel": 3, "blocked": (), "deformation_hidden": 0,
+                    "hidden": (64,)},
       "loss": {"alpha": 1.0, "target_noise": 2e-4},
       "train": configlib.train_section(steps=200, batch_size=16, lr=3e-3, warmup_steps=10,
                                        weight_decay=0.01, log_every=50, checkpoint_every=200,
@@ -89,9 +96,18 @@ def stats_from_features(features: jax.Array) -> jax.Array:
                     jnp.exp(features[..., 3])], axis=-1)
 
 
-def make_net(generator_cfg: Any, arrangement: Arrangement) -> MappingNet:
+def decoder_kind(generator_cfg: Any) -> str:
+  """'hybrid_conv' (the paper's, and every generator saved before the choice existed) or
+  'mlp'."""
+  return generator_cfg.get("decoder", "hybrid_conv")
+
+
+def make_net(generator_cfg: Any, arrangement: Arrangement) -> MappingNet | MLPMapping:
   """The decoder of a `generator` config section for the arrangement's volume."""
   g = generator_cfg
+  if decoder_kind(g) == "mlp":
+    return MLPMapping(num_params=arrangement.layout.num_params, encoder_dim=g.encoder_dim,
+                      hidden=tuple(g.hidden))
   return MappingNet(volume=arrangement.volume_shape, encoder_dim=g.encoder_dim,
                     prototype=tuple(g.prototype), shapes=tuple(tuple(s) for s in g.shapes),
                     kernel=g.kernel, blocked=tuple(g.blocked),
@@ -160,6 +176,29 @@ def _checked_conditions(conditions: Any, count: int) -> np.ndarray:
   return conditions
 
 
+def _conv_setup(config: Any, arrangement: Arrangement, zoo: PyTree, conditions: np.ndarray):
+  """(scale, loss weights, data, init, loss_fn) of the paper's decoder."""
+  w_hat, b_hat, feats, weights, biases = arranged_targets(arrangement, zoo)
+  scale = StatsScale(feats.mean(0), np.where(feats.std(0) < 1e-8, 1.0, feats.std(0)))
+  data = {"condition": conditions, "weights": w_hat, "biases": b_hat,
+          "stats": ((feats - scale.mean) / scale.std).astype(np.float32)}
+  lam = loss_weights(arrangement, weights, biases, config.loss.alpha)
+  init = init_fn(config.generator, arrangement, conditions.shape[1],
+                 (w_hat.mean(0), b_hat.mean(0)))
+  return scale, lam, data, init, loss_function(config, arrangement, lam)
+
+
+def _mlp_setup(config: Any, arrangement: Arrangement, zoo: PyTree, conditions: np.ndarray):
+  """(scale, loss weights, data, init, loss_fn) of the MLP decoder."""
+  coordinates, scale = flat.standardized(arrangement.layout, zoo)
+  net = make_net(config.generator, arrangement)
+  width = conditions.shape[1]
+  return (scale, np.ones(arrangement.num_layers, np.float32),
+          {"condition": conditions, "coordinates": coordinates},
+          lambda key: net.init(key, jnp.zeros((1, width))),
+          flat.loss_function(net, config.condition.noise, config.loss.target_noise))
+
+
 def train(zoo: PyTree, config: Any, *, conditions: Any = None,
           workdir: str | None = None) -> Generator:
   """Fits the mapping on N (condition, model) pairs.
@@ -171,17 +210,11 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
   conditions = _checked_conditions(conditions, count)
   arrangement = Arrangement.from_template(jax.tree_util.tree_map(lambda x: x[0], zoo),
                                           kind=config.arrangement.kind)
-  w_hat, b_hat, feats, weights, biases = arranged_targets(arrangement, zoo)
-  scale = StatsScale(feats.mean(0), np.where(feats.std(0) < 1e-8, 1.0, feats.std(0)))
-  data = {"condition": conditions, "weights": w_hat, "biases": b_hat,
-          "stats": ((feats - scale.mean) / scale.std).astype(np.float32)}
-  lam = loss_weights(arrangement, weights, biases, config.loss.alpha)
+  setup = _mlp_setup if decoder_kind(config.generator) == "mlp" else _conv_setup
+  scale, lam, data, init, loss_fn = setup(config, arrangement, zoo, conditions)
   pick = recipe.random_rows(config.train.seed + 1, count, config.train.batch_size)
   params = recipe.train_generator(
-      config.train, config.get("mesh"),
-      init_params=init_fn(config.generator, arrangement, conditions.shape[1],
-                          (w_hat.mean(0), b_hat.mean(0))),
-      loss_fn=loss_function(config, arrangement, lam),
+      config.train, config.get("mesh"), init_params=init, loss_fn=loss_fn,
       batch_fn=lambda step: {k: v[pick(step)] for k, v in data.items()},
       workdir=workdir, desc="train mapping")
   return Generator(params, scale, lam, arrangement, artifact.frozen(config),
@@ -204,9 +237,12 @@ def generate(generator: Generator, key: jax.Array, conditions: jax.Array,
                      f"({num_models}, {width}), got {got}")
   arr, dtype = generator.arrangement, precision.section_dtype(generator.config.get("generate"))
   with precision.autocast(dtype):
-    w_hat, b_hat, feats = precision.cast_floating(make_net(generator.config.generator, arr).apply(
+    outputs = precision.cast_floating(make_net(generator.config.generator, arr).apply(
         precision.cast_floating(generator.params, dtype), jnp.asarray(conditions, jnp.float32)),
         jnp.float32)
+  if decoder_kind(generator.config.generator) == "mlp":
+    return flat.models_from(arr.layout, generator.scale, outputs)
+  w_hat, b_hat, feats = outputs
   scale = generator.scale
   stats = stats_from_features(feats * jnp.asarray(scale.std)[None] + jnp.asarray(scale.mean)[None])
   weights, biases = jax.vmap(arr.denormalize)(w_hat, b_hat, stats)
@@ -233,5 +269,6 @@ def load(path: str) -> Generator:
   found = artifact.load(path, method=METHOD)
   arrangement = Arrangement.from_template(found.template, kind=found.config.arrangement.kind)
   arrays = found.arrays
-  return Generator(arrays["params"], StatsScale(**arrays["scale"]), arrays["loss_weights"],
+  scale_type = TaskStats if decoder_kind(found.config.generator) == "mlp" else StatsScale
+  return Generator(arrays["params"], scale_type(**arrays["scale"]), arrays["loss_weights"],
                    arrangement, found.config, int(found.meta["train_tasks"]))

@@ -97,3 +97,19 @@ def weighted_mse(predicted: tuple[jax.Array, ...], target: tuple[jax.Array, ...]
         (layer_weights * count).sum() * p.shape[0], 1.0)
   loss = parts["weights"] + parts["biases"] + parts["stats"]
   return loss, {f"mse_{k}": v for k, v in parts.items()}
+
+
+class MLPMapping(nn.Module):
+  """Condition (B, F) -> standardized weight coordinates (B, P): a linear encoder, GELU
+  hidden layers of widths `hidden`, a zero-initialized output layer (training starts at the
+  training models' mean)."""
+  num_params: int
+  encoder_dim: int
+  hidden: Sequence[int]
+
+  @nn.compact
+  def __call__(self, condition: jax.Array) -> jax.Array:
+    x = nn.Dense(self.encoder_dim, name="encoder")(condition)
+    for i, width in enumerate(self.hidden):
+      x = nn.gelu(nn.Dense(width, name=f"hidden_{i}")(x))
+    return nn.Dense(self.num_params, kernel_init=nn.initializers.zeros, name="out")(x)

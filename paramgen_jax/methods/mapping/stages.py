@@ -45,6 +45,9 @@ SCHEMA = {
     "arrangement": {"kind": C.one_of(*ARRANGEMENTS)},
     "condition": {"kind": C.one_of("bits", "text"), "noise": C.real(0.0)},
     "generator": {
+        "decoder": C.one_of("hybrid_conv", "mlp"), "hidden": C.Field(
+            (tuple, list), lambda v: all(isinstance(d, int) and d >= 1 for d in v),
+            "must be a list of hidden-layer widths, each >= 1"),
         "encoder_dim": C.integer(1), "prototype": SHAPE,
         "shapes": C.Field((tuple, list), lambda v: len(v) >= 1 and all(
             SHAPE.check(s) for s in v), "must be a non-empty list of (layers, rows, cols)"),
