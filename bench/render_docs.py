@@ -237,6 +237,7 @@ RENDERERS = {
     "precision_steps_cpu2": tables.precision_steps,
     "precision_runs_cpu2": tables.precision_runs,
     "simple_baselines_cpu2": tables.simple_baselines,
+    "mapping_residual_cpu2": tables.mapping_residual,
 }
 
 

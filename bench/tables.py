@@ -375,3 +375,18 @@ def simple_baselines() -> str:
                  f"{means['original']:.2f}%", *(cell(n) for n in SIMPLE_COLUMNS), verdict])
   return table(["config (default)", "unseen tasks", "generated", "originals",
                 *SIMPLE_COLUMNS, "beats the best simple baseline?"], rows)
+
+
+def mapping_residual() -> str:
+  """bench/mapping_residual.py's rows (the latest of each decoder and base): residual
+  generation from a simple baseline, against that baseline alone."""
+  rows = []
+  for r in latest(jsonl("mapping_residual_cpu2.jsonl"), "decoder", "base"):
+    pick = r.get("chosen", {})
+    base = (f"{r['base']} (k = {pick['k']})" if "k" in pick else
+            f"{r['base']} (λ = {pick['lambda']:g})" if "lambda" in pick else r["base"])
+    cells = [f"{r[s]['generated']:.2f}% ({r[s]['ratio']:.4f}); base alone {r[s]['baseline']:.2f}%"
+             for s in ("unseen", "seen")]
+    rows.append([r["decoder"], base, r["train_steps"], *cells])
+  return table(["decoder", "residual from", "steps", "unseen (20 tasks): generated (ratio)",
+                "seen (first 60 tasks): generated (ratio)"], rows)

@@ -106,8 +106,8 @@ def run_sections(**train):
   )
 
 
-METHOD = dict(method="rpg", tokens=dict(size=256, granularity="layer"), generator=GENERATOR,
-              **run_sections())
+METHOD = dict(method="rpg", tokens=dict(size=256, granularity="layer", normalization="layer"),
+              generator=GENERATOR, **run_sections())
 
 # Every RPG config's smoke and paper overrides (the paper's widths are each config's own).
 SMOKE = {

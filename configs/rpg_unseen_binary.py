@@ -18,7 +18,7 @@ from paramgen_jax import configlib
 # RPG's generator conditioned on the bit vector, Mamba-1, no permutation states.
 METHOD = dict(
     method="rpg",
-    tokens=dict(size=256, granularity="layer"),
+    tokens=dict(size=256, granularity="layer", normalization="layer"),
     generator=dict(rpg_convnext.GENERATOR, backbone="mamba",
                    backbone_options=rpg_convnext.BACKBONES["mamba"], permutation="none",
                    condition="bits", diffusion_batch=256),
@@ -28,6 +28,9 @@ METHOD = dict(
 PRESETS = {
     "smoke": rpg_convnext.SMOKE,
     "default": {},
+    # every weight coordinate z-scored over the seen models before tokenizing (the zoo shares
+    # its initialization, which layer statistics keep in the targets)
+    "coordinate": {"tokens.normalization": "coordinate"},
     "paper": {**rpg_convnext.PAPER, "generator.d_model": 1024, "generator.prototype_dim": 1024,
               "generator.backbone_options.d_state": 32, "train.steps": 120_000,
               "train.lr": 1e-5},

@@ -2,8 +2,9 @@
 
 A codec maps one model's parameter pytree to the array a generator models, and back:
 
-  TokenCodec (RPG)     per-layer normalization (log transform of variances), then
-                       fixed-size tokens: pytree -> (num_tokens, token_size)
+  TokenCodec (RPG)     per-layer normalization (log transform of variances), or each
+                       coordinate z-scored over the zoo, then fixed-size tokens:
+                       pytree -> (num_tokens, token_size)
   FlatCodec  (p-diff)  per-coordinate normalization (COND P-DIFF's per task, pooled over
                        the zoo, or none), zero-padded: pytree -> (length,)
 
@@ -40,6 +41,7 @@ from paramgen_jax.params.normalize import (LayerStats, TaskStats, denormalize_la
 from paramgen_jax.params.tokens import TokenLayout, detokenize, make_token_layout, tokenize
 
 ARRAYS, RECORD = "codec.npz", "codec.json"
+TOKEN_NORMALIZATIONS = ("layer", "coordinate")
 
 
 def _vectors(stacked: PyTree, layout: ParamLayout) -> jax.Array:
@@ -52,47 +54,66 @@ def _first(stacked: PyTree) -> PyTree:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class TokenCodec:
-  """RPG's codec: per-layer statistics and a token plan over the layout.
+  """RPG's codec: statistics of the fitted checkpoints and a token plan over the layout.
 
   Attributes:
     layout: the parameter layout (constants from the first fitted checkpoint).
     plan: the token plan; plan.token_size entries per token.
-    stats: per-layer statistics of the fitted checkpoints.
+    stats: per-layer statistics (`LayerStats`, normalization 'layer') or each coordinate's
+      mean and std over the checkpoints (`TaskStats` of one task, (1, P); 'coordinate').
+    normalization: 'layer' (RPG's) or 'coordinate'. With a shared initialization most of
+      a coordinate's value is common to every checkpoint; 'coordinate' removes it.
   """
   layout: ParamLayout
   plan: TokenLayout
-  stats: LayerStats
+  stats: LayerStats | TaskStats
+  normalization: str = "layer"
 
   kind = "tokens"
 
   @classmethod
-  def fit(cls, stacked: PyTree, *, token_size: int, granularity: str = "layer") -> "TokenCodec":
+  def fit(cls, stacked: PyTree, *, token_size: int, granularity: str = "layer",
+          normalization: str = "layer") -> "TokenCodec":
     """Fits on stacked checkpoints (N, ...) of one architecture."""
+    if normalization not in TOKEN_NORMALIZATIONS:
+      raise ValueError(f"normalization must be one of {TOKEN_NORMALIZATIONS}, "
+                       f"got {normalization!r}")
     layout = ParamLayout.from_template(_first(stacked))
-    stats = fit_layer_stats(_vectors(stacked, layout), layout)
-    return cls(layout, make_token_layout(layout, token_size, granularity), stats)
+    vectors = _vectors(stacked, layout)
+    stats = (fit_layer_stats(vectors, layout) if normalization == "layer" else
+             fit_coordinate_stats("batch", vectors, np.zeros(len(vectors), np.int32), 1))
+    return cls(layout, make_token_layout(layout, token_size, granularity), stats, normalization)
 
   def encode(self, tree: PyTree) -> jax.Array:
     """One model's pytree -> (num_tokens, token_size) normalized tokens (padding 0)."""
-    return tokenize(normalize_layers(self.layout.to_vector(tree), self.stats, self.layout),
-                    self.plan)
+    vector = self.layout.to_vector(tree)
+    normalized = (normalize_layers(vector, self.stats, self.layout)
+                  if self.normalization == "layer" else normalize_task(vector, 0, self.stats))
+    return tokenize(normalized, self.plan)
 
   def decode(self, tokens: jax.Array) -> PyTree:
     """(num_tokens, token_size) -> the model's pytree. Traceable."""
-    vector = denormalize_layers(detokenize(tokens, self.plan), self.stats, self.layout)
+    vector = detokenize(tokens, self.plan)
+    vector = (denormalize_layers(vector, self.stats, self.layout)
+              if self.normalization == "layer" else
+              denormalize_task(vector, 0, self.stats).astype(self.layout.dtype))
     return self.layout.from_vector(vector)
 
   def settings(self) -> dict:
-    return {"token_size": self.plan.token_size, "granularity": self.plan.granularity}
+    # 'layer' is left out, so codecs saved before the choice existed read back unchanged.
+    extra = {} if self.normalization == "layer" else {"normalization": self.normalization}
+    return {"token_size": self.plan.token_size, "granularity": self.plan.granularity, **extra}
 
   def arrays(self) -> dict[str, np.ndarray]:
     return {f"stats/{k}": np.asarray(v) for k, v in self.stats._asdict().items()}
 
   @classmethod
   def restore(cls, layout: ParamLayout, settings: dict, arrays: dict) -> "TokenCodec":
-    stats = LayerStats(*(jnp.asarray(arrays[f"stats/{k}"]) for k in LayerStats._fields))
+    normalization = settings.get("normalization", "layer")
+    stats_type = LayerStats if normalization == "layer" else TaskStats
+    stats = stats_type(*(jnp.asarray(arrays[f"stats/{k}"]) for k in stats_type._fields))
     plan = make_token_layout(layout, settings["token_size"], settings["granularity"])
-    return cls(layout, plan, stats)
+    return cls(layout, plan, stats, normalization)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

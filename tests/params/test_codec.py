@@ -38,6 +38,24 @@ def test_token_codec_is_the_composition_of_layout_stats_and_tokens():
   assert np.all(np.asarray(again["count"]) == 7)  # constants come back from the template
 
 
+def test_token_codec_coordinate_normalization_z_scores_each_coordinate():
+  stacked = zoo()
+  codec = TokenCodec.fit(stacked, token_size=4, granularity="layer", normalization="coordinate")
+  layout = codec.layout
+  vectors = np.asarray(jax.vmap(layout.to_vector)(stacked), np.float64)
+  expected = (vectors - vectors.mean(0)) / np.where(vectors.std(0) < 1e-8, 1.0, vectors.std(0))
+  tokens = jax.vmap(codec.encode)(stacked)
+  plan = P.make_token_layout(layout, 4, "layer")
+  np.testing.assert_allclose(jax.vmap(lambda t: P.detokenize(t, plan))(tokens), expected,
+                             atol=1e-4)
+  again = jax.vmap(codec.decode)(tokens)
+  for a, b in zip(jax.tree_util.tree_leaves(again), jax.tree_util.tree_leaves(stacked)):
+    assert a.dtype == b.dtype
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="normalization must be one of"):
+    TokenCodec.fit(stacked, token_size=4, normalization="global")
+
+
 def test_flat_codec_normalizes_per_task_and_pads():
   stacked = zoo(8)
   task_ids = np.array([0, 0, 0, 0, 1, 1, 1, 1])
@@ -54,6 +72,7 @@ def test_flat_codec_normalizes_per_task_and_pads():
 
 @pytest.mark.parametrize("make", [
     lambda s: TokenCodec.fit(s, token_size=4, granularity="channel"),
+    lambda s: TokenCodec.fit(s, token_size=4, normalization="coordinate"),
     lambda s: FlatCodec.fit(s, np.zeros(6, int), ["only"], normalization="batch", multiple=4)])
 def test_saved_codec_decodes_bit_identically(tmp_path, make):
   stacked = zoo()

@@ -57,7 +57,7 @@ def small_config() -> ml_collections.ConfigDict:
   cores); change any field. The sections of configs/rpg_convnext.py that the in-memory API
   reads."""
   return ml_collections.ConfigDict(dict(
-      tokens=dict(size=64, granularity="layer"),
+      tokens=dict(size=64, granularity="layer", normalization="layer"),
       generator=dict(d_model=64, prototype_dim=64, prototype_hidden=0, backbone="mamba",
                      backbone_options=dict(num_layers=1, d_state=8, d_conv=4, expand=2,
                                            mode="scan"),
@@ -178,7 +178,8 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None, workdir: str | No
     codec: a TokenCodec fitted elsewhere (default: fitted on `zoo`).
   """
   codec = codec or TokenCodec.fit(zoo, token_size=config.tokens.size,
-                                  granularity=config.tokens.granularity)
+                                  granularity=config.tokens.granularity,
+                                  normalization=config.tokens.get("normalization", "layer"))
   tokens = np.asarray(jax.vmap(codec.encode)(zoo))
   conditions = _checked_conditions(conditions, len(tokens))
   permutation = permutation_ids(config.generator.permutation, len(tokens), seeds, conditions)

@@ -31,14 +31,15 @@ from paramgen_jax.methods.rpg.model import INFERENCE_MODES
 from paramgen_jax.nn.position import POSITION_KINDS
 from paramgen_jax.nn.sequence import BACKBONES
 from paramgen_jax.nn.unet1d import CONDITIONING
-from paramgen_jax.params.codec import TokenCodec
+from paramgen_jax.params.codec import TOKEN_NORMALIZATIONS, TokenCodec
 from paramgen_jax.zoo import conditions as zoo_conditions
 from paramgen_jax.zoo import spec
 
 SCHEMA = {
     "method": C.one_of("rpg"),
     **spec.ZOO_SCHEMA,
-    "tokens": {"size": C.integer(1), "granularity": C.one_of("layer", "model", "channel")},
+    "tokens": {"size": C.integer(1), "granularity": C.one_of("layer", "model", "channel"),
+               "normalization": C.one_of(*TOKEN_NORMALIZATIONS)},
     "generator": {
         "d_model": C.integer(1), "prototype_dim": C.integer(1), "prototype_hidden": C.integer(0),
         "backbone": C.one_of(*BACKBONES), "backbone_options": C.Field((Mapping,)),
@@ -95,7 +96,8 @@ def train(config: Any, workdir: str) -> None:
   inputs = spec.build_zoo_inputs(zoo, workdir)
   rows, stacked = spec.load_checked_zoo(zoo, workdir, split="seen", inputs=inputs)
   codec = TokenCodec.fit(stacked, token_size=config.tokens.size,
-                         granularity=config.tokens.granularity)
+                         granularity=config.tokens.granularity,
+                         normalization=config.tokens.normalization)
   conditions = None
   if config.generator.condition != "none":
     seen = [inputs.by_name[name] for name in dict.fromkeys(r["task"] for r in rows)]
