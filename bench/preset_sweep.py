@@ -7,7 +7,8 @@ Each preset runs the launcher in <root>/<preset> with the `--shared` entries cop
 (a finished run, so every preset sees the same zoo), without the noise baselines; launcher
 flags after `--` apply to every run. A row holds, per split, the mean generated accuracy (each
 task's mean over its generated models, no selection), the originals', the mean per-task ratio
-and every per-task baseline's mean, plus the run's seconds.
+and every per-task baseline's mean, the verdict against the best simple baseline
+(`eval.leaderboard.best_simple_baseline`), plus the run's seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from paramgen_jax.eval.headline import split_means  # noqa: E402
+from paramgen_jax.eval.leaderboard import best_simple_baseline  # noqa: E402
 
 
 def _rounded(means: dict) -> dict:
@@ -46,10 +48,15 @@ def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra:
   if result.returncode != 0:
     sys.exit(f"{preset}: the run failed: {result.stderr.strip().splitlines()[-1]}")
   report = json.load(open(os.path.join(workdir, "report.json")))
-  return {"bench": bench, "preset": preset, "extra": extra,
-          "seen": _rounded(split_means(report, "seen")),
-          "unseen": _rounded(split_means(report, "unseen")),
-          "seconds": round(time.perf_counter() - start, 1)}
+  row = {"bench": bench, "preset": preset, "extra": extra,
+         "seen": _rounded(split_means(report, "seen")),
+         "unseen": _rounded(split_means(report, "unseen")),
+         "seconds": round(time.perf_counter() - start, 1)}
+  for split in ("seen", "unseen"):
+    best = best_simple_baseline(report, split)
+    if best:
+      row[split]["best simple baseline"] = {k: best[k] for k in ("baseline", "verdict")}
+  return row
 
 
 def sweep(config: str, zoo: str, shared: list[str], presets: list[str], root: str,
