@@ -238,6 +238,7 @@ RENDERERS = {
     "precision_runs_cpu2": tables.precision_runs,
     "simple_baselines_cpu2": tables.simple_baselines,
     "mapping_residual_cpu2": tables.mapping_residual,
+    "mapping_seeds_cpu2": tables.mapping_seeds,
 }
 
 

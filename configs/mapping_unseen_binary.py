@@ -32,7 +32,8 @@ METHOD = dict(
     method="mapping",
     arrangement=dict(kind="structure"),
     condition=dict(kind="bits", noise=1e-3),
-    generator=dict(decoder="mlp", hidden=(1024, 1024), encoder_dim=64,
+    generator=dict(decoder="mlp", hidden=(1024, 1024), residual="none", ridge_lambda=100.0,
+                   encoder_dim=64,
                    prototype=(8, 16, 16), shapes=((4, 32, 32),) * 3, kernel=5, blocked=(),
                    deformation_hidden=0),
     loss=dict(alpha=1.0, target_noise=2e-4),
@@ -67,6 +68,8 @@ PRESETS = {
     "quick": {"tasks.limit": 200, "collect.tasks_per_unit": 220, "train.steps": 600,
               "generate.timing_repeats": 5},
     "hybrid_conv": PAPER_DECODER,
+    # the decoder learns what a ridge regression from the code (λ 100) misses
+    "ridge": {"generator.residual": "ridge"},
     "paper": {**PAPER_DECODER, "generator.shapes": ((4, 64, 64),) * 3, "generator.kernel": 9,
               "train.steps": 15_000},
     **ABLATIONS,

@@ -32,7 +32,7 @@ def check(config, num_devices=1):
                       "shared_pool")),
     ("d2nwg_digits", ("smoke", None, "paper", "quick", "no_vae", "mlp_encoder", "ranked", "tasks25",
                       "tasks50", "tasks100", "mixed")),
-    ("mapping_unseen_binary", ("smoke", None, "paper", "quick", "hybrid_conv", "k1", "k3", "k7", "k9", "alpha0",
+    ("mapping_unseen_binary", ("smoke", None, "paper", "quick", "hybrid_conv", "ridge", "k1", "k3", "k7", "k9", "alpha0",
                                "alpha05", "alpha075", "alpha15", "tasks5", "tasks25",
                                "tasks100", "tasks300", "sequential", "text", "block_L",
                                "block_C", "block_R", "block_LC", "block_LR", "block_RC")),

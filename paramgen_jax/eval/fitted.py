@@ -69,6 +69,11 @@ def soup_vectors(conds: np.ndarray, means: np.ndarray, queries: np.ndarray, k: i
   return means[nearest].mean(1)
 
 
+def with_bias(conditions: np.ndarray) -> np.ndarray:
+  """(Q, C) -> (Q, C+1): the conditions with a constant 1 appended."""
+  return np.concatenate([conditions, np.ones((len(conditions), 1))], 1)
+
+
 class Ridge(NamedTuple):
   """The seen tasks' normal equations with X̃ = [conditions, 1]: gram X̃ᵀX̃ (C+1, C+1),
   cross X̃ᵀY (C+1, num_params); rows X̃ (T, C+1) and targets Y (T, num_params) to drop one."""
@@ -79,20 +84,23 @@ class Ridge(NamedTuple):
 
   @classmethod
   def fit(cls, conds: np.ndarray, means: np.ndarray) -> "Ridge":
-    rows = np.concatenate([conds, np.ones((len(conds), 1))], 1)
+    rows = with_bias(conds)
     return cls(rows.T @ rows, rows.T @ means, rows, means)
 
-  def predict(self, queries: np.ndarray, lam: float, drop: int | None = None) -> np.ndarray:
-    """(Q, num_params) at the query conditions (Q, C), with penalty λ on all but the bias,
-    fitted without seen row `drop`: (C+1)-sized solves, no pass over the rows."""
+  def coefficients(self, lam: float, drop: int | None = None) -> np.ndarray:
+    """(C+1, num_params): the fit with penalty λ on all but the bias (the last row), without
+    seen row `drop`: (C+1)-sized solves, no pass over the rows."""
     gram, cross = self.gram, self.cross
     if drop is not None:
       row = self.rows[drop]
       gram, cross = gram - np.outer(row, row), cross - np.outer(row, self.targets[drop])
     penalty = np.ones(len(gram))
     penalty[-1] = 0.0
-    q = np.concatenate([queries, np.ones((len(queries), 1))], 1)
-    return np.linalg.solve(gram + lam * np.diag(penalty), q.T).T @ cross
+    return np.linalg.solve(gram + lam * np.diag(penalty), cross)
+
+  def predict(self, queries: np.ndarray, lam: float, drop: int | None = None) -> np.ndarray:
+    """(Q, num_params) at the query conditions (Q, C) (`coefficients(lam, drop)`)."""
+    return with_bias(queries) @ self.coefficients(lam, drop)
 
 
 def _choose(zoo: Any, layout, seen: list[str], conds: np.ndarray, means: np.ndarray,

@@ -103,11 +103,11 @@ def test_weighted_mse_known_answer():
   np.testing.assert_allclose(weighted_mse(padded, target, w_mask, b_mask, lam)[0], loss)
 
 
-def _config(decoder="hybrid_conv"):
+def _config(decoder="hybrid_conv", residual="none"):
   c = mapping.small_config()
   c.train.steps, c.train.batch_size, c.train.lr = 150, 8, 3e-3
   c.generator.prototype, c.generator.shapes = (2, 4, 4), ((2, 8, 8),)
-  c.generator.decoder = decoder
+  c.generator.decoder, c.generator.residual = decoder, residual
   return c
 
 
@@ -127,12 +127,14 @@ def _toy_zoo():
 TRAIN_ROWS = np.arange(7)
 
 
-@pytest.fixture(scope="module", params=["hybrid_conv", "mlp"])
+@pytest.fixture(scope="module", params=[("hybrid_conv", "none"), ("mlp", "none"),
+                                        ("mlp", "ridge")])
 def saved(request, tmp_path_factory):
-  """(generator trained on the toy zoo's first 7 models, its saved directory), per decoder."""
+  """(generator trained on the toy zoo's first 7 models, its saved directory), per decoder
+  and residual."""
   stacked, bits = _toy_zoo()
   generator = mapping.train(jax.tree_util.tree_map(lambda x: x[TRAIN_ROWS], stacked),
-                            _config(request.param), conditions=bits[TRAIN_ROWS])
+                            _config(*request.param), conditions=bits[TRAIN_ROWS])
   path = str(tmp_path_factory.mktemp("mapping") / "generator")
   mapping.save(generator, path)
   return generator, path
@@ -160,6 +162,23 @@ def test_standardized_coordinates_round_trip():
   restored = flat.models_from(layout, scale, coordinates)
   for a, b in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(stacked)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_ridge_residuals_of_a_zoo_linear_in_its_condition_vanish():
+  # Every toy model is base + bits · direction: the held-out-task regression predicts each
+  # exactly, so the residuals are 0 and the full fit reproduces an unseen task's weights.
+  stacked, bits = _toy_zoo()
+  layout = P.ParamLayout.from_template(jax.tree_util.tree_map(lambda x: x[0], stacked))
+  train = jax.tree_util.tree_map(lambda x: x[TRAIN_ROWS], stacked)
+  residuals, coefficients = flat.ridge_residuals(layout, train, bits[TRAIN_ROWS], 1e-8)
+  assert coefficients.shape == (4, layout.num_params)
+  for leaf in jax.tree_util.tree_leaves(residuals):
+    np.testing.assert_allclose(leaf, 0.0, atol=1e-4)
+  zeros = jax.tree_util.tree_map(lambda x: np.zeros_like(x[7:]), stacked)
+  made = flat.add_ridge(layout, coefficients, bits[7:], zeros)
+  for a, b in zip(jax.tree_util.tree_leaves(made),
+                  jax.tree_util.tree_leaves(jax.tree_util.tree_map(lambda x: x[7:], stacked))):
+    np.testing.assert_allclose(a, b, atol=1e-4)
 
 
 def test_load_restores_the_generator(saved):

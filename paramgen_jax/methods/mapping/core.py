@@ -52,7 +52,8 @@ class Generator:
   by 4 each; the MLP decoder: `TaskStats`, (1, P) each); loss_weights: (L,) the
   per-layer weights of the loss it was trained with (1 for the MLP decoder). Static:
   arrangement (the generated architecture's volume), config (FrozenConfigDict) and
-  train_tasks (distinct conditions it was trained on).
+  train_tasks (distinct conditions it was trained on). ridge: (F+1, P) the regression the
+  decoder's output is added to (`generator.residual = 'ridge'`), or None.
   """
   params: PyTree
   scale: StatsScale
@@ -60,6 +61,7 @@ class Generator:
   arrangement: Arrangement = struct.field(pytree_node=False)
   config: Any = struct.field(pytree_node=False)
   train_tasks: int = struct.field(pytree_node=False)
+  ridge: jax.Array | None = None
 
   @property
   def condition_dim(self) -> int:
@@ -75,7 +77,7 @@ def small_config() -> ml_collections.ConfigDict:
       "condition": {"noise": 1e-3},
       "generator": {"decoder": "hybrid_conv", "encoder_dim": 16, "prototype": (4, 4, 4),
                     "shapes": ((4, 8, 8),), "kernel": 3, "blocked": (), "deformation_hidden": 0,
-                    "hidden": (64,)},
+                    "hidden": (64,), "residual": "none", "ridge_lambda": 100.0},
       "loss": {"alpha": 1.0, "target_noise": 2e-4},
       "train": configlib.train_section(steps=200, batch_size=16, lr=3e-3, warmup_steps=10,
                                        weight_decay=0.01, log_every=50, checkpoint_every=200,
@@ -210,6 +212,10 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
   conditions = _checked_conditions(conditions, count)
   arrangement = Arrangement.from_template(jax.tree_util.tree_map(lambda x: x[0], zoo),
                                           kind=config.arrangement.kind)
+  ridge = None
+  if config.generator.get("residual", "none") == "ridge":
+    zoo, ridge = flat.ridge_residuals(arrangement.layout, zoo, conditions,
+                                      config.generator.ridge_lambda)
   setup = _mlp_setup if decoder_kind(config.generator) == "mlp" else _conv_setup
   scale, lam, data, init, loss_fn = setup(config, arrangement, zoo, conditions)
   pick = recipe.random_rows(config.train.seed + 1, count, config.train.batch_size)
@@ -218,7 +224,7 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
       batch_fn=lambda step: {k: v[pick(step)] for k, v in data.items()},
       workdir=workdir, desc="train mapping")
   return Generator(params, scale, lam, arrangement, artifact.frozen(config),
-                   len(np.unique(conditions, axis=0)))
+                   len(np.unique(conditions, axis=0)), ridge)
 
 
 def generate(generator: Generator, key: jax.Array, conditions: jax.Array,
@@ -241,12 +247,17 @@ def generate(generator: Generator, key: jax.Array, conditions: jax.Array,
         precision.cast_floating(generator.params, dtype), jnp.asarray(conditions, jnp.float32)),
         jnp.float32)
   if decoder_kind(generator.config.generator) == "mlp":
-    return flat.models_from(arr.layout, generator.scale, outputs)
-  w_hat, b_hat, feats = outputs
-  scale = generator.scale
-  stats = stats_from_features(feats * jnp.asarray(scale.std)[None] + jnp.asarray(scale.mean)[None])
-  weights, biases = jax.vmap(arr.denormalize)(w_hat, b_hat, stats)
-  return jax.vmap(arr.restore)(weights, biases)
+    models = flat.models_from(arr.layout, generator.scale, outputs)
+  else:
+    w_hat, b_hat, feats = outputs
+    scale = generator.scale
+    stats = stats_from_features(feats * jnp.asarray(scale.std)[None]
+                                + jnp.asarray(scale.mean)[None])
+    weights, biases = jax.vmap(arr.denormalize)(w_hat, b_hat, stats)
+    models = jax.vmap(arr.restore)(weights, biases)
+  if generator.ridge is None:
+    return models
+  return flat.add_ridge(arr.layout, generator.ridge, conditions, models)
 
 
 def save(generator: Generator, path: str) -> None:
@@ -255,7 +266,8 @@ def save(generator: Generator, path: str) -> None:
   layout = generator.arrangement.layout
   artifact.save(path, method=METHOD,
                 arrays={"params": generator.params, "scale": generator.scale._asdict(),
-                        "loss_weights": generator.loss_weights},
+                        "loss_weights": generator.loss_weights,
+                        **({} if generator.ridge is None else {"ridge": generator.ridge})},
                 config=generator.config,
                 template=layout.from_vector(np.zeros(layout.num_params, layout.dtype)),
                 meta={"condition_dim": generator.condition_dim,
@@ -271,4 +283,4 @@ def load(path: str) -> Generator:
   arrays = found.arrays
   scale_type = TaskStats if decoder_kind(found.config.generator) == "mlp" else StatsScale
   return Generator(arrays["params"], scale_type(**arrays["scale"]), arrays["loss_weights"],
-                   arrangement, found.config, int(found.meta["train_tasks"]))
+                   arrangement, found.config, int(found.meta["train_tasks"]), arrays.get("ridge"))

@@ -4,7 +4,9 @@ weight coordinate of the model, standardized by its mean and std over the traini
 Every task of a zoo with a shared initialization starts from the same weights, so most of a
 coordinate's value is common to all tasks; standardizing each coordinate leaves the decoder
 the part that depends on the condition. (The structure-aware arrangement z-scores each
-model's layer instead, which keeps the common part in the targets.)
+model's layer instead, which keeps the common part in the targets.) With `generator.residual
+= 'ridge'` (either decoder) the decoder learns what a ridge regression from the condition
+to the weights misses (`ridge_residuals`, `add_ridge`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import params as P
+from paramgen_jax.eval.fitted import Ridge
 from paramgen_jax.params.normalize import (TaskStats, denormalize_task, fit_coordinate_stats,
                                            normalize_task)
 
@@ -47,3 +50,32 @@ def models_from(layout: P.ParamLayout, scale: TaskStats, coordinates: jax.Array)
   """Standardized coordinates (M, P) -> M stacked models of `layout`."""
   vectors = jax.vmap(denormalize_task, in_axes=(0, None, None))(coordinates, 0, scale)
   return jax.vmap(layout.from_vector)(vectors)
+
+
+def ridge_residuals(layout: P.ParamLayout, zoo: Any, conditions: np.ndarray,
+                    lam: float) -> tuple[Any, np.ndarray]:
+  """(residual models, coefficients (F+1, P) float32) for `generator.residual = 'ridge'`.
+
+  The ridge regression (penalty λ, `eval.fitted.Ridge`) from a task's condition to its
+  models' mean weights is fitted on the N models' distinct conditions (the tasks); each
+  model's residual is its weights minus its task's prediction fitted *without* that task,
+  as an unseen task's prediction is made without it. zoo: leaves (N, ...); conditions (N, F).
+  """
+  vectors = np.asarray(jax.jit(jax.vmap(layout.to_vector))(zoo), np.float64)
+  tasks, task_of = np.unique(np.asarray(conditions, np.float64), axis=0, return_inverse=True)
+  task_of = task_of.ravel()
+  means = np.stack([vectors[task_of == t].mean(0) for t in range(len(tasks))])
+  ridge = Ridge.fit(tasks, means)
+  held_out = np.concatenate([ridge.predict(tasks[t:t + 1], lam, t) for t in range(len(tasks))])
+  residuals = (vectors - held_out[task_of]).astype(np.float32)
+  return (jax.vmap(layout.from_vector)(residuals),
+          ridge.coefficients(lam).astype(np.float32))
+
+
+def add_ridge(layout: P.ParamLayout, coefficients: jax.Array, conditions: jax.Array,
+              models: Any) -> Any:
+  """models (leaves (M, ...)) plus the regression's weights at conditions (M, F)."""
+  conditions = jnp.asarray(conditions, jnp.float32)
+  rows = jnp.concatenate([conditions, jnp.ones((len(conditions), 1))], 1)
+  base = jax.vmap(layout.from_vector)(rows @ jnp.asarray(coefficients))
+  return jax.tree_util.tree_map(lambda m, b: (m + b).astype(m.dtype), models, base)

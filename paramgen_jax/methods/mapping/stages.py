@@ -45,7 +45,8 @@ SCHEMA = {
     "arrangement": {"kind": C.one_of(*ARRANGEMENTS)},
     "condition": {"kind": C.one_of("bits", "text"), "noise": C.real(0.0)},
     "generator": {
-        "decoder": C.one_of("hybrid_conv", "mlp"), "hidden": C.Field(
+        "decoder": C.one_of("hybrid_conv", "mlp"), "residual": C.one_of("none", "ridge"),
+        "ridge_lambda": C.real(0.0), "hidden": C.Field(
             (tuple, list), lambda v: all(isinstance(d, int) and d >= 1 for d in v),
             "must be a list of hidden-layer widths, each >= 1"),
         "encoder_dim": C.integer(1), "prototype": SHAPE,
