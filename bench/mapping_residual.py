@@ -57,7 +57,8 @@ def main() -> None:
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--base", choices=("soup", "ridge", "none"), required=True)
   parser.add_argument("--decoder", choices=("hybrid_conv", "mlp"), required=True)
-  parser.add_argument("--out", default=os.path.join(REPO, "bench/results/mapping_residual_cpu2.jsonl"))
+  parser.add_argument("--out",
+                      default=os.path.join(REPO, "bench/results/mapping_residual_cpu2.jsonl"))
   args = parser.parse_args()
   config = configlib.load_config(
       "mapping_unseen_binary" + (":hybrid_conv" if args.decoder == "hybrid_conv" else ""))

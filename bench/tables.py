@@ -392,23 +392,37 @@ def mapping_residual() -> str:
                 "seen (first 60 tasks): generated (ratio)"], rows)
 
 
+# (variant, the precision_runs float32 row's commit for seed 0 (None: the latest), its
+# report, the preset_sweep rows of the other seeds)
+MAPPING_SEEDS = (
+    ("MLP decoder alone (`direct`)", "2fba49b", "mapping_direct_seed0_cpu2.json",
+     "mapping_seeds_cpu2.jsonl"),
+    ("default: MLP decoder + ridge regression", None,
+     "precision_reports_cpu2/mapping_unseen_binary_float32.json",
+     "mapping_seeds_ridge_cpu2.jsonl"),
+)
+
+
 def mapping_seeds() -> str:
-  """The mapping's default at several training seeds: seed 0 is bench/precision_runs.py's
-  float32 run (its report in precision_reports_cpu2/), the others bench/preset_sweep.py's
-  rows in mapping_seeds_cpu2.jsonl (`-- --config.train.seed=N`, the same zoo)."""
+  """The mapping at several training seeds on one zoo: seed 0 is bench/precision_runs.py's
+  float32 run from an empty workdir (its report kept beside it), the others
+  bench/preset_sweep.py's rows (`-- --config.train.seed=N`)."""
   from paramgen_jax.eval.leaderboard import VERDICT_WORDS, best_simple_baseline
 
-  base = next(r for r in reversed(jsonl("precision_runs_cpu2.jsonl"))
-              if r["config"] == "mapping_unseen_binary" and r["variant"] == "float32")
-  best = best_simple_baseline(load("precision_reports_cpu2/mapping_unseen_binary_float32.json"),
-                              "unseen")
-  runs = [(0, base["unseen"], base["seen"], best)]
-  for r in jsonl("mapping_seeds_cpu2.jsonl"):
-    seed = next(int(f.split("=")[1]) for f in r["extra"] if f.startswith("--config.train.seed="))
-    runs.append((seed, r["unseen"], r["seen"], r["unseen"].get("best simple baseline")))
-  rows = [[seed, f"{u['generated']:.2f}% ({u['ratio']:.4f})", f"{u['k-nearest soup']:.2f}%",
-           f"{u['ridge regression']:.2f}%",
-           f"{VERDICT_WORDS.get(b['verdict'], '?')} ({b['baseline']})" if b else "–",
-           f"{s['generated']:.2f}% ({s['ratio']:.4f})"] for seed, u, s, b in sorted(runs, key=lambda x: x[0])]
-  return table(["train.seed", "unseen: generated (ratio)", "k-nearest soup", "ridge regression",
-                "beats the best simple baseline?", "seen: generated (ratio)"], rows)
+  rows = []
+  for variant, commit, report, sweep in MAPPING_SEEDS:
+    base = next(r for r in reversed(jsonl("precision_runs_cpu2.jsonl"))
+                if r["config"] == "mapping_unseen_binary" and r["variant"] == "float32"
+                and commit in (None, r["commit"]))
+    runs = [(0, base["unseen"], base["seen"], best_simple_baseline(load(report), "unseen"))]
+    for r in (jsonl(sweep) if os.path.exists(os.path.join(RESULTS, sweep)) else []):
+      seed = next(int(f.split("=")[1]) for f in r["extra"] if f.startswith("--config.train.seed="))
+      runs.append((seed, r["unseen"], r["seen"], r["unseen"].get("best simple baseline")))
+    rows += [[variant, seed, f"{u['generated']:.2f}% ({u['ratio']:.4f})",
+              f"{u['k-nearest soup']:.2f}%", f"{u['ridge regression']:.2f}%",
+              f"{VERDICT_WORDS.get(b['verdict'], '?')} ({b['baseline']})" if b else "–",
+              f"{s['generated']:.2f}% ({s['ratio']:.4f})"]
+             for seed, u, s, b in sorted(runs, key=lambda run: run[0])]
+  return table(["variant", "train.seed", "unseen: generated (ratio)", "k-nearest soup",
+                "ridge regression", "beats the best simple baseline?",
+                "seen: generated (ratio)"], rows)
