@@ -33,6 +33,7 @@ from paramgen_jax.eval import fitted  # noqa: E402
 from paramgen_jax.eval.entry import ZooView  # noqa: E402
 from paramgen_jax.integrity import read_json  # noqa: E402
 from paramgen_jax.methods.mapping import core, stages  # noqa: E402
+from paramgen_jax.params.regression import Ridge  # noqa: E402
 from paramgen_jax.zoo import spec  # noqa: E402
 from paramgen_jax.zoo.accuracy import take_sets  # noqa: E402
 
@@ -44,7 +45,7 @@ def baseline_fn(kind: str, conds: np.ndarray, means: np.ndarray, chosen: dict):
   if kind == "soup":
     return lambda q, exclude=None: fitted.soup_vectors(conds, means, q, chosen["k"], exclude)
   if kind == "ridge":
-    ridge = fitted.Ridge.fit(conds, means)
+    ridge = Ridge.fit(conds, means)
     return lambda q, exclude=None: (
         ridge.predict(q, chosen["lambda"]) if exclude is None else
         np.concatenate([ridge.predict(q[j:j + 1], chosen["lambda"], int(exclude[j]))

@@ -46,6 +46,7 @@ from paramgen_jax.methods.pdiff.model import LatentScale
 from paramgen_jax.methods.rpg import core as rpg_core
 from paramgen_jax.methods.rpg.token_parallel import token_mesh
 from paramgen_jax.params.arrangement import Arrangement
+from paramgen_jax.params.normalize import TaskStats
 from paramgen_jax.params.codec import FlatCodec, TokenCodec
 
 METHODS = ("rpg", "pdiff", "d2nwg", "mapping", "loragen")
@@ -194,14 +195,20 @@ def loragen_generator(config: Any, template: Any, num_models: int,
 
 def mapping_generator(config: Any, template: Any, num_models: int,
                       zoo: ZooShape) -> tuple[mapping_core.Generator, Any]:
-  """The mapping: the template's arrangement; conditions (num_models, C)."""
+  """The mapping: the template's arrangement (the MLP decoder: each coordinate's scale; with
+  `generator.residual = 'ridge'`, the regression's coefficients); conditions (num_models, C)."""
   arrangement = Arrangement.from_template(template, kind=config.arrangement.kind)
-  layers = arrangement.num_layers
+  layers, num_params = arrangement.num_layers, arrangement.layout.num_params
   params = _abstract(mapping_core.init_fn(config.generator, arrangement, zoo.condition_dim))
-  scale = mapping_core.StatsScale(np.zeros((layers, 4), np.float32),
-                                  np.ones((layers, 4), np.float32))
+  if mapping_core.decoder_kind(config.generator) == "mlp":
+    scale = TaskStats(np.zeros((1, num_params), np.float32), np.ones((1, num_params), np.float32))
+  else:
+    scale = mapping_core.StatsScale(np.zeros((layers, 4), np.float32),
+                                    np.ones((layers, 4), np.float32))
+  ridge = (np.zeros((zoo.condition_dim + 1, num_params), np.float32)
+           if config.generator.get("residual", "none") == "ridge" else None)
   generator = mapping_core.Generator(params, scale, np.ones(layers, np.float32), arrangement,
-                                     config, zoo.num_tasks)
+                                     config, zoo.num_tasks, ridge)
   return generator, np.zeros((num_models, zoo.condition_dim), np.float32)
 
 

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from paramgen_jax import params as P
+from paramgen_jax.params.regression import Ridge
 from paramgen_jax.zoo.accuracy import take_sets
 
 K_GRID = (1, 2, 3, 5, 10, 20, 50)
@@ -67,40 +68,6 @@ def soup_vectors(conds: np.ndarray, means: np.ndarray, queries: np.ndarray, k: i
   # Stable sort: ties (equal Hamming distances) go to the earlier seen task, reproducibly.
   nearest = np.argsort(dist, axis=1, kind="stable")[:, :k]
   return means[nearest].mean(1)
-
-
-def with_bias(conditions: np.ndarray) -> np.ndarray:
-  """(Q, C) -> (Q, C+1): the conditions with a constant 1 appended."""
-  return np.concatenate([conditions, np.ones((len(conditions), 1))], 1)
-
-
-class Ridge(NamedTuple):
-  """The seen tasks' normal equations with X̃ = [conditions, 1]: gram X̃ᵀX̃ (C+1, C+1),
-  cross X̃ᵀY (C+1, num_params); rows X̃ (T, C+1) and targets Y (T, num_params) to drop one."""
-  gram: np.ndarray
-  cross: np.ndarray
-  rows: np.ndarray
-  targets: np.ndarray
-
-  @classmethod
-  def fit(cls, conds: np.ndarray, means: np.ndarray) -> "Ridge":
-    rows = with_bias(conds)
-    return cls(rows.T @ rows, rows.T @ means, rows, means)
-
-  def coefficients(self, lam: float, drop: int | None = None) -> np.ndarray:
-    """(C+1, num_params): the fit with penalty λ on all but the bias (the last row), without
-    seen row `drop`: (C+1)-sized solves, no pass over the rows."""
-    gram, cross = self.gram, self.cross
-    if drop is not None:
-      row = self.rows[drop]
-      gram, cross = gram - np.outer(row, row), cross - np.outer(row, self.targets[drop])
-    penalty = np.ones(len(gram))
-    penalty[-1] = 0.0
-    return np.linalg.solve(gram + lam * np.diag(penalty), cross)
-
-  def predict(self, queries: np.ndarray, lam: float, drop: int | None = None) -> np.ndarray:
-    """(Q, num_params) at the query conditions (Q, C) (`coefficients(lam, drop)`)."""
-    return with_bias(queries) @ self.coefficients(lam, drop)
 
 
 def _choose(zoo: Any, layout, seen: list[str], conds: np.ndarray, means: np.ndarray,

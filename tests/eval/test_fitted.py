@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from paramgen_jax.eval.fitted import (RIDGE, SOUP, FittedBaseline, Ridge, condition_baselines,
-                                      soup_vectors)
+from paramgen_jax.eval.fitted import RIDGE, SOUP, FittedBaseline, condition_baselines, soup_vectors
+from paramgen_jax.params.regression import Ridge
 
 
 def test_ridge_left_out_row_equals_a_fit_without_it_and_the_normal_equations():

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import params as P
-from paramgen_jax.eval.fitted import Ridge
+from paramgen_jax.params.regression import Ridge
 from paramgen_jax.params.normalize import (TaskStats, denormalize_task, fit_coordinate_stats,
                                            normalize_task)
 
@@ -56,7 +56,7 @@ def ridge_residuals(layout: P.ParamLayout, zoo: Any, conditions: np.ndarray,
                     lam: float) -> tuple[Any, np.ndarray]:
   """(residual models, coefficients (F+1, P) float32) for `generator.residual = 'ridge'`.
 
-  The ridge regression (penalty λ, `eval.fitted.Ridge`) from a task's condition to its
+  The ridge regression (penalty λ, `params.regression.Ridge`) from a task's condition to its
   models' mean weights is fitted on the N models' distinct conditions (the tasks); each
   model's residual is its weights minus its task's prediction fitted *without* that task,
   as an unseen task's prediction is made without it. zoo: leaves (N, ...); conditions (N, F).

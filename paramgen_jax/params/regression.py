@@ -1,0 +1,49 @@
+"""Ridge regression from condition vectors to flattened weights, with exact leave-one-out.
+
+    ridge = Ridge.fit(conditions, weights)        # (T, C), (T, P) float64
+    ridge.predict(queries, lam)                   # (Q, P)
+    ridge.predict(queries, lam, drop=i)           # fitted without row i: (C+1)-sized solves
+    ridge.coefficients(lam)                       # (C+1, P), the bias row last
+
+Used by the simple baselines (`eval.fitted`) and by the mapping's residual decoder.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+def with_bias(conditions: np.ndarray) -> np.ndarray:
+  """(Q, C) -> (Q, C+1): the conditions with a constant 1 appended."""
+  return np.concatenate([conditions, np.ones((len(conditions), 1))], 1)
+
+
+class Ridge(NamedTuple):
+  """The seen tasks' normal equations with X̃ = [conditions, 1]: gram X̃ᵀX̃ (C+1, C+1),
+  cross X̃ᵀY (C+1, num_params); rows X̃ (T, C+1) and targets Y (T, num_params) to drop one."""
+  gram: np.ndarray
+  cross: np.ndarray
+  rows: np.ndarray
+  targets: np.ndarray
+
+  @classmethod
+  def fit(cls, conds: np.ndarray, means: np.ndarray) -> "Ridge":
+    rows = with_bias(conds)
+    return cls(rows.T @ rows, rows.T @ means, rows, means)
+
+  def coefficients(self, lam: float, drop: int | None = None) -> np.ndarray:
+    """(C+1, num_params): the fit with penalty λ on all but the bias (the last row), without
+    seen row `drop`: (C+1)-sized solves, no pass over the rows."""
+    gram, cross = self.gram, self.cross
+    if drop is not None:
+      row = self.rows[drop]
+      gram, cross = gram - np.outer(row, row), cross - np.outer(row, self.targets[drop])
+    penalty = np.ones(len(gram))
+    penalty[-1] = 0.0
+    return np.linalg.solve(gram + lam * np.diag(penalty), cross)
+
+  def predict(self, queries: np.ndarray, lam: float, drop: int | None = None) -> np.ndarray:
+    """(Q, num_params) at the query conditions (Q, C) (`coefficients(lam, drop)`)."""
+    return with_bias(queries) @ self.coefficients(lam, drop)
