@@ -40,17 +40,17 @@ from paramgen_jax.zoo.accuracy import take_sets  # noqa: E402
 SEEN_SCORED = 60
 
 
-def baseline_fn(kind: str, conds: np.ndarray, means: np.ndarray, chosen: dict):
-  """(queries (Q, C), exclude (Q,) or None) -> (Q, num_params) baseline vectors."""
+def baseline_fns(kind: str, conds: np.ndarray, means: np.ndarray, chosen: dict):
+  """(queries (Q, C) -> (Q, num_params) baseline vectors fitted on every seen task,
+  () -> (T, num_params): each seen task's baseline fitted without it)."""
   if kind == "soup":
-    return lambda q, exclude=None: fitted.soup_vectors(conds, means, q, chosen["k"], exclude)
+    return (lambda q: fitted.soup_vectors(conds, means, q, chosen["k"]),
+            lambda: fitted.soup_vectors(conds, means, conds, chosen["k"], np.arange(len(conds))))
   if kind == "ridge":
     ridge = Ridge.fit(conds, means)
-    return lambda q, exclude=None: (
-        ridge.predict(q, chosen["lambda"]) if exclude is None else
-        np.concatenate([ridge.predict(q[j:j + 1], chosen["lambda"], int(exclude[j]))
-                        for j in range(len(q))]))
-  return lambda q, exclude=None: np.zeros((len(q), means.shape[1]))
+    return (lambda q: ridge.predict(q, chosen["lambda"]),
+            lambda: ridge.held_out(chosen["lambda"]))
+  return (lambda q: np.zeros((len(q), means.shape[1])), lambda: np.zeros_like(means))
 
 
 def main() -> None:
@@ -74,11 +74,11 @@ def main() -> None:
   report = read_json(os.path.join(args.workdir, "report.json"))
   chosen = {"soup": report["task_baselines"][fitted.SOUP]["chosen"],
             "ridge": report["task_baselines"][fitted.RIDGE]["chosen"]}.get(args.base, {})
-  base = baseline_fn(args.base, conds, means, chosen)
+  base, held_out = baseline_fns(args.base, conds, means, chosen)
   seen_rows = np.asarray([i for i, r in enumerate(rows) if r["split"] == "seen"])
   row_task = np.asarray([seen.index(rows[i]["task"]) for i in seen_rows])
   vectors = np.asarray(jax.vmap(layout.to_vector)(take_sets(stacked, seen_rows)), np.float64)
-  residuals = vectors - base(conds, np.arange(len(seen)))[row_task]
+  residuals = vectors - held_out()[row_task]
   started = time.perf_counter()
   generator = core.train(jax.vmap(layout.from_vector)(residuals.astype(np.float32)), config,
                          conditions=conds[row_task].astype(np.float32))

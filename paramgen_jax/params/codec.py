@@ -37,7 +37,8 @@ from paramgen_jax.params.flat import padded_length
 from paramgen_jax.params.layout import LeafSpec, ParamLayout, PyTree, path_to_str
 from paramgen_jax.params.normalize import (LayerStats, TaskStats, denormalize_layers,
                                            denormalize_task, fit_coordinate_stats,
-                                           fit_layer_stats, normalize_layers, normalize_task)
+                                           fit_layer_stats, fit_pooled_stats, normalize_layers,
+                                           normalize_task)
 from paramgen_jax.params.tokens import TokenLayout, detokenize, make_token_layout, tokenize
 
 ARRAYS, RECORD = "codec.npz", "codec.json"
@@ -81,7 +82,7 @@ class TokenCodec:
     layout = ParamLayout.from_template(_first(stacked))
     vectors = _vectors(stacked, layout)
     stats = (fit_layer_stats(vectors, layout) if normalization == "layer" else
-             fit_coordinate_stats("batch", vectors, np.zeros(len(vectors), np.int32), 1))
+             fit_pooled_stats(vectors))
     return cls(layout, make_token_layout(layout, token_size, granularity), stats, normalization)
 
   def encode(self, tree: PyTree) -> jax.Array:

@@ -128,6 +128,13 @@ def fit_task_stats(vectors: jax.Array, task_ids: jax.Array, num_tasks: int, *,
   return TaskStats(mean, _safe_std(jnp.sqrt(sq), min_std))
 
 
+def fit_pooled_stats(vectors: jax.Array, *, min_std: float = 1e-8) -> TaskStats:
+  """Each coordinate's mean and std over every checkpoint of (N, num_params): TaskStats of one
+  task, (1, num_params); use `normalize_task(v, 0, stats)`."""
+  vectors = jnp.asarray(vectors)
+  return fit_task_stats(vectors, jnp.zeros(vectors.shape[0], jnp.int32), 1, min_std=min_std)
+
+
 def normalize_task(vector: jax.Array, task: jax.Array, stats: TaskStats) -> jax.Array:
   """(num_params,), scalar task -> (num_params,) float32 z-score with the task's stats."""
   return (vector.astype(jnp.float32) - stats.mean[task]) / stats.std[task]
@@ -160,5 +167,5 @@ def fit_coordinate_stats(kind: str, vectors: jax.Array, task_ids: jax.Array, num
   shape = (num_tasks, vectors.shape[1])
   if kind == "none":
     return TaskStats(jnp.zeros(shape), jnp.ones(shape))
-  pooled = fit_task_stats(vectors, jnp.zeros(vectors.shape[0], jnp.int32), 1, min_std=min_std)
+  pooled = fit_pooled_stats(vectors, min_std=min_std)
   return TaskStats(jnp.broadcast_to(pooled.mean, shape), jnp.broadcast_to(pooled.std, shape))

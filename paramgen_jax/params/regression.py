@@ -3,6 +3,7 @@
     ridge = Ridge.fit(conditions, weights)        # (T, C), (T, P) float64
     ridge.predict(queries, lam)                   # (Q, P)
     ridge.predict(queries, lam, drop=i)           # fitted without row i: (C+1)-sized solves
+    ridge.held_out(lam)                           # (T, P): each row fitted without itself
     ridge.coefficients(lam)                       # (C+1, P), the bias row last
 
 Used by the simple baselines (`eval.fitted`) and by the mapping's residual decoder.
@@ -47,3 +48,8 @@ class Ridge(NamedTuple):
   def predict(self, queries: np.ndarray, lam: float, drop: int | None = None) -> np.ndarray:
     """(Q, num_params) at the query conditions (Q, C) (`coefficients(lam, drop)`)."""
     return with_bias(queries) @ self.coefficients(lam, drop)
+
+  def held_out(self, lam: float) -> np.ndarray:
+    """(T, num_params): each fitted row's prediction from the fit without that row."""
+    return np.concatenate([self.rows[t:t + 1] @ self.coefficients(lam, t)
+                           for t in range(len(self.rows))])

@@ -25,6 +25,12 @@ def test_ridge_left_out_row_equals_a_fit_without_it_and_the_normal_equations():
   w = np.linalg.solve(x.T @ x + lam * np.diag([1.0, 1.0, 1.0, 0.0]), x.T @ means)
   np.testing.assert_allclose(Ridge.fit(conds, means).predict(queries, lam),
                              np.concatenate([queries, np.ones((4, 1))], 1) @ w, rtol=1e-9)
+  held_out = Ridge.fit(conds, means).held_out(lam)
+  for row in (0, 4, 8):
+    kept = np.delete(np.arange(9), row)
+    np.testing.assert_allclose(
+        held_out[row], Ridge.fit(conds[kept], means[kept]).predict(conds[row:row + 1], lam)[0],
+        rtol=1e-9, atol=1e-9)
 
 
 def test_soup_averages_the_k_nearest_and_never_the_excluded_row():

@@ -18,16 +18,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from paramgen_jax import params as P
-from paramgen_jax.params.regression import Ridge
-from paramgen_jax.params.normalize import (TaskStats, denormalize_task, fit_coordinate_stats,
+from paramgen_jax.params.normalize import (TaskStats, denormalize_task, fit_pooled_stats,
                                            normalize_task)
+from paramgen_jax.params.regression import Ridge
 
 
 def standardized(layout: P.ParamLayout, zoo: Any) -> tuple[np.ndarray, TaskStats]:
   """(targets (N, P) float32, scale) for stacked models `zoo` (leaves (N, ...)): the scale is
   every coordinate's mean and std over the N models (`TaskStats` of one task, (1, P))."""
   vectors = jax.jit(jax.vmap(layout.to_vector))(zoo)
-  scale = fit_coordinate_stats("batch", vectors, np.zeros(len(vectors), np.int32), 1)
+  scale = fit_pooled_stats(vectors)
   return np.asarray(jax.vmap(normalize_task, in_axes=(0, None, None))(vectors, 0, scale)), scale
 
 
@@ -66,8 +66,7 @@ def ridge_residuals(layout: P.ParamLayout, zoo: Any, conditions: np.ndarray,
   task_of = task_of.ravel()
   means = np.stack([vectors[task_of == t].mean(0) for t in range(len(tasks))])
   ridge = Ridge.fit(tasks, means)
-  held_out = np.concatenate([ridge.predict(tasks[t:t + 1], lam, t) for t in range(len(tasks))])
-  residuals = (vectors - held_out[task_of]).astype(np.float32)
+  residuals = (vectors - ridge.held_out(lam)[task_of]).astype(np.float32)
   return (jax.vmap(layout.from_vector)(residuals),
           ridge.coefficients(lam).astype(np.float32))
 
