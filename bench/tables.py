@@ -342,39 +342,38 @@ SIMPLE_COLUMNS = ("nearest seen task", "k-nearest soup", "ridge regression",
                   "generated + 10 steps")
 
 
-def simple_baselines() -> str:
-  """Unseen tasks of the default runs kept by bench/precision_runs.py (float32): the
-  generated models against the simple baselines of their report, with the verdict against
-  the best of them (`eval.leaderboard.best_simple_baseline`)."""
-  import glob
-
+def simple_baselines(folder: str = "leaderboard_cpu2") -> str:
+  """Unseen tasks of the leaderboard's entries (their reports, copied beside the table by
+  `paramgen leaderboard`): the generated models against the simple baselines of each report,
+  with the verdict against the best of them (`eval.leaderboard.best_simple_baseline`) and the
+  difference in points."""
   from paramgen_jax.eval.headline import split_means
   from paramgen_jax.eval.leaderboard import VERDICT_WORDS, best_simple_baseline
 
+  order = [c["name"] for c in load(os.path.join(folder, "leaderboard.json"))["cells"]]
   rows = []
-  for path in sorted(glob.glob(os.path.join(RESULTS, "precision_reports_cpu2", "*_float32.json"))):
-    report = load(os.path.relpath(path, RESULTS))
+  for name in order:
+    report = load(os.path.join(folder, "reports", f"{name}.json"))
     means = split_means(report, "unseen")
     if not means:
       continue
     chosen = {n: b.get("chosen", {}) for n, b in report.get("task_baselines", {}).items()}
 
-    def cell(name):
-      if name not in means:
+    def cell(baseline):
+      if baseline not in means:
         return "–"
-      pick = chosen.get(name, {})
+      pick = chosen.get(baseline, {})
       extra = (f" (k = {pick['k']})" if "k" in pick else
                f" (λ = {pick['lambda']:g})" if "lambda" in pick else "")
-      return f"{means[name]:.2f}%{extra}"
+      return f"{means[baseline]:.2f}%{extra}"
 
     best = best_simple_baseline(report, "unseen")
-    verdict = (f"{VERDICT_WORDS.get(best['verdict'], '?')} ({best['baseline']})"
-               if best else "–")
-    config = os.path.basename(path)[:-len("_float32.json")]
-    rows.append([config, means["tasks"], f"{means['generated']:.2f}%",
+    verdict = (f"{VERDICT_WORDS.get(best['verdict'], '?')} ({best['baseline']}, "
+               f"{means['generated'] - best['mean']:+.2f} pt)" if best else "–")
+    rows.append([name, means["tasks"], f"{means['generated']:.2f}%",
                  f"{means['original']:.2f}%", *(cell(n) for n in SIMPLE_COLUMNS), verdict])
-  return table(["config (default)", "unseen tasks", "generated", "originals",
-                *SIMPLE_COLUMNS, "beats the best simple baseline?"], rows)
+  return table(["entry (default config)", "unseen tasks", "generated", "originals",
+                *SIMPLE_COLUMNS, "beats the best simple baseline? (generated − it)"], rows)
 
 
 def mapping_residual() -> str:

@@ -42,7 +42,7 @@ BASE = dict(
     model=dict(name="mlp", options=dict(hidden=())),
     architectures=[],
     tasks=dict(kind="subset", num_unseen=52, split_seed=0, limit=0, pick="first", subset_k=5,
-               subset_count=252),
+               subset_count=252, split="random", held_out_classes=(), far_radius=1),
     collect=dict(seeds=(0,), tasks_per_unit=252, epochs=30, batch_size=64, lr=3e-3,
                  save_lr=1e-4, warmup_steps=10, weight_decay=0.0, clip_norm=1.0, checkpoints=5,
                  augment_shift=0, label_smoothing=0.0, shared_init=True),

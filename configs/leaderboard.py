@@ -24,6 +24,8 @@ ZOOS = {
     "binary": "binary split (1022 tasks)",
     "lora": "LoRA zoo (ViT-tiny)",
     "subsets": "5-way class subsets",
+    "binary_far": "binary codes 3 bits from any seen, own inits",
+    "subsets_held_out": "5-way subsets, digit 9 held out",
 }
 
 # (entry name, method, zoo, config file in configs/)
@@ -35,6 +37,9 @@ ENTRIES = (
     ("loragen_lora", "LoRAGen", "lora", "loragen_lora"),
     ("d2nwg_digits", "D2NWG", "subsets", "d2nwg_digits"),
     ("mapping_unseen_binary", "mapping", "binary", "mapping_unseen_binary"),
+    ("rpg_far_binary", "RPG", "binary_far", "rpg_far_binary"),
+    ("mapping_far_binary", "mapping", "binary_far", "mapping_far_binary"),
+    ("d2nwg_held_out", "D2NWG", "subsets_held_out", "d2nwg_held_out"),
 )
 
 _ONE_TASK = ("one task: the method maps a task's condition to weights, and a zoo of one task "
@@ -60,6 +65,14 @@ MISSING = (
     ("mapping", "convnext", _ONE_TASK), ("mapping", "mlp", _ONE_TASK),
     ("mapping", "lora", "no config: the mapping's arrangement is built for whole models"),
     ("mapping", "subsets", "no config: the mapping has no support-set condition"),
+    ("RPG", "subsets_held_out", "no config: RPG has no support-set condition"),
+    ("p-diff / COND P-DIFF", "binary_far",
+     "no config: COND P-DIFF's conditions are not wired to the binary codes"),
+    ("p-diff / COND P-DIFF", "subsets_held_out", "no config: no support-set condition"),
+    ("LoRAGen", "binary_far", _FULL_MODELS), ("LoRAGen", "subsets_held_out", _FULL_MODELS),
+    ("D2NWG", "binary_far", "no config: D2NWG's support-set encoder is built for the "
+                            "class-subset tasks only"),
+    ("mapping", "subsets_held_out", "no config: the mapping has no support-set condition"),
 )
 
 

@@ -25,7 +25,7 @@ ZOO = dict(
     data=dict(name="digits", seed=0, image_size=0),
     model=dict(name="mlp", options=dict(hidden=(32,))),
     tasks=dict(kind="full", num_unseen=0, split_seed=0, limit=0, pick="first", subset_k=5,
-               subset_count=20),
+               subset_count=20, split="random", held_out_classes=(), far_radius=1),
     collect=dict(seeds=(0,), tasks_per_unit=1, epochs=40, batch_size=64, lr=3e-3, save_lr=1e-3,
                  warmup_steps=20, weight_decay=0.01, clip_norm=1.0, checkpoints=200,
                  augment_shift=0, label_smoothing=0.0, shared_init=False),

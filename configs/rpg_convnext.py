@@ -40,7 +40,7 @@ ZOO = dict(
     data=dict(name="digits", seed=0, image_size=0),
     model=dict(name="convnext_mini", options=dict()),
     tasks=dict(kind="full", num_unseen=0, split_seed=0, limit=0, pick="first", subset_k=5,
-               subset_count=20),
+               subset_count=20, split="random", held_out_classes=(), far_radius=1),
     collect=dict(seeds=(0,), tasks_per_unit=1, epochs=30, batch_size=64, lr=2e-3, save_lr=1e-5,
                  warmup_steps=50, weight_decay=0.05, clip_norm=1.0, checkpoints=50,
                  augment_shift=1, label_smoothing=0.0, shared_init=False),
@@ -87,7 +87,8 @@ BACKBONES = {
 GENERATOR = dict(d_model=256, prototype_dim=256, prototype_hidden=0, backbone="mamba2",
                  backbone_options=BACKBONES["mamba2"], position="2d", permutation="checkpoint",
                  condition="none", unet_encoder=(16, 32, 64), unet_decoder=(32, 16),
-                 denoiser_conditioning="per_layer", diffusion_batch=128)
+                 denoiser_conditioning="per_layer", diffusion_batch=128, residual="none",
+                 ridge_lambda=100.0)
 
 RUN_TRAIN = dict(steps=1000, batch_size=2, lr=3e-3, warmup_steps=50, log_every=50,
                  checkpoint_every=500)

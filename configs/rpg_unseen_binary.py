@@ -5,14 +5,18 @@ COMMAND:
   python launch/main.py --config=configs/rpg_unseen_binary.py --workdir=runs/rpg_unseen_binary
 Smoke size (tests):
   python launch/main.py --config=configs/rpg_unseen_binary.py:smoke --workdir=runs/rpg_unseen_smoke
+Presets (docs/methods/rpg.md has each one's result): layer (RPG's per-layer token statistics),
+ridge (the tokens encode what a ridge regression from the code misses), mamba2 (the Mamba-2
+backbone), e.g.
+  python launch/main.py --config=configs/rpg_unseen_binary.py:ridge --workdir=runs/rpg_unseen_ridge
 
 Default preset: the recipe of configs/rpg_convnext.py (x0-prediction, small U-Net, AdamW 3e-3)
 with 16 models per step and 256 tokens per diffusion batch, 2000 steps, and every weight
 coordinate z-scored over the seen models before tokenizing (RPG's per-layer statistics keep the
 zoo's shared initialization in the targets: 95.18% against 95.62% on unseen tasks; the `layer`
-preset is RPG's own arrangement). The zoo's tasks share
-their initial weights (`collect.shared_init`): with a different random init per task the
-weights of two tasks are unrelated and no condition can predict them.
+preset is RPG's own arrangement), with the Mamba-1 backbone. The zoo's tasks share their
+initial weights (`collect.shared_init`); configs/rpg_far_binary.py is the split where they
+do not, and where every unseen code is 3 bits from the seen ones.
 """
 
 from paramgen_jax.configs import rpg_convnext, zoo_digits_binary
@@ -33,7 +37,13 @@ PRESETS = {
     "default": {},
     # RPG's own per-layer statistics
     "layer": {"tokens.normalization": "layer"},
-    "paper": {**rpg_convnext.PAPER, "tokens.normalization": "layer", "generator.d_model": 1024, "generator.prototype_dim": 1024,
+    # the tokens encode what a ridge regression from the code (λ 100) misses
+    "ridge": {"generator.residual": "ridge"},
+    # the Mamba-2 backbone of configs/rpg_convnext.py's default
+    "mamba2": {"generator.backbone": "mamba2",
+               "generator.backbone_options": rpg_convnext.BACKBONES["mamba2"]},
+    "paper": {**rpg_convnext.PAPER, "tokens.normalization": "layer",
+              "generator.d_model": 1024, "generator.prototype_dim": 1024,
               "generator.backbone_options.d_state": 32, "train.steps": 120_000,
               "train.lr": 1e-5},
 }

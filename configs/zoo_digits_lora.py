@@ -32,7 +32,7 @@ BASE = dict(
     model=dict(name="vit_tiny", options=dict()),
     # The binary zoo's split (configs/zoo_digits_binary.py), its first `limit` seen tasks.
     tasks=dict(kind="binary", num_unseen=20, split_seed=0, limit=16, pick="first", subset_k=5,
-               subset_count=20),
+               subset_count=20, split="random", held_out_classes=(), far_radius=1),
     adapter=dict(rank=2, alpha=4.0, targets=("query", "value"), base_epochs=60, base_lr=1e-3,
                  base_seed=0),
     collect=dict(seeds=(0,), tasks_per_unit=20, epochs=6, batch_size=64, lr=3e-3, save_lr=1e-3,

@@ -17,10 +17,15 @@ def check(config, num_devices=1):
 
 
 @pytest.mark.parametrize("name, presets", [
-    ("toy_gmm", ("smoke", None)), ("zoo_digits_binary", ("smoke", None)),
+    ("toy_gmm", ("smoke", None)),
+    ("zoo_digits_binary", ("smoke", None, "far", "far_smoke")),
     ("zoo_digits_convnext", ("smoke", None)),
     ("rpg_convnext", ("smoke", None, "paper", "no_relation", "quick")),
-    ("rpg_unseen_binary", ("smoke", None, "paper")), ("zoo_digits_vit", ("smoke", None)),
+    ("rpg_unseen_binary", ("smoke", None, "paper", "layer", "ridge", "mamba2")),
+    ("zoo_digits_vit", ("smoke", None)),
+    ("rpg_far_binary", ("smoke", None, "layer", "ridge")),
+    ("mapping_far_binary", ("smoke", None, "direct", "hybrid_conv")),
+    ("d2nwg_held_out", ("smoke", None, "paper")),
     ("rpg_vit_tiny", ("smoke", None, "paper", "mamba1")),
     ("zoo_digits_mlp", ("smoke", None)), ("zoo_digits_cnn", ("smoke", None)),
     ("zoo_digits_resnet_mini", ("smoke", None)), ("rpg_mlp", ("smoke", None, "paper")),
@@ -50,6 +55,8 @@ def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
                    ("rpg_resnet_mini", "zoo_digits_resnet_mini"),
                    ("rpg_unseen_binary", "zoo_digits_binary"),
                    ("mapping_unseen_binary", "zoo_digits_binary"),
+                   ("rpg_far_binary", "zoo_digits_binary:far"),
+                   ("mapping_far_binary", "zoo_digits_binary:far"),
                    ("cond_pdiff_lora", "zoo_digits_lora"),
                    ("loragen_lora", "zoo_digits_lora:zeroshot")):
     for arg in ("smoke", None):
@@ -68,6 +75,7 @@ def test_every_config_file_is_checked():
                      "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits",
                      "mapping_unseen_binary", "zoo_digits_mlp", "zoo_digits_cnn",
                      "zoo_digits_resnet_mini", "rpg_mlp", "rpg_cnn", "rpg_resnet_mini",
+                     "rpg_far_binary", "mapping_far_binary", "d2nwg_held_out",
                      "leaderboard"}  # not a pipeline config: tests/eval/test_leaderboard.py
 
 
@@ -212,6 +220,14 @@ def test_zoo_configs_have_a_memory_budget(name):
      r"^config\.generator\.condition: 'data' uses"),
     ("cond_pdiff_lora", lambda c: c.generator.update(condition="none"),
      r"^config\.generator\.condition: an unconditional"),
+    ("d2nwg_digits", lambda c: c.tasks.update(split="far_codes"),
+     r"^config\.tasks\.split: 'far_codes' needs tasks\.kind = 'binary', got 'subset'$"),
+    ("zoo_digits_binary", lambda c: c.tasks.update(split="held_out_classes"),
+     r"^config\.tasks\.split: 'held_out_classes' needs tasks\.kind = 'subset'"),
+    ("d2nwg_digits", lambda c: c.tasks.update(held_out_classes=(9,)),
+     r"^config\.tasks\.held_out_classes: must be non-empty exactly when"),
+    ("d2nwg_held_out", lambda c: c.tasks.update(split="nearest"),
+     r"^config\.tasks\.split: must be one of"),
 ])
 def test_lora_zoo_and_pdiff_checks(name, mutate, message):
   config = load_config(name, "smoke")
@@ -339,7 +355,19 @@ def test_lora_zoo_keeps_the_vit_model_and_the_binary_split():
     ("rpg_vit_tiny", "mamba1", {"generator.backbone": "mamba", "train.steps": 2500}),
     ("rpg_mlp", "smoke", {"model.options.hidden": (16,), "train.steps": 20}),
     ("rpg_unseen_binary", "paper", {"train.steps": 120_000, "train.lr": 1e-5,
-                                    "train.batch_size": 16, "generator.d_model": 1024}),
+                                    "train.batch_size": 16, "generator.d_model": 1024,
+                                    "tokens.normalization": "layer"}),
+    ("rpg_unseen_binary", None, {"tokens.normalization": "coordinate",
+                                 "tasks.split": "random", "collect.shared_init": True}),
+    ("rpg_far_binary", None, {"tasks.split": "far_codes", "tasks.far_radius": 2,
+                              "tasks.num_unseen": 12, "collect.shared_init": False,
+                              "tokens.normalization": "coordinate", "train.steps": 2000}),
+    ("mapping_far_binary", "smoke", {"tasks.split": "far_codes", "tasks.limit": 8,
+                                     "train.steps": 40, "generator.residual": "ridge"}),
+    ("d2nwg_held_out", None, {"tasks.held_out_classes": (9,), "tasks.num_unseen": 52,
+                              "train.steps": 2000, "support.shots": 5}),
+    ("d2nwg_held_out", "smoke", {"tasks.split": "held_out_classes", "tasks.limit": 8,
+                                 "train.steps": 10}),
     ("pdiff_digits", None, {"generator.condition": "none", "generate.num_models": 50,
                             "collect.checkpoints": 200}),
     ("pdiff_digits", "paper", {"autoencoder_train.steps": 30_000, "sample.sampler": "ddpm"}),

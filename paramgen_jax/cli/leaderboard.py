@@ -9,8 +9,9 @@ process (one failing or killed entry costs only its cell; its last error line is
 table). An entry whose report.json exists is not run again (--rerun runs it again; a killed
 run resumes from its checkpoints). Before an entry runs, a zoo collected by an earlier entry
 with the same zoo sections is copied into its workdir. --report-only rebuilds the table from
-the reports there. Exit status 1 when some entry failed or has no report (the table is written
-anyway, with the error line, or 'not run', in that entry's place).
+the reports there. Each cell's report.json is copied to <workdir>/reports/<entry>.json.
+Exit status 1 when some entry failed or has no report (the table is written anyway, with the
+error line, or 'not run', in that entry's place).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 
 from paramgen_jax.configlib import ConfigError, load_config
 from paramgen_jax.eval.leaderboard import leaderboard_cell, write_leaderboard
+from paramgen_jax.integrity import atomic_write_json
 from paramgen_jax.zoo.spec import copy_zoo
 
 # The config sections a collected zoo (and a LoRA zoo's base model) is made from.
@@ -130,6 +132,9 @@ def main(argv=None) -> int:
       continue
     with open(report_path) as f:
       report = json.load(f)
+    # every cell's whole report beside the table, so the folder alone backs every figure
+    os.makedirs(os.path.join(root, "reports"), exist_ok=True)
+    atomic_write_json(os.path.join(root, "reports", f"{entry['name']}.json"), report)
     cells.append(leaderboard_cell({**entry, "zoo": config.zoos[entry["zoo"]],
                                    "command": command_of(entry)}, report))
   missing = [{**m, "zoo": config.zoos[m["zoo"]]} for m in config.missing]

@@ -5,14 +5,18 @@
     ridge.predict(queries, lam, drop=i)           # fitted without row i: (C+1)-sized solves
     ridge.held_out(lam)                           # (T, P): each row fitted without itself
     ridge.coefficients(lam)                       # (C+1, P), the bias row last
+    residuals, coefficients = task_residuals(vectors, conditions, lam)   # (N, P), (C+1, P)
+    vectors = residuals + predict_weights(coefficients, conditions)     # traceable
 
-Used by the simple baselines (`eval.fitted`) and by the mapping's residual decoder.
+Used by the simple baselines (`eval.fitted`) and by the generators that learn what the
+regression misses (the mapping's and RPG's `generator.residual = 'ridge'`).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -53,3 +57,28 @@ class Ridge(NamedTuple):
     """(T, num_params): each fitted row's prediction from the fit without that row."""
     return np.concatenate([self.rows[t:t + 1] @ self.coefficients(lam, t)
                            for t in range(len(self.rows))])
+
+
+def task_residuals(vectors: np.ndarray, conditions: np.ndarray,
+                   lam: float) -> tuple[np.ndarray, np.ndarray]:
+  """(residuals (N, P) float32, coefficients (C+1, P) float32) of N models' flattened weights
+  `vectors` (N, P) with conditions (N, C).
+
+  The regression is fitted from each task's condition (a distinct row of `conditions`) to
+  the mean weights of its models; a model's residual is its weights minus its task's
+  prediction fitted *without* that task, as an unseen task's prediction is made without it.
+  """
+  vectors = np.asarray(vectors, np.float64)
+  tasks, task_of = np.unique(np.asarray(conditions, np.float64), axis=0, return_inverse=True)
+  task_of = task_of.ravel()
+  means = np.stack([vectors[task_of == t].mean(0) for t in range(len(tasks))])
+  ridge = Ridge.fit(tasks, means)
+  residuals = vectors - ridge.held_out(lam)[task_of]
+  return residuals.astype(np.float32), ridge.coefficients(lam).astype(np.float32)
+
+
+def predict_weights(coefficients: jnp.ndarray, conditions: jnp.ndarray) -> jnp.ndarray:
+  """(M, P) float32: the regression's weights at conditions (M, C). Traceable."""
+  conditions = jnp.asarray(conditions, jnp.float32)
+  rows = jnp.concatenate([conditions, jnp.ones((len(conditions), 1), jnp.float32)], 1)
+  return rows @ jnp.asarray(coefficients, jnp.float32)

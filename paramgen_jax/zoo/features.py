@@ -8,7 +8,8 @@ layer as image features.
 A zoo with a `features` section is a zoo of classifier heads on these features (D2NWG's
 classifier-head zoos, where the paper uses CLIP features): its data set is the features
 data set, so collection, evaluation and generation see (N, 1, 1, F) inputs. The backbone is
-an MLP (`zoo.models.MLP`) trained on the 10-class training split and stored as a one-model
+an MLP (`zoo.models.MLP`) trained on the 10-class training split (without the examples of
+the zoo's held-out classes, when `tasks.split` holds some out) and stored as a one-model
 zoo in `directory` (resumable, verified like any zoo); it is never trained on a task's
 relabelling, only on the digit labels, as CLIP is trained before any downstream task.
 """
@@ -39,27 +40,32 @@ SCHEMA = {
 
 
 def backbone(section: Any, directory: str, dataset: Dataset, collect_spec: Any, *,
-             train: bool, budget_bytes: int = memory.DEFAULT_BUDGET_BYTES
-             ) -> tuple[Target, Any]:
+             train: bool, budget_bytes: int = memory.DEFAULT_BUDGET_BYTES,
+             held_out_classes: tuple[int, ...] = ()) -> tuple[Target, Any]:
   """(target, trained variables) of the backbone in `directory`, trained there first when
-  `train` and missing (collect_spec: the zoo's `collect` section, for batch size etc.)."""
-  target = make_target("mlp", dataset.num_classes, hidden=tuple(section.hidden))
+  `train` and missing (collect_spec: the zoo's `collect` section, for batch size etc.), on
+  every class but `held_out_classes` (their examples are left out of its training)."""
+  task = (tasks_lib.full_task(dataset.num_classes) if not held_out_classes else
+          tasks_lib.subset_task([c for c in range(dataset.num_classes)
+                                 if c not in held_out_classes], dataset.num_classes))
+  target = make_target("mlp", task.num_outputs, hidden=tuple(section.hidden))
+  identity = {"backbone": section.to_dict(),
+              **({"held_out_classes": list(held_out_classes)} if held_out_classes else {})}
   if train and not store.completed_units(directory):
     spec = collect_spec.copy_and_resolve_references()
     spec.update(dict(seeds=(section.seed,), tasks_per_unit=1, epochs=section.epochs,
                      lr=section.lr, checkpoints=1, shared_init=False, augment_shift=0))
-    task = tasks_lib.full_task(dataset.num_classes)
     store.write_info(directory, {"target": target.name, "role": "frozen feature extractor",
-                                 "backbone": section.to_dict()})
+                                 **identity})
     collect_zoo(directory, target, dataset, [task], {task.name: "seen"}, spec,
                 budget_bytes=budget_bytes)
   if not store.completed_units(directory):
     raise FileNotFoundError(f"no feature extractor in {directory}: run --mode=collect first")
-  info, expected = store.read_info(directory) or {}, json.loads(json.dumps(section.to_dict()))
-  if info.get("backbone") != expected:
-    raise ValueError(f"the feature extractor in {directory} was trained with "
-                     f"{info.get('backbone')}, the config has {section.to_dict()}: use "
-                     "another --workdir")
+  info, expected = store.read_info(directory) or {}, json.loads(json.dumps(identity))
+  found = {key: info.get(key) for key in ("backbone", "held_out_classes") if key in info}
+  if found != expected:
+    raise ValueError(f"the feature extractor in {directory} was trained with {found}, the "
+                     f"config has {expected}: use another --workdir")
   template = jax.eval_shape(target.init, jax.random.key(0), jnp.asarray(dataset.x_train[:1]))
   _, stacked = store.load_zoo(directory, template=template)
   return target, jax.tree_util.tree_map(lambda leaf: leaf[0], stacked)

@@ -59,6 +59,12 @@ ZOO_SCHEMA = {
         "pick": C.one_of("first", "random"),
         "subset_k": C.integer(2, 9),
         "subset_count": C.integer(1),
+        # 'random': num_unseen tasks drawn at random; 'held_out_classes': unseen tasks use a
+        # class no seen task (nor a head zoo's feature extractor) uses; 'far_codes': unseen
+        # binary codes more than far_radius bits from every seen code
+        "split": C.one_of("random", "held_out_classes", "far_codes"),
+        "held_out_classes": C.sequence(int, 0, minimum=0),
+        "far_radius": C.integer(1),
     },
     "collect": {
         "seeds": C.sequence(int, 1, minimum=0),
@@ -111,6 +117,14 @@ def validate_zoo(zoo: Any) -> None:
             f"LoRA adapters need model.name = 'vit_tiny', got {zoo.model.name!r}")
   C.require(zoo.get("features") is None or zoo.get("adapter") is None, "features",
             "a zoo is of heads on frozen features or of LoRA adapters, not both")
+  t = zoo.tasks
+  C.require(t.split != "far_codes" or t.kind == "binary", "tasks.split",
+            f"'far_codes' needs tasks.kind = 'binary', got {t.kind!r}")
+  C.require(t.split != "held_out_classes" or t.kind == "subset", "tasks.split",
+            f"'held_out_classes' needs tasks.kind = 'subset', got {t.kind!r}")
+  C.require((t.split == "held_out_classes") == bool(t.held_out_classes),
+            "tasks.held_out_classes", "must be non-empty exactly when tasks.split is "
+            f"'held_out_classes' (split {t.split!r}, classes {list(t.held_out_classes)})")
 
 
 def zoo_dir(workdir: str) -> str:
@@ -128,6 +142,9 @@ def zoo_identity(zoo: Any, target: Any) -> dict:
   adapter, tasks, feats = zoo.get("adapter"), zoo.tasks.to_dict(), zoo.get("features")
   if tasks.get("pick") == "first":  # zoos collected before the option existed stay valid
     del tasks["pick"]
+  if tasks.get("split") == "random":  # the same, for the split options
+    for key in ("split", "held_out_classes", "far_radius"):
+      tasks.pop(key, None)
   return json.loads(json.dumps({
       "target": target.name, "model": zoo.model.to_dict(), "data": zoo.data.to_dict(),
       "tasks": tasks, "adapter": None if adapter is None else adapter.to_dict(),
@@ -242,7 +259,8 @@ def build_zoo_inputs(zoo: Any, workdir: str | None = None, *,
       raise ValueError("a zoo of heads on features needs the workdir that holds the backbone")
     backbone = features_lib.backbone(zoo.features, backbone_dir(workdir), dataset,
                                      zoo.collect, train=train_base,
-                                     budget_bytes=memory.budget_bytes(zoo.get("memory")))
+                                     budget_bytes=memory.budget_bytes(zoo.get("memory")),
+                                     held_out_classes=tuple(zoo.tasks.held_out_classes))
     dataset = features_lib.features_dataset(dataset, *backbone)
   t = zoo.tasks
   if t.kind == "full":
@@ -251,7 +269,13 @@ def build_zoo_inputs(zoo: Any, workdir: str | None = None, *,
     tasks = tasks_lib.binary_tasks(dataset.num_classes)
   else:
     tasks = tasks_lib.subset_tasks(t.subset_k, t.subset_count, t.split_seed, dataset.num_classes)
-  seen, unseen = tasks_lib.split_seen_unseen(tasks, t.num_unseen, t.split_seed)
+  if t.split == "held_out_classes":
+    seen, unseen = tasks_lib.split_held_out_classes(tasks, t.held_out_classes, t.num_unseen,
+                                                    t.split_seed)
+  elif t.split == "far_codes":
+    seen, unseen = tasks_lib.split_far_codes(tasks, t.num_unseen, t.far_radius, t.split_seed)
+  else:
+    seen, unseen = tasks_lib.split_seen_unseen(tasks, t.num_unseen, t.split_seed)
   if t.limit:  # a smaller zoo: `limit` seen tasks (the first, or drawn) and a quarter unseen
     if t.pick == "random":
       seen = tasks_lib.spread_sample(seen, t.limit, t.split_seed)

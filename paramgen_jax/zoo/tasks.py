@@ -151,3 +151,48 @@ def split_seen_unseen(tasks: list[Task], num_unseen: int, seed: int) -> tuple[li
   unseen = set(np.random.default_rng(seed).permutation(len(tasks))[:num_unseen].tolist())
   return ([t for i, t in enumerate(tasks) if i not in unseen],
           [t for i, t in enumerate(tasks) if i in unseen])
+
+
+def split_held_out_classes(tasks: list[Task], classes, num_unseen: int,
+                           seed: int) -> tuple[list, list]:
+  """(seen, unseen): the seen tasks use none of `classes`; `num_unseen` tasks drawn with
+  `seed` among those that use at least one of them are unseen; the rest are in neither list.
+  A generator (and any baseline built from seen weights) has never met a held-out class."""
+  held = {int(c) for c in classes}
+  if not held or not held < set(range(len(tasks[0].label_map))):
+    raise ValueError(f"held-out classes must be some of 0..{len(tasks[0].label_map) - 1}, "
+                     f"got {sorted(held)}")
+  uses = [any(t.label_map[c] >= 0 for c in held) for t in tasks]
+  candidates = [t for t, u in zip(tasks, uses) if u]
+  seen = [t for t, u in zip(tasks, uses) if not u]
+  if not seen or not 0 < num_unseen <= len(candidates):
+    raise ValueError(f"holding out classes {sorted(held)} leaves {len(seen)} seen tasks and "
+                     f"{len(candidates)} that use them; num_unseen must be in "
+                     f"[1, {len(candidates)}] (got {num_unseen}) with at least one seen task")
+  return seen, spread_sample(candidates, num_unseen, seed)
+
+
+def hamming(a: Task, b: Task) -> int:
+  """Number of classes on which two binary tasks disagree."""
+  return sum(x != y for x, y in zip(a.condition["bits"], b.condition["bits"]))
+
+
+def split_far_codes(tasks: list[Task], num_unseen: int, radius: int,
+                    seed: int) -> tuple[list, list]:
+  """(seen, unseen) binary tasks: `num_unseen` codes drawn with `seed`, each more than
+  `radius` bits from the codes drawn before it, are unseen; every code within `radius` bits
+  of an unseen one is in neither list, so each unseen code's nearest seen code is `radius`+1
+  bits away (today's random split leaves it 1 bit away)."""
+  order = np.random.default_rng(seed).permutation(len(tasks))
+  centres: list[Task] = []
+  for i in order:
+    if len(centres) == num_unseen:
+      break
+    if all(hamming(tasks[i], c) > radius for c in centres):
+      centres.append(tasks[i])
+  seen = [t for t in tasks if all(hamming(t, c) > radius for c in centres)]
+  if len(centres) < num_unseen or not seen:
+    raise ValueError(f"cannot place {num_unseen} unseen codes {radius + 1} bits apart with "
+                     f"seen codes left over ({len(centres)} placed, {len(seen)} seen)")
+  names = {c.name for c in centres}
+  return seen, [t for t in tasks if t.name in names]

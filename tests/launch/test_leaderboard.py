@@ -27,6 +27,9 @@ def test_leaderboard_smoke(smoke_root):
   assert result.returncode == 0, result.stderr
   board = json.load(open(smoke_root / "leaderboard.json"))
   assert [c["name"] for c in board["cells"]] == [e["name"] for e in config.entries]
+  for entry in config.entries:  # each cell's report beside the table
+    copied = json.load(open(smoke_root / "reports" / f"{entry['name']}.json"))
+    assert copied == json.load(open(smoke_root / entry["name"] / "report.json"))
   for cell in board["cells"]:
     headline = cell["unseen"] or cell["seen"]
     assert 0 < headline["ratio"] < 2 and headline["tasks"] >= 1, cell["name"]

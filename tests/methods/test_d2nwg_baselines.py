@@ -58,8 +58,13 @@ def test_class_columns_go_to_each_class_slot_in_a_new_combination():
     assert found[task].shape == (1,) and found[task][0] > 100 - 1e-4, (task, found[task])
 
 
-def test_a_class_no_seen_task_has_gets_no_model():
+def test_a_class_no_seen_task_has_gets_the_average_of_every_seen_column():
   seen_without_4 = [n for n in SubsetZoo().by_name if "4" not in n.split("_")[1:]]
   zoo = SubsetZoo(unseen=tuple(n for n in SubsetZoo().by_name if n not in seen_without_4))
   found = class_column_soup(zoo)
-  assert set(found) == set(seen_without_4)
+  assert set(found) == set(zoo.by_name)
+  fallback = (zoo.columns[:4].mean(0), zoo.biases[:4].mean())  # every seen task: 3 columns
+  kernel, bias = zoo.ideal("subset_0_1_4")
+  distance = np.sqrt(((kernel[:, 2] - fallback[0]) ** 2).sum() + (bias[2] - fallback[1]) ** 2)
+  assert np.isclose(found["subset_0_1_4"][0], 100 - distance, atol=1e-3)
+  assert all(found[n][0] > 100 - 1e-4 for n in seen_without_4)

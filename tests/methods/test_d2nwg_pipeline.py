@@ -45,6 +45,22 @@ def test_d2nwg_digits_smoke(smoke_root):
   assert_generated_unchanged(tmp_path, "d2nwg_digits")
 
 
+@pytest.mark.slow
+def test_held_out_digit_is_in_every_unseen_task_and_no_seen_one_nor_the_extractor(smoke_root):
+  workdir, result = shared_smoke_run(smoke_root, "d2nwg_held_out")
+  assert result["returncode"] == 0, result["stderr"]
+  report = json.load(open(os.path.join(workdir, "report.json")))
+  classes = {split: [tasks_lib.subset_task(map(int, row["task"].split("_")[1:]))
+                     .condition["classes"] for row in report[split]]
+             for split in ("seen", "unseen")}
+  assert len(classes["seen"]) == 8 and len(classes["unseen"]) == 2
+  assert all(9 not in c for c in classes["seen"]) and all(9 in c for c in classes["unseen"])
+  assert report["task_baselines"]["class-column soup"]["unseen"]["n"] == 2
+  backbone = json.load(open(os.path.join(workdir, "backbone", "zoo.json")))
+  assert backbone["held_out_classes"] == [9]
+  assert "d2nwg unseen (2 tasks): generated" in result["stdout"]
+
+
 def test_support_sets_group_classes_in_label_order():
   task = tasks_lib.subset_task([7, 2, 5])
   labels = np.repeat(np.arange(10), 6)

@@ -67,3 +67,38 @@ def test_zeroshot_lora_zoo_preset_picks_drawn_seen_tasks_and_unseen_ones():
   default = load_config("zoo_digits_lora")
   assert "pick" not in spec.zoo_identity(spec.zoo_sections(default), type("T", (), {"name": "x"}))["tasks"]
   assert spec.zoo_identity(spec.zoo_sections(config), type("T", (), {"name": "x"}))["tasks"]["pick"] == "random"
+
+
+def test_far_codes_split_keeps_every_unseen_code_radius_plus_one_bits_from_the_seen():
+  tasks = T.binary_tasks()
+  seen, unseen = T.split_far_codes(tasks, 12, radius=2, seed=0)
+  assert len(unseen) == 12 and len(seen) == 477
+  assert all(min(T.hamming(u, s) for s in seen) == 3 for u in unseen)
+  assert all(T.hamming(a, b) > 2 for a in unseen for b in unseen if a is not b)
+  assert seen == sorted(seen, key=tasks.index)  # input order kept
+  assert unseen == T.split_far_codes(tasks, 12, radius=2, seed=0)[1]  # seeded
+  with pytest.raises(ValueError, match="cannot place 40 unseen codes 4 bits apart"):
+    T.split_far_codes(tasks, 40, radius=3, seed=0)
+
+
+def test_held_out_classes_split_keeps_the_classes_out_of_every_seen_task():
+  tasks = T.subset_tasks(5, 252, seed=0)
+  seen, unseen = T.split_held_out_classes(tasks, (9,), 52, seed=0)
+  assert len(seen) == 126 and len(unseen) == 52
+  assert all(9 not in t.condition["classes"] for t in seen)
+  assert all(9 in t.condition["classes"] for t in unseen)
+  assert unseen == T.split_held_out_classes(tasks, (9,), 52, seed=0)[1]
+  with pytest.raises(ValueError, match=r"num_unseen must be in \[1, 126\]"):
+    T.split_held_out_classes(tasks, (9,), 127, seed=0)
+  with pytest.raises(ValueError, match="held-out classes must be some of 0..9"):
+    T.split_held_out_classes(tasks, (10,), 5, seed=0)
+
+
+def test_split_options_enter_a_zoos_identity_only_when_not_random():
+  from paramgen_jax.zoo import spec
+  from tests.helpers import load_config
+  target = type("T", (), {"name": "mlp"})
+  random = spec.zoo_identity(spec.zoo_sections(load_config("zoo_digits_binary")), target)
+  assert not {"split", "held_out_classes", "far_radius"} & set(random["tasks"])
+  far = spec.zoo_identity(spec.zoo_sections(load_config("zoo_digits_binary", "far")), target)
+  assert (far["tasks"]["split"], far["tasks"]["far_radius"]) == ("far_codes", 2)

@@ -72,8 +72,9 @@ def class_column_soup(zoo: Any) -> dict[str, np.ndarray]:
   of the output layer of a task with classes c_0 < ... < c_{K-1} is the average over every
   seen checkpoint of its output column (and bias) for class c_j; the other leaves are the
   average of every seen checkpoint. No support set, no training: what a generator must beat
-  when every unseen task is a new combination of seen classes. Output-layer leaves are those
-  whose last axis is the tasks' class count K."""
+  when every unseen task is a new combination of seen classes. A class no seen task has (a
+  held-out class) gets the average of every seen column. Output-layer leaves are those whose
+  last axis is the tasks' class count K."""
   by_name, seen = zoo.inputs.by_name, zoo.tasks("seen")
   k = by_name[seen[0]].num_outputs
   leaves, treedef = jax.tree_util.tree_flatten(zoo.stacked)
@@ -95,14 +96,19 @@ def class_column_soup(zoo: Any) -> dict[str, np.ndarray]:
   found = {}
   for t in zoo.tasks("seen") + zoo.tasks("unseen"):
     classes = by_name[t].condition["classes"]
-    if any(c not in counts for c in classes):
-      continue  # a class no seen task has: no column to average
-    head = [np.stack([sums[i][c] / counts[c] for c in classes], -1) if per_class[i]
+    head = [np.stack([_column(sums[i], counts, c) for c in classes], -1) if per_class[i]
             else sums[i] / total for i in range(len(leaves))]
     model = jax.tree_util.tree_unflatten(
         treedef, [h[None].astype(np.asarray(leaf).dtype) for h, leaf in zip(head, leaves)])
     found[t] = zoo.score(model, t)
   return found
+
+
+def _column(sums: dict[int, np.ndarray], counts: dict[int, int], c: int) -> np.ndarray:
+  """The average seen column of class c; of every class when no seen task has c."""
+  if c in counts:
+    return sums[c] / counts[c]
+  return sum(sums.values()) / sum(counts.values())
 
 
 def _task_conditions(config, generator, feats, labels, inputs, names, numbers) -> dict:

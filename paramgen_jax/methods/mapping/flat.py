@@ -20,7 +20,7 @@ import numpy as np
 from paramgen_jax import params as P
 from paramgen_jax.params.normalize import (TaskStats, denormalize_task, fit_pooled_stats,
                                            normalize_task)
-from paramgen_jax.params.regression import Ridge
+from paramgen_jax.params.regression import predict_weights, task_residuals
 
 
 def standardized(layout: P.ParamLayout, zoo: Any) -> tuple[np.ndarray, TaskStats]:
@@ -54,27 +54,15 @@ def models_from(layout: P.ParamLayout, scale: TaskStats, coordinates: jax.Array)
 
 def ridge_residuals(layout: P.ParamLayout, zoo: Any, conditions: np.ndarray,
                     lam: float) -> tuple[Any, np.ndarray]:
-  """(residual models, coefficients (F+1, P) float32) for `generator.residual = 'ridge'`.
-
-  The ridge regression (penalty λ, `params.regression.Ridge`) from a task's condition to its
-  models' mean weights is fitted on the N models' distinct conditions (the tasks); each
-  model's residual is its weights minus its task's prediction fitted *without* that task,
-  as an unseen task's prediction is made without it. zoo: leaves (N, ...); conditions (N, F).
-  """
-  vectors = np.asarray(jax.jit(jax.vmap(layout.to_vector))(zoo), np.float64)
-  tasks, task_of = np.unique(np.asarray(conditions, np.float64), axis=0, return_inverse=True)
-  task_of = task_of.ravel()
-  means = np.stack([vectors[task_of == t].mean(0) for t in range(len(tasks))])
-  ridge = Ridge.fit(tasks, means)
-  residuals = (vectors - ridge.held_out(lam)[task_of]).astype(np.float32)
-  return (jax.vmap(layout.from_vector)(residuals),
-          ridge.coefficients(lam).astype(np.float32))
+  """(residual models, coefficients (F+1, P) float32) for `generator.residual = 'ridge'`:
+  `regression.task_residuals` of the zoo's models (leaves (N, ...); conditions (N, F))."""
+  vectors = jax.jit(jax.vmap(layout.to_vector))(zoo)
+  residuals, coefficients = task_residuals(vectors, conditions, lam)
+  return jax.vmap(layout.from_vector)(residuals), coefficients
 
 
 def add_ridge(layout: P.ParamLayout, coefficients: jax.Array, conditions: jax.Array,
               models: Any) -> Any:
   """models (leaves (M, ...)) plus the regression's weights at conditions (M, F)."""
-  conditions = jnp.asarray(conditions, jnp.float32)
-  rows = jnp.concatenate([conditions, jnp.ones((len(conditions), 1))], 1)
-  base = jax.vmap(layout.from_vector)(rows @ jnp.asarray(coefficients))
+  base = jax.vmap(layout.from_vector)(predict_weights(coefficients, conditions))
   return jax.tree_util.tree_map(lambda m, b: (m + b).astype(m.dtype), models, base)

@@ -29,6 +29,8 @@ from paramgen_jax import artifact, precision
 from paramgen_jax.methods.rpg import token_parallel
 from paramgen_jax.methods.rpg.model import RPGGenerator, rpg_loss, sample_tokens
 from paramgen_jax.params.codec import TokenCodec
+from paramgen_jax.params.layout import ParamLayout
+from paramgen_jax.params.regression import predict_weights, task_residuals
 from paramgen_jax.train import recipe
 
 PyTree = Any
@@ -40,16 +42,19 @@ CODEC = "tokens"  # the codec's name in the generator directory
 class Generator:
   """A trained RPG generator: everything `generate` needs.
 
-  params: the network's Flax variables to sample with (EMA when kept), the only leaves;
+  params: the network's Flax variables to sample with (EMA when kept), the leaves with ridge;
   codec: the fitted TokenCodec; config: the RPG sections (a FrozenConfigDict);
   num_permutations: permutation states (0: none; `permutation_ids`); condition_dim: width C
-  of the condition vector (0: unconditional).
+  of the condition vector (0: unconditional); ridge: (C+1, P) the regression from the
+  condition to the weights that the generated tokens are added to
+  (`generator.residual = 'ridge'`), or None.
   """
   params: PyTree
   codec: TokenCodec = struct.field(pytree_node=False)
   config: Any = struct.field(pytree_node=False)
   num_permutations: int = struct.field(pytree_node=False)
   condition_dim: int = struct.field(pytree_node=False)
+  ridge: jax.Array | None = None
 
 
 def small_config() -> ml_collections.ConfigDict:
@@ -63,7 +68,7 @@ def small_config() -> ml_collections.ConfigDict:
                                            mode="scan"),
                      position="2d", permutation="checkpoint", condition="none",
                      unet_encoder=(16, 32), unet_decoder=(16,), denoiser_conditioning="per_layer",
-                     diffusion_batch=128),
+                     diffusion_batch=128, residual="none", ridge_lambda=100.0),
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
                      prediction="x0"),
       train=configlib.train_section(steps=500, batch_size=8, lr=3e-3, warmup_steps=50,
@@ -165,8 +170,25 @@ def _checked_conditions(conditions: Any, count: int) -> np.ndarray | None:
   return conditions
 
 
+def _ridge_residuals(zoo: PyTree, config: Any, conditions: np.ndarray | None
+                     ) -> tuple[PyTree, np.ndarray | None]:
+  """(the zoo the tokens encode, the regression's coefficients or None): with
+  `generator.residual = 'ridge'`, each model minus its task's ridge prediction fitted
+  without that task (`regression.task_residuals`)."""
+  if config.generator.get("residual", "none") != "ridge":
+    return zoo, None
+  if conditions is None:
+    raise ValueError("generator.residual = 'ridge' needs conditions: it regresses the weights "
+                     "on them")
+  layout = ParamLayout.from_template(jax.tree_util.tree_map(lambda leaf: leaf[0], zoo))
+  vectors = jax.jit(jax.vmap(layout.to_vector))(zoo)
+  residuals, coefficients = task_residuals(vectors, conditions,
+                                           config.generator.ridge_lambda)
+  return jax.vmap(layout.from_vector)(residuals), coefficients
+
+
 def train(zoo: PyTree, config: Any, *, conditions: Any = None, workdir: str | None = None,
-          seeds: Any = None, codec: TokenCodec | None = None) -> Generator:
+          seeds: Any = None) -> Generator:
   """Trains RPG on a zoo (N, ...) of one architecture.
 
   Args:
@@ -175,13 +197,14 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None, workdir: str | No
       for an unconditional one.
     workdir: checkpoint, resume and log the training there (default: in memory).
     seeds: (N,) each model's training seed, needed by generator.permutation = 'seed'.
-    codec: a TokenCodec fitted elsewhere (default: fitted on `zoo`).
   """
-  codec = codec or TokenCodec.fit(zoo, token_size=config.tokens.size,
-                                  granularity=config.tokens.granularity,
-                                  normalization=config.tokens.get("normalization", "layer"))
+  count = len(jax.tree_util.tree_leaves(zoo)[0])
+  conditions = _checked_conditions(conditions, count)
+  zoo, ridge = _ridge_residuals(zoo, config, conditions)
+  codec = TokenCodec.fit(zoo, token_size=config.tokens.size,
+                         granularity=config.tokens.granularity,
+                         normalization=config.tokens.get("normalization", "layer"))
   tokens = np.asarray(jax.vmap(codec.encode)(zoo))
-  conditions = _checked_conditions(conditions, len(tokens))
   permutation = permutation_ids(config.generator.permutation, len(tokens), seeds, conditions)
   num_permutations = 0 if permutation is None else int(permutation.max()) + 1
   condition_dim = 0 if conditions is None else conditions.shape[1]
@@ -191,7 +214,8 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None, workdir: str | No
       loss_fn=loss_function(config, codec, num_permutations, condition_dim),
       batch_fn=_batch_fn(config.train, tokens, permutation, conditions),
       workdir=workdir, desc="train rpg")
-  return Generator(params, codec, artifact.frozen(config), num_permutations, condition_dim)
+  return Generator(params, codec, artifact.frozen(config), num_permutations, condition_dim,
+                   ridge)
 
 
 def _check_generate_args(generator: Generator, conditions: Any, num_models: int) -> None:
@@ -239,13 +263,23 @@ def generate(generator: Generator, key: jax.Array, conditions: Any, num_models: 
                     recipe.schedule_from_section(config.diffusion), mode=config.generate.mode,
                     chunk=config.generate.chunk,
                     **recipe.sampler_kwargs(config.sample, config.diffusion.prediction))
-  return jax.vmap(codec.decode)(tokens.astype(jnp.float32).reshape(
+  models = jax.vmap(codec.decode)(tokens.astype(jnp.float32).reshape(
       num_models, codec.plan.num_tokens, config.tokens.size))
+  if generator.ridge is None:
+    return models
+  base = jax.vmap(codec.layout.from_vector)(predict_weights(generator.ridge, cond))
+  return jax.tree_util.tree_map(lambda m, b: (m + b).astype(m.dtype), models, base)
+
+
+RIDGE = "ridge_coefficients"  # beside the network's variable collections in the saved arrays
 
 
 def save(generator: Generator, path: str) -> None:
-  """Writes `generator` to the directory `path` (`artifact`): its network, codec and config."""
-  artifact.save(path, method=METHOD, arrays=generator.params, config=generator.config,
+  """Writes `generator` to the directory `path` (`artifact`): its network, codec, config and
+  regression (if any)."""
+  arrays = (generator.params if generator.ridge is None
+            else {**generator.params, RIDGE: generator.ridge})
+  artifact.save(path, method=METHOD, arrays=arrays, config=generator.config,
                 codecs={CODEC: generator.codec},
                 meta={"num_permutations": generator.num_permutations,
                       "condition_dim": generator.condition_dim})
@@ -258,5 +292,7 @@ def load(path: str) -> Generator:
   altered, or another method's generator).
   """
   found = artifact.load(path, method=METHOD)
-  return Generator(found.arrays, found.codecs[CODEC], found.config,
-                   int(found.meta["num_permutations"]), int(found.meta["condition_dim"]))
+  params = dict(found.arrays)
+  ridge = params.pop(RIDGE, None)
+  return Generator(params, found.codecs[CODEC], found.config,
+                   int(found.meta["num_permutations"]), int(found.meta["condition_dim"]), ridge)

@@ -31,7 +31,9 @@ from paramgen_jax.methods.rpg.model import INFERENCE_MODES
 from paramgen_jax.nn.position import POSITION_KINDS
 from paramgen_jax.nn.sequence import BACKBONES
 from paramgen_jax.nn.unet1d import CONDITIONING
-from paramgen_jax.params.codec import TOKEN_NORMALIZATIONS, TokenCodec
+from paramgen_jax.params.codec import TOKEN_NORMALIZATIONS
+from paramgen_jax.params.layout import ParamLayout
+from paramgen_jax.params.tokens import make_token_layout
 from paramgen_jax.zoo import conditions as zoo_conditions
 from paramgen_jax.zoo import spec
 
@@ -50,6 +52,9 @@ SCHEMA = {
         "unet_decoder": C.sequence(int, 0, minimum=1),
         "denoiser_conditioning": C.one_of(*CONDITIONING),
         "diffusion_batch": C.integer(1),
+        # 'ridge': the tokens encode what a ridge regression from the condition misses
+        "residual": C.one_of("none", "ridge"),
+        "ridge_lambda": C.real(0.0, exclusive_min=True),
     },
     "diffusion": C.DIFFUSION_SCHEMA,
     "train": C.TRAIN_SCHEMA,
@@ -66,6 +71,8 @@ def validate(config: Any) -> None:
   g = config.generator
   C.require(g.condition == "none" or config.tasks.kind == "binary", "generator.condition",
             "'bits' and 'text' need tasks.kind = 'binary'")
+  C.require(g.residual == "none" or g.condition != "none", "generator.residual",
+            "'ridge' regresses the weights on the condition: it needs generator.condition")
   C.require(g.condition == "none" or g.permutation == "none", "generator.permutation",
             "must be 'none' for conditional runs (RPG's recipe for unseen tasks has no "
             "permutation states)")
@@ -95,18 +102,17 @@ def train(config: Any, workdir: str) -> None:
   zoo = spec.zoo_sections(config)
   inputs = spec.build_zoo_inputs(zoo, workdir)
   rows, stacked = spec.load_checked_zoo(zoo, workdir, split="seen", inputs=inputs)
-  codec = TokenCodec.fit(stacked, token_size=config.tokens.size,
-                         granularity=config.tokens.granularity,
-                         normalization=config.tokens.normalization)
   conditions = None
   if config.generator.condition != "none":
     seen = [inputs.by_name[name] for name in dict.fromkeys(r["task"] for r in rows)]
     by_task = task_conditions(seen, config.generator.condition)
     conditions = np.stack([by_task[r["task"]] for r in rows])
-  print(f"RPG: {len(rows)} checkpoints, {codec.layout.num_params:,} parameters in "
-        f"{codec.plan.num_tokens} tokens of {config.tokens.size}")
+  layout = ParamLayout.from_template(jax.tree_util.tree_map(lambda leaf: leaf[0], stacked))
+  tokens = make_token_layout(layout, config.tokens.size, config.tokens.granularity).num_tokens
+  print(f"RPG: {len(rows)} checkpoints, {layout.num_params:,} parameters in {tokens} tokens "
+        f"of {config.tokens.size}")
   generator = core.train(stacked, config, conditions=conditions, workdir=workdir,
-                         seeds=[r["seed"] for r in rows], codec=codec)
+                         seeds=[r["seed"] for r in rows])
   core.save(generator, runfiles.generator_dir(workdir))
 
 
