@@ -28,7 +28,8 @@ ZOOS = {
     "subsets_held_out": "5-way subsets, digit 9 held out",
 }
 
-# (entry name, method, zoo, config file in configs/)
+# (entry name, method, zoo, config file in configs/[, its variant: the preset run by default,
+# '<variant>_smoke' at smoke size])
 ENTRIES = (
     ("rpg_convnext", "RPG", "convnext", "rpg_convnext"),
     ("rpg_unseen_binary", "RPG", "binary", "rpg_unseen_binary"),
@@ -37,8 +38,8 @@ ENTRIES = (
     ("loragen_lora", "LoRAGen", "lora", "loragen_lora"),
     ("d2nwg_digits", "D2NWG", "subsets", "d2nwg_digits"),
     ("mapping_unseen_binary", "mapping", "binary", "mapping_unseen_binary"),
-    ("rpg_far_binary", "RPG", "binary_far", "rpg_far_binary"),
-    ("mapping_far_binary", "mapping", "binary_far", "mapping_far_binary"),
+    ("rpg_far_binary", "RPG", "binary_far", "rpg_unseen_binary", "far"),
+    ("mapping_far_binary", "mapping", "binary_far", "mapping_unseen_binary", "far"),
     ("d2nwg_held_out", "D2NWG", "subsets_held_out", "d2nwg_held_out"),
 )
 
@@ -76,6 +77,13 @@ MISSING = (
 )
 
 
+def _entry_preset(name: str, variant: list[str]) -> str:
+  """The preset an entry runs at the leaderboard's preset `name` ('' for the default)."""
+  if not variant:
+    return "" if name == "default" else name
+  return variant[0] + ("_smoke" if name == "smoke" else "")
+
+
 def get_config(arg=None):
   name = preset(arg, ("smoke", "default", "paper"))
   c = ml_collections.ConfigDict()
@@ -83,6 +91,6 @@ def get_config(arg=None):
   c.zoos = dict(ZOOS)
   c.zoo_order = list(ZOOS)  # column order (a ConfigDict sorts its keys)
   c.entries = [dict(name=n, method=m, zoo=z, config=f"configs/{f}.py",
-                    preset="" if name == "default" else name) for n, m, z, f in ENTRIES]
+                    preset=_entry_preset(name, variant)) for n, m, z, f, *variant in ENTRIES]
   c.missing = [dict(method=m, zoo=z, why=why) for m, z, why in MISSING]
   return c

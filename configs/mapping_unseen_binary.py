@@ -8,6 +8,9 @@ Smoke size (tests):
   python launch/main.py --config=configs/mapping_unseen_binary.py:smoke --workdir=runs/mapping_smoke
 Quick (the notebook's default: a zoo of 200 seen tasks, 600 steps; under 3 minutes):
   python launch/main.py --config=configs/mapping_unseen_binary.py:quick --workdir=runs/mapping_quick
+Unseen codes 3 bits from every seen code, each task trained from its own initialization (the
+`far` zoo of configs/zoo_digits_binary.py: 12 unseen, 477 seen tasks; `far_smoke` for tests):
+  python launch/main.py --config=configs/mapping_unseen_binary.py:far --workdir=runs/mapping_far
 The paper's decoder at CPU size (what the ablations vary):
   python launch/main.py --config=configs/mapping_unseen_binary.py:hybrid_conv --workdir=runs/mapping_conv
 Ablations of the paper's decoder (docs/methods/mapping.md): presets k1 k3 k7 k9 (kernel
@@ -58,18 +61,23 @@ ABLATIONS = {name: {**PAPER_DECODER, **overrides} for name, overrides in {
     **{f"block_{b}": {"generator.blocked": tuple(b)} for b in ("L", "C", "R", "LC", "LR", "RC")},
 }.items()}
 
+SMOKE = {"generator.encoder_dim": 16, "generator.hidden": (32,), "generator.prototype": (4, 4, 4),
+         "generator.shapes": ((4, 8, 8),), "generator.kernel": 3,
+         **configlib.dotted("train", steps=40, batch_size=16, warmup_steps=5, log_every=10,
+                            checkpoint_every=20),
+         "generate.timing_repeats": 5}
+
 PRESETS = {
-    "smoke": {"generator.encoder_dim": 16, "generator.hidden": (32,),
-              "generator.prototype": (4, 4, 4),
-              "generator.shapes": ((4, 8, 8),), "generator.kernel": 3,
-              **configlib.dotted("train", steps=40, batch_size=16, warmup_steps=5, log_every=10,
-                                 checkpoint_every=20),
-              "generate.timing_repeats": 5},
+    "smoke": SMOKE,
     "default": {},
     # the notebook's default: 200 seen tasks, 600 steps, under 3 minutes on 2 CPU cores
     "quick": {"tasks.limit": 200, "collect.tasks_per_unit": 220, "train.steps": 600,
               "generate.timing_repeats": 5},
     "hybrid_conv": PAPER_DECODER,
+    # the default recipe where the unseen codes are far from the seen and the inits differ:
+    # the soup and the regression average networks from different initializations
+    "far": zoo_digits_binary.FAR,
+    "far_smoke": {**SMOKE, **zoo_digits_binary.FAR},
     # the MLP decoder alone, without the ridge regression it is added to by default
     "direct": {"generator.residual": "none"},
     "paper": {**PAPER_DECODER, "generator.shapes": ((4, 64, 64),) * 3, "generator.kernel": 9,
@@ -79,5 +87,5 @@ PRESETS = {
 
 
 def get_config(arg=None):
-  zoo = zoo_digits_binary.get_config("smoke" if arg == "smoke" else None)
+  zoo = zoo_digits_binary.get_config("smoke" if arg in ("smoke", "far_smoke") else None)
   return configlib.build({**zoo.to_dict(), **METHOD}, PRESETS, arg)

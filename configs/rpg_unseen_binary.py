@@ -7,7 +7,8 @@ Smoke size (tests):
   python launch/main.py --config=configs/rpg_unseen_binary.py:smoke --workdir=runs/rpg_unseen_smoke
 Presets (docs/methods/rpg.md has each one's result): layer (RPG's per-layer token statistics),
 ridge (the tokens encode what a ridge regression from the code misses), mamba2 (the Mamba-2
-backbone), e.g.
+backbone), far (unseen codes 3 bits from every seen code, each task trained from its own
+initialization: the `far` zoo of configs/zoo_digits_binary.py; `far_smoke` for tests), e.g.
   python launch/main.py --config=configs/rpg_unseen_binary.py:ridge --workdir=runs/rpg_unseen_ridge
 
 Default preset: the recipe of configs/rpg_convnext.py (x0-prediction, small U-Net, AdamW 3e-3)
@@ -15,8 +16,8 @@ with 16 models per step and 256 tokens per diffusion batch, 2000 steps, and ever
 coordinate z-scored over the seen models before tokenizing (RPG's per-layer statistics keep the
 zoo's shared initialization in the targets: 95.18% against 95.62% on unseen tasks; the `layer`
 preset is RPG's own arrangement), with the Mamba-1 backbone. The zoo's tasks share their
-initial weights (`collect.shared_init`); configs/rpg_far_binary.py is the split where they
-do not, and where every unseen code is 3 bits from the seen ones.
+initial weights (`collect.shared_init`); the `far` preset is the split where they do not,
+and where every unseen code is 3 bits from the seen ones.
 """
 
 from paramgen_jax.configs import rpg_convnext, zoo_digits_binary
@@ -42,6 +43,8 @@ PRESETS = {
     # the Mamba-2 backbone of configs/rpg_convnext.py's default
     "mamba2": {"generator.backbone": "mamba2",
                "generator.backbone_options": rpg_convnext.BACKBONES["mamba2"]},
+    "far": zoo_digits_binary.FAR,
+    "far_smoke": {**rpg_convnext.SMOKE, **zoo_digits_binary.FAR},
     "paper": {**rpg_convnext.PAPER, "tokens.normalization": "layer",
               "generator.d_model": 1024, "generator.prototype_dim": 1024,
               "generator.backbone_options.d_state": 32, "train.steps": 120_000,
@@ -51,5 +54,5 @@ PRESETS = {
 
 def get_config(arg=None):
   # The zoo: exactly configs/zoo_digits_binary.py's sections, so a collected zoo can be reused.
-  zoo = zoo_digits_binary.get_config("smoke" if arg == "smoke" else None)
+  zoo = zoo_digits_binary.get_config("smoke" if arg in ("smoke", "far_smoke") else None)
   return configlib.build({**zoo.to_dict(), **METHOD}, PRESETS, arg)

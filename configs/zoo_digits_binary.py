@@ -4,7 +4,8 @@ COMMAND (collect + report, about 2 minutes on 2 CPU cores):
   python launch/main.py --config=configs/zoo_digits_binary.py --workdir=runs/zoo_digits_binary
 Smoke size (tests: 8 seen + 2 unseen tasks):
   python launch/main.py --config=configs/zoo_digits_binary.py:smoke --workdir=runs/zoo_binary_smoke
-Far codes (`far`, `far_smoke`; the zoo of configs/mapping_far_binary.py and rpg_far_binary.py):
+Far codes (`far`, `far_smoke`; the zoo of the `far` presets of configs/mapping_unseen_binary.py
+and configs/rpg_unseen_binary.py):
   python launch/main.py --config=configs/zoo_digits_binary.py:far --workdir=runs/zoo_binary_far
 
 Each task: an MLP (64 -> 128 -> 2), 40 epochs of AdamW (lr 3e-3, cosine down to 1e-5), then

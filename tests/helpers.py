@@ -32,22 +32,28 @@ def load_config(name: str, arg: str | None = None):
 # Smoke runs whose zoo sections equal another run's start from a copy of that run's zoo: the
 # collect stage checks zoo.json against the config (a mismatch fails the run, so this table
 # cannot hide a change) and finds every unit complete. Collection itself is tested by the
-# source runs and tests/zoo.
+# source runs and tests/zoo. Keys and values are run names (a config's name, or a name of
+# PRESET_RUNS).
 SMOKE_ZOO_SOURCES = {
     "rpg_convnext": "zoo_digits_convnext",
     "rpg_unseen_binary": "zoo_digits_binary",
     "mapping_unseen_binary": "zoo_digits_binary",
+    "rpg_far_binary": "mapping_far_binary",
 }
+# Runs of a config at another smoke-size preset (the leaderboard's entries' names).
+PRESET_RUNS = {"mapping_far_binary": ("mapping_unseen_binary", "far_smoke"),
+               "rpg_far_binary": ("rpg_unseen_binary", "far_smoke")}
 
 
-def shared_smoke_run(root, config: str, *overrides: str, name: str | None = None):
-  """(workdir, result) of `launch/main.py --config=configs/<config>.py:smoke <overrides>` in
-  `root` (the `smoke_root` fixture: one directory for every pytest-xdist worker). The first
-  test to ask runs it, under a file lock, and later ones reuse it, so a method's smoke run and
-  the leaderboard built from it cost one run. A run with overrides, or whose config is in
-  SMOKE_ZOO_SOURCES, starts from a copy of the zoo of the plain run of its config (or of its
-  source). result: {'returncode', 'stdout', 'stderr'}. Tests that change the workdir copy it
-  first.
+def shared_smoke_run(root, config: str, *overrides: str, name: str | None = None,
+                     preset: str = "smoke"):
+  """(workdir, result) of `launch/main.py --config=configs/<config>.py:<preset> <overrides>`
+  in `root` (the `smoke_root` fixture: one directory for every pytest-xdist worker). The
+  first test to ask runs it, under a file lock, and later ones reuse it, so a method's smoke
+  run and the leaderboard built from it cost one run. A run with overrides, or whose name is
+  in SMOKE_ZOO_SOURCES, starts from a copy of the zoo of the plain run of its config (or of
+  its source). result: {'returncode', 'stdout', 'stderr'}. Tests that change the workdir
+  copy it first.
   """
   import fcntl
   import hashlib
@@ -56,20 +62,25 @@ def shared_smoke_run(root, config: str, *overrides: str, name: str | None = None
   from paramgen_jax.zoo.spec import copy_zoo
   from tests.launch.test_main import launch
 
-  name = name or config + (("_" + hashlib.sha1(" ".join(overrides).encode()).hexdigest()[:8])
-                           if overrides else "")
+  plain = next((run for run, spec in PRESET_RUNS.items() if spec == (config, preset)),
+               config if preset == "smoke" else f"{config}_{preset}")
+  name = name or plain + (("_" + hashlib.sha1(" ".join(overrides).encode()).hexdigest()[:8])
+                          if overrides else "")
   workdir = os.path.join(str(root), name)
   os.makedirs(str(root), exist_ok=True)
-  source = config if overrides else SMOKE_ZOO_SOURCES.get(config)
+  source = plain if overrides else SMOKE_ZOO_SOURCES.get(name)
   with open(os.path.join(str(root), f"{name}.lock"), "w") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     path = os.path.join(str(root), f"{name}.result.json")
     if not os.path.exists(path):
       if source:
-        from_dir, from_result = shared_smoke_run(root, source)
+        source_config, source_preset = PRESET_RUNS.get(source, (source, "smoke"))
+        from_dir, from_result = shared_smoke_run(root, source_config, preset=source_preset,
+                                                 name=source)
         if from_result["returncode"] == 0:
           copy_zoo(from_dir, workdir)
-      found = launch(f"--config=configs/{config}.py:smoke", f"--workdir={workdir}", *overrides)
+      found = launch(f"--config=configs/{config}.py:{preset}", f"--workdir={workdir}",
+                     *overrides)
       with open(path, "w") as f:
         json.dump({"returncode": found.returncode, "stdout": found.stdout,
                    "stderr": found.stderr}, f)

@@ -21,10 +21,9 @@ def check(config, num_devices=1):
     ("zoo_digits_binary", ("smoke", None, "far", "far_smoke")),
     ("zoo_digits_convnext", ("smoke", None)),
     ("rpg_convnext", ("smoke", None, "paper", "no_relation", "quick")),
-    ("rpg_unseen_binary", ("smoke", None, "paper", "layer", "ridge", "mamba2")),
+    ("rpg_unseen_binary", ("smoke", None, "paper", "layer", "ridge", "mamba2", "far",
+                           "far_smoke")),
     ("zoo_digits_vit", ("smoke", None)),
-    ("rpg_far_binary", ("smoke", None, "layer", "ridge")),
-    ("mapping_far_binary", ("smoke", None, "direct", "hybrid_conv")),
     ("d2nwg_held_out", ("smoke", None, "paper")),
     ("rpg_vit_tiny", ("smoke", None, "paper", "mamba1")),
     ("zoo_digits_mlp", ("smoke", None)), ("zoo_digits_cnn", ("smoke", None)),
@@ -37,7 +36,8 @@ def check(config, num_devices=1):
                       "shared_pool")),
     ("d2nwg_digits", ("smoke", None, "paper", "quick", "no_vae", "mlp_encoder", "ranked", "tasks25",
                       "tasks50", "tasks100", "mixed")),
-    ("mapping_unseen_binary", ("smoke", None, "paper", "quick", "hybrid_conv", "direct", "k1",
+    ("mapping_unseen_binary", ("smoke", None, "paper", "quick", "hybrid_conv", "direct", "far",
+                               "far_smoke", "k1",
                                "k3", "k7", "k9", "alpha0",
                                "alpha05", "alpha075", "alpha15", "tasks5", "tasks25",
                                "tasks100", "tasks300", "sequential", "text", "block_L",
@@ -55,8 +55,6 @@ def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
                    ("rpg_resnet_mini", "zoo_digits_resnet_mini"),
                    ("rpg_unseen_binary", "zoo_digits_binary"),
                    ("mapping_unseen_binary", "zoo_digits_binary"),
-                   ("rpg_far_binary", "zoo_digits_binary:far"),
-                   ("mapping_far_binary", "zoo_digits_binary:far"),
                    ("cond_pdiff_lora", "zoo_digits_lora"),
                    ("loragen_lora", "zoo_digits_lora:zeroshot")):
     for arg in ("smoke", None):
@@ -65,6 +63,11 @@ def test_rpg_configs_share_their_zoo_sections_with_the_zoo_configs():
       a, b = load_config(rpg, arg), load_config(zoo_name, zoo_arg or arg)
       for section in ("data", "model", "tasks", "collect", "memory"):
         assert a[section].to_dict() == b[section].to_dict(), (rpg, arg, section)
+  for name in ("rpg_unseen_binary", "mapping_unseen_binary"):  # the far-codes zoo
+    for arg in ("far", "far_smoke"):
+      a, b = load_config(name, arg), load_config("zoo_digits_binary", arg)
+      for section in ("data", "model", "tasks", "collect", "memory"):
+        assert a[section].to_dict() == b[section].to_dict(), (name, arg, section)
 
 
 def test_every_config_file_is_checked():
@@ -75,8 +78,7 @@ def test_every_config_file_is_checked():
                      "pdiff_digits", "cond_pdiff_lora", "loragen_lora", "d2nwg_digits",
                      "mapping_unseen_binary", "zoo_digits_mlp", "zoo_digits_cnn",
                      "zoo_digits_resnet_mini", "rpg_mlp", "rpg_cnn", "rpg_resnet_mini",
-                     "rpg_far_binary", "mapping_far_binary", "d2nwg_held_out",
-                     "leaderboard"}  # not a pipeline config: tests/eval/test_leaderboard.py
+                     "d2nwg_held_out", "leaderboard"}  # not a pipeline config: tests/eval/test_leaderboard.py
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -359,11 +361,13 @@ def test_lora_zoo_keeps_the_vit_model_and_the_binary_split():
                                     "tokens.normalization": "layer"}),
     ("rpg_unseen_binary", None, {"tokens.normalization": "coordinate",
                                  "tasks.split": "random", "collect.shared_init": True}),
-    ("rpg_far_binary", None, {"tasks.split": "far_codes", "tasks.far_radius": 2,
-                              "tasks.num_unseen": 12, "collect.shared_init": False,
-                              "tokens.normalization": "coordinate", "train.steps": 2000}),
-    ("mapping_far_binary", "smoke", {"tasks.split": "far_codes", "tasks.limit": 8,
-                                     "train.steps": 40, "generator.residual": "ridge"}),
+    ("rpg_unseen_binary", "far", {"tasks.split": "far_codes", "tasks.far_radius": 2,
+                                  "tasks.num_unseen": 12, "collect.shared_init": False,
+                                  "tokens.normalization": "coordinate", "train.steps": 2000}),
+    ("rpg_unseen_binary", "far_smoke", {"tasks.split": "far_codes", "tasks.limit": 8,
+                                        "train.steps": 20}),
+    ("mapping_unseen_binary", "far_smoke", {"tasks.split": "far_codes", "tasks.limit": 8,
+                                            "train.steps": 40, "generator.residual": "ridge"}),
     ("d2nwg_held_out", None, {"tasks.held_out_classes": (9,), "tasks.num_unseen": 52,
                               "train.steps": 2000, "support.shots": 5}),
     ("d2nwg_held_out", "smoke", {"tasks.split": "held_out_classes", "tasks.limit": 8,

@@ -20,7 +20,7 @@ def test_leaderboard_smoke(smoke_root):
   config = load_config("leaderboard", "smoke")
   for entry in config.entries:  # the methods' own smoke tests share these runs
     _, result = shared_smoke_run(smoke_root, os.path.basename(entry["config"])[:-3],
-                                 name=entry["name"])
+                                 name=entry["name"], preset=entry["preset"])
     assert result["returncode"] == 0, (entry["name"], result["stderr"])
   result = leaderboard("--config=configs/leaderboard.py:smoke", f"--workdir={smoke_root}",
                        "--report-only")

@@ -31,12 +31,14 @@ def backbone_dir(config: Any, workdir: str) -> str:
 def image_features(config: Any, workdir: str, *, train: bool) -> tuple[np.ndarray, np.ndarray,
                                                                          Any]:
   """(train features (N, F), train labels (N,), the raw Dataset) through the frozen condition
-  backbone (trained in `backbone_dir` first when `train` and missing)."""
+  backbone (trained in `backbone_dir` first when `train` and missing, without the examples
+  of the zoo's held-out classes, as the head zoo's extractor)."""
   raw = data_lib.load(config.data.name, seed=config.data.seed,
                       image_size=config.data.image_size or None)
   target, variables = features_lib.backbone(
       config.backbone, backbone_dir(config, workdir), raw, config.collect, train=train,
-      budget_bytes=memory.budget_bytes(config.get("memory")))
+      budget_bytes=memory.budget_bytes(config.get("memory")),
+      held_out_classes=tuple(config.tasks.held_out_classes))
   return features_lib.extract(target, variables, raw.x_train), raw.y_train, raw
 
 
