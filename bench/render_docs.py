@@ -237,6 +237,9 @@ RENDERERS = {
     "precision_steps_cpu2": tables.precision_steps,
     "precision_runs_cpu2": tables.precision_runs,
     "simple_baselines_cpu2": tables.simple_baselines,
+    "leaderboard_times_cpu2": tables.leaderboard_times,
+    "leaderboard_coverage_cpu2": tables.leaderboard_coverage,
+    "d2nwg_bisect_cpu2": tables.d2nwg_bisect,
     "mapping_residual_cpu2": tables.mapping_residual,
     "mapping_seeds_cpu2": tables.mapping_seeds,
 }

@@ -376,6 +376,48 @@ def simple_baselines(folder: str = "leaderboard_cpu2") -> str:
                 *SIMPLE_COLUMNS, "beats the best simple baseline? (generated − it)"], rows)
 
 
+def leaderboard_coverage(folder: str = "leaderboard_cpu2") -> str:
+  """The leaderboard's grid of methods × zoos with the reason for each empty cell."""
+  from paramgen_jax.eval.leaderboard import coverage_gaps, coverage_markdown
+
+  board = load(os.path.join(folder, "leaderboard.json"))
+  gaps = coverage_gaps(board["missing"], board["failed"])
+  return "\n".join(coverage_markdown(board["cells"], gaps, board["zoos"])).rstrip()
+
+
+def d2nwg_bisect() -> str:
+  """bench/d2nwg_bisect.sh's rows: D2NWG's default at each commit on this machine."""
+  rows = [[f"`{r['commit']}`", ", ".join(r["zoo_checksums"]),
+           " / ".join(f"{r['last_loss'][s]:.6g}" for s in ("vae", "align", "diffusion")),
+           f"{r['seen']['generated']:.2f}% ({r['seen']['ratio']:.4f})",
+           f"{r['unseen']['generated']:.2f}% ({r['unseen']['ratio']:.4f})",
+           f"{r['unseen_nearest_seen_task']:.2f}%"]
+          for r in latest(jsonl("d2nwg_bisect_cpu2.jsonl"), "commit")]
+  return table(["commit", "zoo checksum", "last loss: VAE / alignment / diffusion",
+                "seen: generated (ratio)", "unseen: generated (ratio)",
+                "unseen: nearest seen task"], rows)
+
+
+# Time budgets of a default run on the 2-core CPU: the main command 10 min, the others 20.
+MAIN_COMMAND, MAIN_BUDGET_S, DEFAULT_BUDGET_S = "rpg_convnext", 600, 1200
+
+
+def leaderboard_times(folder: str = "leaderboard_cpu2") -> str:
+  """Each leaderboard entry's stage times (report.json `timing_s`), their sum against the
+  entry's budget."""
+  rows = []
+  for cell in load(os.path.join(folder, "leaderboard.json"))["cells"]:
+    stages = load(os.path.join(folder, "reports", f"{cell['name']}.json"))["timing_s"]
+    total = sum(stages.values())
+    budget = MAIN_BUDGET_S if cell["name"] == MAIN_COMMAND else DEFAULT_BUDGET_S
+    verdict = ("within" if total <= budget else f"**over by {minutes(total - budget)}**")
+    rows.append([cell["name"], *(minutes(stages.get(k, 0.0)) for k in
+                                 ("collect", "train", "sample", "eval")),
+                 minutes(total), f"{minutes(budget)}: {verdict}"])
+  return table(["entry", "collect", "train", "sample", "eval", "the four stages",
+                "budget"], rows)
+
+
 def mapping_residual() -> str:
   """bench/mapping_residual.py's rows (the latest of each decoder and base): residual
   generation from a simple baseline, against that baseline alone."""

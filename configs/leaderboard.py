@@ -46,12 +46,13 @@ ENTRIES = (
 _ONE_TASK = ("one task: the method maps a task's condition to weights, and a zoo of one task "
              "gives it nothing to map (p-diff and RPG cover it)")
 _FULL_MODELS = "LoRAGen generates LoRA factors; this zoo holds whole models"
+_NO_SUPPORT_SET_RPG = ("no config: RPG has no support-set condition (D2NWG's tasks are given by "
+                       "their support images)")
 MISSING = (
     ("RPG", "mlp", "no config: RPG's MLP recipe is not run on p-diff's 200-checkpoint zoo"),
     ("RPG", "lora", "no config: RPG's conditions are a task code or none; no text condition "
                     "for LoRA tasks is built"),
-    ("RPG", "subsets", "no config: RPG has no support-set condition (D2NWG's tasks are given by "
-                       "their support images)"),
+    ("RPG", "subsets", _NO_SUPPORT_SET_RPG),
     ("p-diff / COND P-DIFF", "convnext",
      "no config: p-diff's autoencoder is sized for the 2,410-parameter MLP"),
     ("p-diff / COND P-DIFF", "binary",
@@ -66,7 +67,7 @@ MISSING = (
     ("mapping", "convnext", _ONE_TASK), ("mapping", "mlp", _ONE_TASK),
     ("mapping", "lora", "no config: the mapping's arrangement is built for whole models"),
     ("mapping", "subsets", "no config: the mapping has no support-set condition"),
-    ("RPG", "subsets_held_out", "no config: RPG has no support-set condition"),
+    ("RPG", "subsets_held_out", _NO_SUPPORT_SET_RPG),
     ("p-diff / COND P-DIFF", "binary_far",
      "no config: COND P-DIFF's conditions are not wired to the binary codes"),
     ("p-diff / COND P-DIFF", "subsets_held_out", "no config: no support-set condition"),

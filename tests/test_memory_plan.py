@@ -132,7 +132,8 @@ def _zoo_inputs(config, monkeypatch):
     shapes = jax.eval_shape(base.init, jax.random.key(0), jnp.zeros((1,) + dataset.image_shape))
     return jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes), {}
 
-  def zero_backbone(section, directory, dataset, collect_spec, *, train, budget_bytes):
+  def zero_backbone(section, directory, dataset, collect_spec, *, train, budget_bytes,
+                    held_out_classes=()):
     backbone = make_target("mlp", dataset.num_classes, hidden=tuple(section.hidden))
     shapes = jax.eval_shape(backbone.init, jax.random.key(0),
                             jnp.zeros((1,) + dataset.image_shape))

@@ -110,6 +110,13 @@ def _simple(cell: dict) -> str:
   return "; ".join(words)
 
 
+def coverage_gaps(missing: Sequence[dict], failed: Sequence[dict]) -> list[dict]:
+  """The grid's empty cells: the config's `missing` rows, then each failed or unrun entry."""
+  return list(missing) + [{"method": f["method"], "zoo": f["zoo"],
+                           "why": (f"**{f['error']}**" if f["error"].startswith("not run")
+                                   else f"**run failed**: {f['error']}")} for f in failed]
+
+
 def coverage_markdown(cells: Sequence[dict], missing: Sequence[dict],
                       zoos: Sequence[str]) -> list[str]:
   """Markdown lines: methods × zoos, '✓' where a cell is, else a note number; then the notes
@@ -167,15 +174,14 @@ def plot_leaderboard(cells: Sequence[dict], path: str) -> None:
 
 def write_leaderboard(directory: str, cells: Sequence[dict], missing: Sequence[dict],
                       preset: str, zoos: Sequence[str], failed: Sequence[dict] = ()) -> None:
-  """Writes leaderboard.json ({'preset', 'cells', 'missing', 'failed'}), leaderboard.md and
-  leaderboard.png into `directory`; `zoos`: the zoo names in column order."""
+  """Writes leaderboard.json ({'preset', 'cells', 'missing', 'failed', 'zoos'}),
+  leaderboard.md and leaderboard.png into `directory`; `zoos`: the zoo names in column
+  order."""
   os.makedirs(directory, exist_ok=True)
   with open(os.path.join(directory, "leaderboard.json"), "w") as f:
     json.dump({"preset": preset, "cells": list(cells), "missing": list(missing),
-               "failed": list(failed)}, f, indent=1)
-  gaps = list(missing) + [{"method": f["method"], "zoo": f["zoo"],
-                           "why": (f"**{f['error']}**" if f["error"].startswith("not run")
-                                   else f"**run failed**: {f['error']}")} for f in failed]
+               "failed": list(failed), "zoos": list(zoos)}, f, indent=1)
+  gaps = coverage_gaps(missing, failed)
   lines = [f"# Leaderboard ({preset} presets)", "", *table_markdown(cells), "",
            "Accuracy: mean over the split's tasks of each task's mean test accuracy; ratio: "
            "mean over tasks of generated / original. NN: the generated models' nearest "
