@@ -14,8 +14,9 @@ regression misses (the mapping's and RPG's `generator.residual = 'ridge'`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -82,3 +83,20 @@ def predict_weights(coefficients: jnp.ndarray, conditions: jnp.ndarray) -> jnp.n
   conditions = jnp.asarray(conditions, jnp.float32)
   rows = jnp.concatenate([conditions, jnp.ones((len(conditions), 1), jnp.float32)], 1)
   return rows @ jnp.asarray(coefficients, jnp.float32)
+
+
+def ridge_residuals(layout: Any, zoo: Any, conditions: np.ndarray,
+                    lam: float) -> tuple[Any, np.ndarray]:
+  """(residual models, coefficients (F+1, P) float32) for `generator.residual = 'ridge'`:
+  `task_residuals` of the models `zoo` (leaves (N, ...), `layout` a ParamLayout of one
+  model; conditions (N, F))."""
+  vectors = jax.jit(jax.vmap(layout.to_vector))(zoo)
+  residuals, coefficients = task_residuals(vectors, conditions, lam)
+  return jax.vmap(layout.from_vector)(residuals), coefficients
+
+
+def add_ridge(layout: Any, coefficients: jnp.ndarray, conditions: jnp.ndarray,
+              models: Any) -> Any:
+  """models (leaves (M, ...)) plus the regression's weights at conditions (M, F)."""
+  base = jax.vmap(layout.from_vector)(predict_weights(coefficients, conditions))
+  return jax.tree_util.tree_map(lambda m, b: (m + b).astype(m.dtype), models, base)

@@ -20,6 +20,7 @@ from paramgen_jax.errors import CorruptDataError
 from paramgen_jax.integrity import tree_checksum
 from paramgen_jax.methods import mapping
 from paramgen_jax import params as P
+from paramgen_jax.params import regression
 from paramgen_jax.methods.mapping import core, flat, stages
 from paramgen_jax.methods.mapping.model import weighted_mse
 from paramgen_jax.zoo import spec
@@ -170,12 +171,12 @@ def test_ridge_residuals_of_a_zoo_linear_in_its_condition_vanish():
   stacked, bits = _toy_zoo()
   layout = P.ParamLayout.from_template(jax.tree_util.tree_map(lambda x: x[0], stacked))
   train = jax.tree_util.tree_map(lambda x: x[TRAIN_ROWS], stacked)
-  residuals, coefficients = flat.ridge_residuals(layout, train, bits[TRAIN_ROWS], 1e-8)
+  residuals, coefficients = regression.ridge_residuals(layout, train, bits[TRAIN_ROWS], 1e-8)
   assert coefficients.shape == (4, layout.num_params)
   for leaf in jax.tree_util.tree_leaves(residuals):
     np.testing.assert_allclose(leaf, 0.0, atol=1e-4)
   zeros = jax.tree_util.tree_map(lambda x: np.zeros_like(x[7:]), stacked)
-  made = flat.add_ridge(layout, coefficients, bits[7:], zeros)
+  made = regression.add_ridge(layout, coefficients, bits[7:], zeros)
   for a, b in zip(jax.tree_util.tree_leaves(made),
                   jax.tree_util.tree_leaves(jax.tree_util.tree_map(lambda x: x[7:], stacked))):
     np.testing.assert_allclose(a, b, atol=1e-4)

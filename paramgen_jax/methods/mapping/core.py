@@ -31,6 +31,7 @@ from paramgen_jax import artifact, precision
 from paramgen_jax.methods.mapping import flat
 from paramgen_jax.methods.mapping.model import MappingNet, MLPMapping, weighted_mse
 from paramgen_jax.params.arrangement import Arrangement, layer_sensitivity
+from paramgen_jax.params import regression
 from paramgen_jax.params.normalize import TaskStats
 from paramgen_jax.train import recipe
 
@@ -214,7 +215,7 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
                                           kind=config.arrangement.kind)
   ridge = None
   if config.generator.get("residual", "none") == "ridge":
-    zoo, ridge = flat.ridge_residuals(arrangement.layout, zoo, conditions,
+    zoo, ridge = regression.ridge_residuals(arrangement.layout, zoo, conditions,
                                       config.generator.ridge_lambda)
   setup = _mlp_setup if decoder_kind(config.generator) == "mlp" else _conv_setup
   scale, lam, data, init, loss_fn = setup(config, arrangement, zoo, conditions)
@@ -257,7 +258,7 @@ def generate(generator: Generator, key: jax.Array, conditions: jax.Array,
     models = jax.vmap(arr.restore)(weights, biases)
   if generator.ridge is None:
     return models
-  return flat.add_ridge(arr.layout, generator.ridge, conditions, models)
+  return regression.add_ridge(arr.layout, generator.ridge, conditions, models)
 
 
 def save(generator: Generator, path: str) -> None:

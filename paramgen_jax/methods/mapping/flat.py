@@ -6,7 +6,7 @@ coordinate's value is common to all tasks; standardizing each coordinate leaves 
 the part that depends on the condition. (The structure-aware arrangement z-scores each
 model's layer instead, which keeps the common part in the targets.) With `generator.residual
 = 'ridge'` (either decoder) the decoder learns what a ridge regression from the condition
-to the weights misses (`ridge_residuals`, `add_ridge`).
+to the weights misses (`regression.ridge_residuals`, `regression.add_ridge`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import numpy as np
 from paramgen_jax import params as P
 from paramgen_jax.params.normalize import (TaskStats, denormalize_task, fit_pooled_stats,
                                            normalize_task)
-from paramgen_jax.params.regression import predict_weights, task_residuals
 
 
 def standardized(layout: P.ParamLayout, zoo: Any) -> tuple[np.ndarray, TaskStats]:
@@ -50,19 +49,3 @@ def models_from(layout: P.ParamLayout, scale: TaskStats, coordinates: jax.Array)
   """Standardized coordinates (M, P) -> M stacked models of `layout`."""
   vectors = jax.vmap(denormalize_task, in_axes=(0, None, None))(coordinates, 0, scale)
   return jax.vmap(layout.from_vector)(vectors)
-
-
-def ridge_residuals(layout: P.ParamLayout, zoo: Any, conditions: np.ndarray,
-                    lam: float) -> tuple[Any, np.ndarray]:
-  """(residual models, coefficients (F+1, P) float32) for `generator.residual = 'ridge'`:
-  `regression.task_residuals` of the zoo's models (leaves (N, ...); conditions (N, F))."""
-  vectors = jax.jit(jax.vmap(layout.to_vector))(zoo)
-  residuals, coefficients = task_residuals(vectors, conditions, lam)
-  return jax.vmap(layout.from_vector)(residuals), coefficients
-
-
-def add_ridge(layout: P.ParamLayout, coefficients: jax.Array, conditions: jax.Array,
-              models: Any) -> Any:
-  """models (leaves (M, ...)) plus the regression's weights at conditions (M, F)."""
-  base = jax.vmap(layout.from_vector)(predict_weights(coefficients, conditions))
-  return jax.tree_util.tree_map(lambda m, b: (m + b).astype(m.dtype), models, base)

@@ -30,7 +30,7 @@ from paramgen_jax.methods.rpg import token_parallel
 from paramgen_jax.methods.rpg.model import RPGGenerator, rpg_loss, sample_tokens
 from paramgen_jax.params.codec import TokenCodec
 from paramgen_jax.params.layout import ParamLayout
-from paramgen_jax.params.regression import predict_weights, task_residuals
+from paramgen_jax.params import regression
 from paramgen_jax.train import recipe
 
 PyTree = Any
@@ -181,10 +181,7 @@ def _ridge_residuals(zoo: PyTree, config: Any, conditions: np.ndarray | None
     raise ValueError("generator.residual = 'ridge' needs conditions: it regresses the weights "
                      "on them")
   layout = ParamLayout.from_template(jax.tree_util.tree_map(lambda leaf: leaf[0], zoo))
-  vectors = jax.jit(jax.vmap(layout.to_vector))(zoo)
-  residuals, coefficients = task_residuals(vectors, conditions,
-                                           config.generator.ridge_lambda)
-  return jax.vmap(layout.from_vector)(residuals), coefficients
+  return regression.ridge_residuals(layout, zoo, conditions, config.generator.ridge_lambda)
 
 
 def train(zoo: PyTree, config: Any, *, conditions: Any = None, workdir: str | None = None,
@@ -267,8 +264,7 @@ def generate(generator: Generator, key: jax.Array, conditions: Any, num_models: 
       num_models, codec.plan.num_tokens, config.tokens.size))
   if generator.ridge is None:
     return models
-  base = jax.vmap(codec.layout.from_vector)(predict_weights(generator.ridge, cond))
-  return jax.tree_util.tree_map(lambda m, b: (m + b).astype(m.dtype), models, base)
+  return regression.add_ridge(codec.layout, generator.ridge, cond, models)
 
 
 RIDGE = "ridge_coefficients"  # beside the network's variable collections in the saved arrays
