@@ -8,7 +8,8 @@ Each preset runs the launcher in <root>/<preset> with the `--shared` entries cop
 flags after `--` apply to every run. A row holds, per split, the mean generated accuracy (each
 task's mean over its generated models, no selection), the originals', the mean per-task ratio
 and every per-task baseline's mean, the verdict against the best simple baseline
-(`eval.leaderboard.best_simple_baseline`), plus the run's seconds.
+(`eval.leaderboard.best_simple_baseline`), plus the commit, the run's seconds and its stage
+times.
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra:
   if result.returncode != 0:
     sys.exit(f"{preset}: the run failed: {result.stderr.strip().splitlines()[-1]}")
   report = json.load(open(os.path.join(workdir, "report.json")))
-  row = {"bench": bench, "preset": preset, "extra": extra,
+  commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                          capture_output=True, text=True).stdout.strip()
+  row = {"bench": bench, "preset": preset, "extra": extra, "commit": commit,
          "seen": _rounded(split_means(report, "seen")),
          "unseen": _rounded(split_means(report, "unseen")),
-         "seconds": round(time.perf_counter() - start, 1)}
+         "seconds": round(time.perf_counter() - start, 1), "stages_s": report.get("timing_s")}
   for split in ("seen", "unseen"):
     best = best_simple_baseline(report, split)
     if best:
