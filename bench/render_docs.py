@@ -5,7 +5,8 @@
                                          committed table differs from its result file
 
 A rendered block sits between `<!-- rendered:<name> -->` and `<!-- rendered:end -->`; <name>
-is a key of RENDERERS, each a function of the result files in bench/results/ only.
+is a key of RENDERERS, each a function of the result files in bench/results/ only, or
+`<key of PARAMETERIZED>.<argument>` (e.g. `run_summary_cpu2.rpg_convnext`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_tables  # noqa: E402  (bench/run_tables.py)
 import tables  # noqa: E402  (bench/tables.py)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -159,6 +161,39 @@ def _ablations(name: str, described: dict) -> str:
   return "\n".join(rows)
 
 
+# COND P-DIFF's ablations (configs/cond_pdiff_lora.py's presets), in the paper's Table 4 order.
+COND_PDIFF_ABLATIONS = {
+    "default": "**default**: task norm, text = description + two examples, N = 10",
+    "batch_norm": "norm: batch (over the whole zoo)", "no_norm": "norm: none",
+    "onehot": "condition: one-hot (cannot describe a new task)",
+    "learned": "condition: learnable task vector", "description": "condition: description only",
+    "data": "condition: data (frozen base features, mean per task label)",
+    "n1": "zoo size N = 1", "n3": "zoo size N = 3",
+}
+
+
+def _cond_pdiff_ablations(name: str) -> str:
+  """Rows of the ablation runs; '–' where a run's report did not come back (only its
+  printed selected figures did)."""
+  found = {r["preset"]: r for r in tables.jsonl(name)}
+
+  def cell(value, digits=2):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+  rows = []
+  for preset, what in COND_PDIFF_ABLATIONS.items():
+    r = found.get(preset)
+    if r is None:
+      rows.append([what, f"`{preset}`", "not run", "", "", ""])
+      continue
+    seen, unseen = r["seen"], r["unseen"]
+    rows.append([what, f"`{preset}`", cell(seen.get("generated_selected")),
+                 cell(seen.get("generated_mean")), cell(unseen.get("generated_selected")),
+                 cell(r.get("generated_nn_l2"), 3)])
+  return tables.table(["ablation", "preset", "seen selected", "seen mean of 20",
+                       "unseen selected", "generated NN L2"], rows)
+
+
 # The mapping's ablations (configs/mapping_unseen_binary.py's presets), grouped as compared.
 MAPPING_ABLATIONS = [
     (("default",), "kernel 5, α 1, 1002 tasks, structure-aware, nothing blocked"),
@@ -208,6 +243,11 @@ D2NWG_EXPERIMENTS = {
 RENDERERS = {
     "mapping_ablations_h200": lambda: _grouped_ablations("mapping_ablations_h200.jsonl",
                                                          MAPPING_ABLATIONS),
+    "rpg_unseen_variants_cpu2": run_tables.rpg_unseen_variants,
+    "d2nwg_llm_cpu2": run_tables.d2nwg_llm,
+    "zoo_summaries_cpu2": run_tables.zoo_summaries,
+    "zoo_vmap": run_tables.zoo_vmap,
+    "cond_pdiff_ablation_h100": lambda: _cond_pdiff_ablations("cond_pdiff_ablation_h100.jsonl"),
     "loragen_ablations_cpu2": lambda: _ablations("loragen_ablations_cpu2.jsonl",
                                                  LORAGEN_ABLATIONS),
     "methods_cpu2": lambda: _methods("leaderboard_cpu2"),
@@ -244,6 +284,19 @@ RENDERERS = {
     "mapping_seeds_cpu2": tables.mapping_seeds,
 }
 
+# Renderers of one argument, named `<key>.<argument>` in a document.
+PARAMETERIZED = {"run_summary_cpu2": run_tables.run_summary}
+
+
+def renderer(name: str):
+  """The function that renders block `name`; KeyError naming it when there is none."""
+  if name in RENDERERS:
+    return RENDERERS[name]
+  key, _, argument = name.partition(".")
+  if key in PARAMETERIZED and argument:
+    return lambda: PARAMETERIZED[key](argument)
+  raise KeyError(f"unknown rendered block {name!r}: add it to RENDERERS or PARAMETERIZED")
+
 
 def documents() -> list[str]:
   return [os.path.join(REPO, "README.md")] + sorted(
@@ -256,9 +309,7 @@ def render(text: str) -> tuple[str, list[str]]:
 
   def one(match):
     name = match.group("name")
-    if name not in RENDERERS:
-      raise KeyError(f"unknown rendered block {name!r}: add it to RENDERERS")
-    body = RENDERERS[name]().strip() + "\n"
+    body = renderer(name)().strip() + "\n"
     if body != match.group("body"):
       changed.append(name)
     return match.group(1) + body + match.group(4)

@@ -38,11 +38,9 @@ SMOKE_ZOO_SOURCES = {
     "rpg_convnext": "zoo_digits_convnext",
     "rpg_unseen_binary": "zoo_digits_binary",
     "mapping_unseen_binary": "zoo_digits_binary",
-    "rpg_far_binary": "mapping_far_binary",
 }
 # Runs of a config at another smoke-size preset (the leaderboard's entries' names).
-PRESET_RUNS = {"mapping_far_binary": ("mapping_unseen_binary", "far_smoke"),
-               "rpg_far_binary": ("rpg_unseen_binary", "far_smoke")}
+PRESET_RUNS = {"mapping_far_binary": ("mapping_unseen_binary", "far_smoke")}
 
 
 def shared_smoke_run(root, config: str, *overrides: str, name: str | None = None,

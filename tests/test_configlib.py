@@ -21,7 +21,7 @@ def check(config, num_devices=1):
     ("zoo_digits_binary", ("smoke", None, "far", "far_smoke")),
     ("zoo_digits_convnext", ("smoke", None)),
     ("rpg_convnext", ("smoke", None, "paper", "no_relation", "quick")),
-    ("rpg_unseen_binary", ("smoke", None, "paper", "layer", "ridge", "mamba2", "far",
+    ("rpg_unseen_binary", ("smoke", None, "paper", "layer", "ridge", "mamba1", "far",
                            "far_smoke")),
     ("zoo_digits_vit", ("smoke", None)),
     ("d2nwg_held_out", ("smoke", None, "paper")),

@@ -208,6 +208,34 @@ def test_default_config_fits_its_budget(name, monkeypatch):
     assert temp <= budget and size == total  # defaults: one call
 
 
+# Configs whose programs are a default's with fewer tasks: (config, preset, that default).
+SMALLER_SPLITS = (("rpg_unseen_binary", "far", "rpg_unseen_binary"),
+                  ("mapping_unseen_binary", "far", "mapping_unseen_binary"),
+                  ("d2nwg_held_out", None, "d2nwg_digits"))
+
+
+@pytest.mark.parametrize("name, preset, default", SMALLER_SPLITS)
+def test_other_splits_plan_the_programs_of_their_default_with_fewer_tasks(
+    name, preset, default, monkeypatch):
+  """The far-codes and held-out-digit configs differ from a default planned above only in
+  which tasks they hold: the same target, generator, sections and budget, and no workload
+  larger than the default's (so the default's fitting plans bound theirs, uncompiled)."""
+  config, base = load_config(name, preset), load_config(default)
+  same = ("model", "generator", "train", "sample", "generate", "memory", "data")
+  for section in same:
+    assert config.get(section) == base.get(section), section
+  (_, dataset, tasks, seen, _), (_, _, base_tasks, base_seen, _) = (
+      _zoo_inputs(c, monkeypatch) for c in (config, base))
+  assert len(tasks) <= len(base_tasks) and len(seen) <= len(base_seen)
+  for (models, examples), (base_models, base_examples) in zip(
+      _eval_workloads(config, dataset, len(tasks)),
+      _eval_workloads(base, dataset, len(base_tasks)), strict=True):
+    assert models <= base_models and examples == base_examples
+  shape, base_shape = _zoo_shape(config, seen), _zoo_shape(base, base_seen)
+  assert shape.condition_dim == base_shape.condition_dim
+  assert shape.num_permutations <= base_shape.num_permutations
+
+
 def test_convnext_evaluate_unit_was_over_budget_and_now_fits(digits):
   """The README's main command died here: 50 ConvNeXt-mini x 1295 training images at once."""
   target = _shared(make_target("convnext_mini", 10))

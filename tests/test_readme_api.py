@@ -64,9 +64,9 @@ def readme_snippet() -> str:
 @pytest.mark.slow
 @pytest.mark.first
 def test_readme_loop_trains_all_five_methods_and_their_saved_generators_reload(tmp_path):
-  # Training, not compiling, is most of this loop: XLA's optimizations on (fast_compile off).
-  printed = run_python(readme_snippet() + CHECK + RELOAD, cwd=str(tmp_path), timeout=900,
-                       fast_compile=False)
+  # With XLA's fast-compile flags (the suite's) the loop takes a fifth less CPU than with its
+  # optimizations: compiling outweighs the slower training at these sizes.
+  printed = run_python(readme_snippet() + CHECK + RELOAD, cwd=str(tmp_path), timeout=900)
   found = json.load(open(tmp_path / "found.json"))
   for name in METHODS:
     assert f"{name}: generated models' accuracy" in printed

@@ -57,10 +57,16 @@ def test_a_failing_entry_is_a_cell_and_exit_status_1(tmp_path):
   assert "**run failed**" in (tmp_path / "board" / "leaderboard.md").read_text()
 
 
-def test_unknown_entry_or_config_file_is_one_line():
-  result = leaderboard("--config=configs/leaderboard.py:smoke", "--only", "nope",
-                       "--report-only")
-  assert result.returncode == 2 and "unknown entries ['nope']" in result.stderr
-  result = leaderboard("--config=configs/nope.py", "--report-only")
-  assert result.returncode == 2 and "no such config file 'configs/nope.py'" in result.stderr
-  assert "Traceback" not in result.stderr
+def test_unknown_entry_or_config_file_is_one_line(monkeypatch, capsys):
+  from paramgen_jax.cli import leaderboard as command  # in process: argument errors only
+
+  monkeypatch.chdir(REPO)
+  for argv, message in (
+      (["--config=configs/leaderboard.py:smoke", "--only", "nope", "--report-only"],
+       "unknown entries ['nope']"),
+      (["--config=configs/nope.py", "--report-only"], "no such config file 'configs/nope.py'")):
+    with pytest.raises(SystemExit) as exit_info:
+      command.main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].count(message) == 1

@@ -63,11 +63,11 @@ def test_a_config_error_is_one_line_in_a_fresh_process_too(tmp_path):
       .strip()]
 
 
-def test_stage_before_its_inputs_is_one_line(tmp_path):
-  result = launch("--config=configs/zoo_digits_binary.py:smoke", f"--workdir={tmp_path}",
-                  "--mode=eval")
-  assert result.returncode == 1
-  assert result.stderr.strip().splitlines() == [
+def test_stage_before_its_inputs_is_one_line(tmp_path, capsys):
+  status, stderr = launch_in_process(capsys, "--config=configs/zoo_digits_binary.py:smoke",
+                                     f"--workdir={tmp_path}", "--mode=eval")
+  assert status == 1
+  assert stderr.strip().splitlines() == [
       f"error: no zoo in {tmp_path}/zoo: run --mode=collect first"]
 
 

@@ -103,7 +103,7 @@ def test_ridge_residual_generator_starts_from_the_regression_and_saves_it(tmp_pa
   generator = rpg.train({k: v[seen] for k, v in zoo.items()}, config, conditions=bits[seen])
   assert generator.ridge.shape == (4, 30)
   unseen = bits[21:23]
-  made = rpg.generate(generator, jax.random.key(1), unseen, 2)
+  made = jax.jit(rpg.generate, static_argnums=3)(generator, jax.random.key(1), unseen, 2)
   truth = {k: base[k] + np.tensordot(unseen[0], direction[k], 1) for k in base}
   for k in base:
     assert np.abs(np.asarray(made[k]) - truth[k][None]).max() < 0.05, k

@@ -20,15 +20,18 @@ def encoder():
   return model, model.init(jax.random.key(1), x, jnp.ones(x.shape[:2], bool))
 
 
+def _output_shape(module, *inputs):
+  """The shape `module` maps `inputs` to, traced, not run."""
+  variables = jax.eval_shape(module.init, jax.random.key(0), *inputs)
+  return jax.eval_shape(module.apply, variables, *inputs).shape
+
+
 def test_blocks_shapes():
   x = _data(2, 5, 6)[0]
-  v = ISAB(16, 2, 4).init(jax.random.key(0), x)
-  assert ISAB(16, 2, 4).apply(v, x).shape == (5, 16)
-  v = PMA(16, 2, 3).init(jax.random.key(0), x)
-  assert PMA(16, 2, 3).apply(v, x).shape == (3, 16)
+  assert _output_shape(ISAB(16, 2, 4), x) == (5, 16)
+  assert _output_shape(PMA(16, 2, 3), x) == (3, 16)
   batch = _data(3, 5, 6)  # leading axes are a batch of sets
-  v = SetEncoder(16, 8, 2, 4, 1).init(jax.random.key(0), batch)
-  assert SetEncoder(16, 8, 2, 4, 1).apply(v, batch).shape == (3, 8)
+  assert _output_shape(SetEncoder(16, 8, 2, 4, 1), batch) == (3, 8)
 
 
 def test_invariant_to_order_of_images_and_classes(encoder):

@@ -1,0 +1,209 @@
+"""One default run's summary, rendered from the report the leaderboard kept of it.
+
+`bench/render_docs.py` renders `<!-- rendered:run_summary_cpu2.<entry> -->` with
+`run_summary(entry)`: the entry's command, stage times, each split's generated models against
+the originals and the best simple baseline, the verdicts, the selection protocol where the
+method has one, how close generated models are to the originals and what one model costs.
+Every figure is read from bench/results/leaderboard_cpu2/reports/<entry>.json (the report of
+the run measured alone on the 2-core CPU).
+"""
+
+from __future__ import annotations
+
+import os
+
+import tables
+
+
+VERDICTS = {"beats": "generated beats it", "not distinguishable": "tie",
+            "worse": "generated is worse"}
+
+
+def _split_rows(report: dict, split: str) -> list[list[str]]:
+  from paramgen_jax.eval.headline import split_means, verdict_groups, verdict_text
+  from paramgen_jax.eval.leaderboard import best_simple_baseline
+
+  means = split_means(report, split)
+  if not means:
+    return []
+  rows = [[f"{split} tasks ({means['tasks']}): generated vs originals, mean test accuracy "
+           f"(mean ratio)", f"{means['generated']:.2f}% vs {means['original']:.2f}% "
+           f"({means['ratio']:.3f})"]]
+  best = best_simple_baseline(report, split)
+  if best:
+    rows.append([f"{split}: best simple baseline (verdict of the generated models)",
+                 f"{best['baseline']} {best['mean']:.2f}% "
+                 f"({VERDICTS.get(best['verdict'], '?')}, "
+                 f"{means['generated'] - best['mean']:+.2f} pt)"])
+  groups = {s: g for s, g in verdict_groups(report).items() if s == split}
+  if groups:
+    rows.append([f"{split}: verdicts (one-sided, α 0.05)", verdict_text(groups, sep="; ")
+                 .split(": ", 1)[1]])
+  return rows
+
+
+def _selection_rows(report: dict) -> list[list[str]]:
+  selection = report.get("selection") or {}
+  rows = []
+  for split in ("seen", "unseen"):
+    found = selection.get(split)
+    if found:
+      tasks = f"{found['tasks']} task" + ("s" if found["tasks"] > 1 else "")
+      rows.append([f"{split}: best-on-{selection['select_on']} generated vs best-on-"
+                   f"{selection['select_on']} original ({tasks})",
+                   f"{found['generated_selected']:.2f}% vs {found['original_selected']:.2f}%"])
+  return rows
+
+
+def _closeness_rows(report: dict) -> list[list[str]]:
+  similarity = report.get("similarity", {})
+  generated, original = similarity.get("generated"), similarity.get("original")
+  if not (generated and original and "nn_wrong_iou" in generated):
+    return []
+  return [["nearest-original wrong-prediction IoU: generated vs originals among themselves",
+           f"{generated['nn_wrong_iou']['mean']:.3f} vs {original['nn_wrong_iou']['mean']:.3f}"]]
+
+
+def run_summary(entry: str, folder: str = "leaderboard_cpu2") -> str:
+  """The summary table of one leaderboard entry's default run."""
+  cell = next(c for c in tables.load(os.path.join(folder, "leaderboard.json"))["cells"]
+              if c["name"] == entry)
+  report = tables.load(os.path.join(folder, "reports", f"{entry}.json"))
+  stages = report.get("timing_s", {})
+  rows = [["command", f"`{cell['command']}`"],
+          ["wall time, empty workdir (2-core CPU, nothing else running)",
+           f"{tables.minutes(sum(stages.values()))}: " + ", ".join(
+               f"{stage} {tables.minutes(stages[stage])}"
+               for stage in ("collect", "train", "sample", "eval") if stage in stages)]]
+  for split in ("seen", "unseen"):
+    rows += _split_rows(report, split)
+  rows += _selection_rows(report) + _closeness_rows(report)
+  inference = report.get("inference") or {}
+  if inference:
+    rows.append(["one generated model: time (after compiling) / generator parameters",
+                 f"{tables.seconds(inference['seconds_per_model'])} / "
+                 f"{inference['generator_params']:,}"])
+  return tables.table(["what", f"`{entry}` default run"], rows)
+
+
+# RPG on the unseen binary tasks, every variant on one zoo: (what it is, the preset that runs
+# it today, its source): a report kept under bench/results/ (the leaderboard's default run, or
+# an earlier default's report with the commit it ran at), a bench/precision_runs.py float32 run
+# (commit, report), or a row of `python bench/preset_sweep.py --config
+# configs/rpg_unseen_binary.py --zoo <a finished default run> --presets ... --out
+# bench/results/rpg_unseen_presets_cpu2.jsonl` (the preset it ran as then, its extra flags,
+# its commit).
+RPG_UNSEEN_VARIANTS = (
+    ("**default**: Mamba-2, every weight coordinate z-scored over the seen models", "default",
+     ("report", "leaderboard_cpu2/reports/rpg_unseen_binary.json", "leaderboard run")),
+    ("the same (the `mamba2` preset of the Mamba-1 default before), run by the sweep",
+     "default", ("sweep", "mamba2", "", "f0ea195")),
+    ("Mamba-1 backbone (the default before)", "mamba1",
+     ("report", "rpg_unseen_mamba1_report_cpu2.json", "3b8afd3")),
+    ("Mamba-1 with RPG's per-layer token statistics (the paper's arrangement)", "layer + mamba1",
+     ("precision_run", "7454349", "precision_reports_cpu2/rpg_unseen_binary_float32.json")),
+    ("Mamba-1, the tokens encode what the ridge regression from the code misses",
+     "ridge + mamba1", ("sweep", "ridge", "", "f0ea195")),
+)
+RPG_UNSEEN_SWEEP = "rpg_unseen_presets_cpu2.jsonl"
+
+
+def _rpg_unseen_variant(source: tuple):
+  """(unseen means, best simple baseline, stage seconds, commit) of one variant; None when
+  its run has no row yet."""
+  from paramgen_jax.eval.headline import split_means
+  from paramgen_jax.eval.leaderboard import best_simple_baseline
+
+  if source[0] == "report":
+    report = tables.load(source[1])
+    return (split_means(report, "unseen"), best_simple_baseline(report, "unseen"),
+            report["timing_s"], source[2])
+  if source[0] == "precision_run":
+    row = next(r for r in tables.jsonl("precision_runs_cpu2.jsonl")
+               if r["config"] == "rpg_unseen_binary" and r["variant"] == "float32"
+               and r["commit"] == source[1])
+    return (row["unseen"], best_simple_baseline(tables.load(source[2]), "unseen"),
+            row["stage_s"], row["commit"])
+  _, preset, extra, commit = source
+  path = os.path.join(tables.RESULTS, RPG_UNSEEN_SWEEP)
+  rows = [r for r in (tables.jsonl(RPG_UNSEEN_SWEEP) if os.path.exists(path) else [])
+          if r["preset"] == preset and " ".join(r["extra"]) == extra and r["commit"] == commit]
+  if not rows:
+    return None
+  r = rows[-1]
+  return r["unseen"], r["unseen"].get("best simple baseline"), r["stages_s"], r["commit"]
+
+
+def rpg_unseen_variants() -> str:
+  """RPG's variants on the 20 unseen binary tasks, one zoo, each against the simple
+  baselines."""
+  rows = []
+  for what, preset, source in RPG_UNSEEN_VARIANTS:
+    found = _rpg_unseen_variant(source)
+    if found is None:
+      rows.append([what, preset, "not run", "", "", "", "", ""])
+      continue
+    means, best, stages, commit = found
+    verdict = (f"{VERDICTS.get(best['verdict'], '?')} ({best['baseline']})" if best else "–")
+    rows.append([what, " + ".join(f"`{p}`" for p in preset.split(" + ")),
+                 f"{means['generated']:.2f}% ({means['ratio']:.3f})",
+                 f"{means['k-nearest soup']:.2f}%", f"{means['ridge regression']:.2f}%",
+                 verdict, tables.minutes(stages["train"]), commit])
+  return tables.table(["variant", "preset today", "unseen: generated (ratio)", "k-nearest soup",
+                       "ridge regression", "against the best simple baseline",
+                       "train (2-core CPU)", "commit"], rows)
+
+
+def d2nwg_llm() -> str:
+  """bench/d2nwg_llm.py's result: Algorithm 1 on all-MiniLM-L6-v2, paraphrase retrieval."""
+  found = tables.load("d2nwg_llm.json")
+  errors = found["candidate_relative_error"].values()
+  pools = {"validation": "MRR, validation pool (templates 2 → 3, 200 tasks)",
+           "test": "MRR, test pool (200 other tasks, same templates)",
+           "test, templates 0 -> 4": "**MRR, other phrasings (templates 0 → 4, same test tasks)**"}
+  rows = [[f"selected: top 25% by SNR ({len(found['selected'])} of {len(found['snr'])} "
+           "matrices)", ", ".join(f"{m} ({found['snr'][m]:.3f})" for m in found["selected"])],
+          ["a sampled matrix's distance from the original, in the original's norms",
+           f"{min(errors):.2f}–{max(errors):.2f} (an independent random matrix with the same "
+           "mean and std: √2 ≈ 1.41)"],
+          ["matrices replaced by Algorithm 1", ", ".join(found["accepted"])]]
+  rows += [[what + ": base → after Algorithm 1",
+            f"{found['mrr'][pool]['base']:.3f} → {found['mrr'][pool]['improved']:.3f}"]
+           for pool, what in pools.items()]
+  rows.append(["run time (2-core CPU, beside other jobs: not a speed figure)",
+               tables.minutes(found["seconds"])])
+  return tables.table(["what", f"`{found['command'].strip()}`"], rows)
+
+
+def zoo_summaries(folder: str = "leaderboard_cpu2") -> str:
+  """Each leaderboard entry's zoo: collection time in that run (a zoo copied from an earlier
+  entry says so) and the originals' mean test accuracy per split."""
+  from paramgen_jax.eval.headline import split_means
+
+  rows = []
+  for cell in tables.load(os.path.join(folder, "leaderboard.json"))["cells"]:
+    report = tables.load(os.path.join(folder, "reports", f"{cell['name']}.json"))
+    collect = report.get("timing_s", {}).get("collect", 0.0)
+    originals = []
+    for split in ("seen", "unseen"):
+      means = split_means(report, split)
+      if means:
+        tasks = f"{means['tasks']} task" + ("s" if means["tasks"] > 1 else "")
+        originals.append(f"{split} {means['original']:.2f}% ({tasks})")
+    rows.append([cell["zoo"], f"`{cell['name']}`",
+                 tables.minutes(collect) if collect >= 5 else "copied from an earlier entry",
+                 "; ".join(originals)])
+  return tables.table(["zoo", "collected by the run of", "collection (2-core CPU, alone)",
+                       "originals: mean test accuracy"], rows)
+
+
+def zoo_vmap() -> str:
+  """bench/zoo_vmap.py's rows: the binary zoo's collection vmapped over every task against a
+  per-task Python loop of the same compiled step."""
+  rows = [[r["device"], r["tasks"], f"{r['vmap_all_tasks_s']:g} s",
+           f"{r['loop_all_tasks_extrapolated_s']:g} s ({r['loop_tasks_timed']} tasks timed)",
+           f"{r['speedup']:g}×"]
+          for name in ("zoo_vmap_cpu2.jsonl", "zoo_vmap_h100.jsonl")
+          for r in tables.latest(tables.jsonl(name), "device")]
+  return tables.table(["device", "tasks", "vmap over all tasks", "per-task loop, extrapolated",
+                       "speed-up (target ≥ 10×)"], rows)
