@@ -17,17 +17,14 @@ for commit in "$@"; do
   if [ ! -f "$workdir/report.json" ]; then
     (cd "$tree" && "$python" launch/main.py --config=configs/d2nwg_digits.py --workdir="$workdir")
   fi
-  "$python" - "$rev" "$workdir" "$machine" "$repo/bench/results/d2nwg_bisect_$machine.jsonl" <<'PY'
+  PYTHONPATH=$repo "$python" - "$rev" "$workdir" "$machine" \
+    "$repo/bench/results/d2nwg_bisect_$machine.jsonl" <<'PY'
 import glob, json, os, sys
-import numpy as np
+from paramgen_jax.eval.headline import split_means
 rev, workdir, machine, out = sys.argv[1:]
 report = json.load(open(os.path.join(workdir, "report.json")))
 def means(split):
-  rows = [r for r in report[split] if r["generated"]]
-  return {"generated": float(np.mean([r["generated"]["mean"] for r in rows])),
-          "original": float(np.mean([r["original"]["mean"] for r in rows])),
-          "ratio": float(np.mean([r["generated"]["mean"] / r["original"]["mean"] for r in rows])),
-          "tasks": len(rows)}
+  return {k: split_means(report, split)[k] for k in ("generated", "original", "ratio", "tasks")}
 def last_loss(stage):
   lines = open(os.path.join(workdir, stage, "metrics.jsonl")).read().splitlines()
   return json.loads(lines[-1])["loss"]

@@ -31,7 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from paramgen_jax import configlib  # noqa: E402
-from paramgen_jax.eval.headline import split_means  # noqa: E402
+from bench.preset_sweep import head_commit, rounded_means  # noqa: E402
 from paramgen_jax.zoo.spec import copy_zoo  # noqa: E402
 
 VARIANTS = ("float32", "bf16_generation", "bf16_training")
@@ -74,13 +74,9 @@ def run_variant(config: str, variant: str, root: str, reuse: str | None) -> str:
 def row(config: str, variant: str, workdir: str) -> dict:
   report = json.load(open(os.path.join(workdir, "report.json")))
   timing = json.load(open(os.path.join(workdir, "timing.json")))
-  commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip()
-  rounded = lambda m: {k: v if k == "tasks" else round(v, 4 if k == "ratio" else 2)
-                       for k, v in m.items()}
-  return {"bench": "precision_run", "config": config, "variant": variant, "commit": commit,
-          "seen": rounded(split_means(report, "seen")),
-          "unseen": rounded(split_means(report, "unseen")),
+  return {"bench": "precision_run", "config": config, "variant": variant,
+          "commit": head_commit(), "seen": rounded_means(report, "seen"),
+          "unseen": rounded_means(report, "unseen"),
           "stage_s": {k: round(v["seconds"] if isinstance(v, dict) else v, 1)
                       for k, v in timing.items()}}
 

@@ -29,8 +29,17 @@ from paramgen_jax.eval.headline import split_means  # noqa: E402
 from paramgen_jax.eval.leaderboard import best_simple_baseline  # noqa: E402
 
 
-def _rounded(means: dict) -> dict:
-  return {k: v if k == "tasks" else round(v, 4 if k == "ratio" else 2) for k, v in means.items()}
+def head_commit() -> str:
+  """The checkout's commit (short), which a result row names."""
+  return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                        capture_output=True, text=True).stdout.strip()
+
+
+def rounded_means(report: dict, split: str) -> dict:
+  """`split_means` of a report, rounded for a result row: ratios to 4 places, accuracies to
+  2."""
+  return {k: v if k == "tasks" else round(v, 4 if k == "ratio" else 2)
+          for k, v in split_means(report, split).items()}
 
 
 def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra: list[str],
@@ -49,11 +58,8 @@ def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra:
   if result.returncode != 0:
     sys.exit(f"{preset}: the run failed: {result.stderr.strip().splitlines()[-1]}")
   report = json.load(open(os.path.join(workdir, "report.json")))
-  commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip()
-  row = {"bench": bench, "preset": preset, "extra": extra, "commit": commit,
-         "seen": _rounded(split_means(report, "seen")),
-         "unseen": _rounded(split_means(report, "unseen")),
+  row = {"bench": bench, "preset": preset, "extra": extra, "commit": head_commit(),
+         "seen": rounded_means(report, "seen"), "unseen": rounded_means(report, "unseen"),
          "seconds": round(time.perf_counter() - start, 1), "stages_s": report.get("timing_s")}
   for split in ("seen", "unseen"):
     best = best_simple_baseline(report, split)

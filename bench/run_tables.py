@@ -15,13 +15,9 @@ import os
 import tables
 
 
-VERDICTS = {"beats": "generated beats it", "not distinguishable": "tie",
-            "worse": "generated is worse"}
-
-
 def _split_rows(report: dict, split: str) -> list[list[str]]:
   from paramgen_jax.eval.headline import split_means, verdict_groups, verdict_text
-  from paramgen_jax.eval.leaderboard import best_simple_baseline
+  from paramgen_jax.eval.leaderboard import VERDICT_WORDS, best_simple_baseline
 
   means = split_means(report, split)
   if not means:
@@ -31,9 +27,9 @@ def _split_rows(report: dict, split: str) -> list[list[str]]:
            f"({means['ratio']:.3f})"]]
   best = best_simple_baseline(report, split)
   if best:
-    rows.append([f"{split}: best simple baseline (verdict of the generated models)",
+    rows.append([f"{split}: best simple baseline (do the generated models beat it?)",
                  f"{best['baseline']} {best['mean']:.2f}% "
-                 f"({VERDICTS.get(best['verdict'], '?')}, "
+                 f"({VERDICT_WORDS.get(best['verdict'], '?')}, "
                  f"{means['generated'] - best['mean']:+.2f} pt)"])
   groups = {s: g for s, g in verdict_groups(report).items() if s == split}
   if groups:
@@ -119,9 +115,7 @@ def _rpg_unseen_variant(source: tuple):
     return (split_means(report, "unseen"), best_simple_baseline(report, "unseen"),
             report["timing_s"], source[2])
   if source[0] == "precision_run":
-    row = next(r for r in tables.jsonl("precision_runs_cpu2.jsonl")
-               if r["config"] == "rpg_unseen_binary" and r["variant"] == "float32"
-               and r["commit"] == source[1])
+    row = tables.float32_run("rpg_unseen_binary", source[1])
     return (row["unseen"], best_simple_baseline(tables.load(source[2]), "unseen"),
             row["stage_s"], row["commit"])
   _, preset, extra, commit = source
@@ -137,6 +131,8 @@ def _rpg_unseen_variant(source: tuple):
 def rpg_unseen_variants() -> str:
   """RPG's variants on the 20 unseen binary tasks, one zoo, each against the simple
   baselines."""
+  from paramgen_jax.eval.leaderboard import VERDICT_WORDS
+
   rows = []
   for what, preset, source in RPG_UNSEEN_VARIANTS:
     found = _rpg_unseen_variant(source)
@@ -144,13 +140,13 @@ def rpg_unseen_variants() -> str:
       rows.append([what, preset, "not run", "", "", "", "", ""])
       continue
     means, best, stages, commit = found
-    verdict = (f"{VERDICTS.get(best['verdict'], '?')} ({best['baseline']})" if best else "–")
+    verdict = (f"{VERDICT_WORDS.get(best['verdict'], '?')} ({best['baseline']})" if best else "–")
     rows.append([what, " + ".join(f"`{p}`" for p in preset.split(" + ")),
                  f"{means['generated']:.2f}% ({means['ratio']:.3f})",
                  f"{means['k-nearest soup']:.2f}%", f"{means['ridge regression']:.2f}%",
                  verdict, tables.minutes(stages["train"]), commit])
   return tables.table(["variant", "preset today", "unseen: generated (ratio)", "k-nearest soup",
-                       "ridge regression", "against the best simple baseline",
+                       "ridge regression", "beats the best simple baseline?",
                        "train (2-core CPU)", "commit"], rows)
 
 

@@ -444,6 +444,14 @@ MAPPING_SEEDS = (
 )
 
 
+def float32_run(config: str, commit: str | None = None) -> dict:
+  """The latest float32 row of bench/precision_runs.py for `config` (at `commit` when
+  given)."""
+  return next(r for r in reversed(jsonl("precision_runs_cpu2.jsonl"))
+              if r["config"] == config and r["variant"] == "float32"
+              and commit in (None, r["commit"]))
+
+
 def mapping_seeds() -> str:
   """The mapping at several training seeds on one zoo: seed 0 is bench/precision_runs.py's
   float32 run from an empty workdir (its report kept beside it), the others
@@ -452,9 +460,7 @@ def mapping_seeds() -> str:
 
   rows = []
   for variant, commit, report, sweep in MAPPING_SEEDS:
-    base = next(r for r in reversed(jsonl("precision_runs_cpu2.jsonl"))
-                if r["config"] == "mapping_unseen_binary" and r["variant"] == "float32"
-                and commit in (None, r["commit"]))
+    base = float32_run("mapping_unseen_binary", commit)
     runs = [(0, base["unseen"], base["seen"], best_simple_baseline(load(report), "unseen"))]
     for r in (jsonl(sweep) if os.path.exists(os.path.join(RESULTS, sweep)) else []):
       seed = next(int(f.split("=")[1]) for f in r["extra"] if f.startswith("--config.train.seed="))

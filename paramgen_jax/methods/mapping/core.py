@@ -216,7 +216,7 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
   ridge = None
   if config.generator.get("residual", "none") == "ridge":
     zoo, ridge = regression.ridge_residuals(arrangement.layout, zoo, conditions,
-                                      config.generator.ridge_lambda)
+                                            config.generator.ridge_lambda)
   setup = _mlp_setup if decoder_kind(config.generator) == "mlp" else _conv_setup
   scale, lam, data, init, loss_fn = setup(config, arrangement, zoo, conditions)
   pick = recipe.random_rows(config.train.seed + 1, count, config.train.batch_size)
