@@ -15,7 +15,7 @@ import os
 
 from preset_sweep import REPO, sweep
 
-PRESETS = ("default", "no_direction", "no_spectral", "rec_only", "no_moe", "no_structural",
+PRESETS = ("default", "official_losses", "no_direction", "no_spectral", "no_moe", "no_structural",
            "rho80", "rho100", "top2", "e8", "shared_pool")
 SHARED = ["zoo", "base", "conditions_descriptions.npz"]
 

@@ -5,7 +5,9 @@
 
 Each preset runs the launcher in <root>/<preset> with the `--shared` entries copied from --zoo
 (a finished run, so every preset sees the same zoo), without the noise baselines; launcher
-flags after `--` apply to every run. A row holds, per split, the mean generated accuracy (each
+flags after `--` apply to every run. With --reuse, a preset whose workdir already holds a
+finished run's report.json (a run of the same command made earlier) is read, not run again:
+its row has no `seconds`, only the run's own stage times. A row holds, per split, the mean generated accuracy (each
 task's mean over its generated models, no selection), the originals', the mean per-task ratio
 and every per-task baseline's mean, the verdict against the best simple baseline
 (`eval.leaderboard.best_simple_baseline`), plus the commit, the run's seconds and its stage
@@ -43,8 +45,11 @@ def rounded_means(report: dict, split: str) -> dict:
 
 
 def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra: list[str],
-        bench: str) -> dict:
+        bench: str, reuse: bool = False) -> dict:
   workdir = os.path.join(root, preset)
+  if reuse and os.path.exists(os.path.join(workdir, "report.json")):
+    return result_row(json.load(open(os.path.join(workdir, "report.json"))), preset, extra,
+                      bench, seconds=None)
   os.makedirs(workdir, exist_ok=True)
   for name in shared:
     source, target = os.path.join(zoo, name), os.path.join(workdir, name)
@@ -58,9 +63,15 @@ def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra:
   if result.returncode != 0:
     sys.exit(f"{preset}: the run failed: {result.stderr.strip().splitlines()[-1]}")
   report = json.load(open(os.path.join(workdir, "report.json")))
+  return result_row(report, preset, extra, bench, round(time.perf_counter() - start, 1))
+
+
+def result_row(report: dict, preset: str, extra: list[str], bench: str,
+               seconds: float | None) -> dict:
+  """One JSON row of a finished run's report (see the module's docstring)."""
   row = {"bench": bench, "preset": preset, "extra": extra, "commit": head_commit(),
          "seen": rounded_means(report, "seen"), "unseen": rounded_means(report, "unseen"),
-         "seconds": round(time.perf_counter() - start, 1), "stages_s": report.get("timing_s")}
+         "seconds": seconds, "stages_s": report.get("timing_s")}
   for split in ("seen", "unseen"):
     best = best_simple_baseline(report, split)
     if best:
@@ -69,12 +80,12 @@ def run(config: str, preset: str, zoo: str, shared: list[str], root: str, extra:
 
 
 def sweep(config: str, zoo: str, shared: list[str], presets: list[str], root: str,
-          extra: list[str], out: str, bench: str) -> None:
+          extra: list[str], out: str, bench: str, reuse: bool = False) -> None:
   for name in shared:
     if not os.path.exists(os.path.join(zoo, name)):
       sys.exit(f"--zoo {zoo} has no {name}: run {config} there first")
   for preset in presets:
-    row = run(config, preset, os.path.abspath(zoo), shared, root, extra, bench)
+    row = run(config, preset, os.path.abspath(zoo), shared, root, extra, bench, reuse)
     print(json.dumps(row), flush=True)
     if out:
       with open(out, "a") as f:
@@ -89,12 +100,14 @@ def main():
   parser.add_argument("--presets", nargs="+", required=True)
   parser.add_argument("--root", default="")
   parser.add_argument("--out", default="")
+  parser.add_argument("--reuse", action="store_true",
+                      help="read a preset's finished run in <root>/<preset> instead of running it")
   parser.add_argument("extra", nargs="*", help="more launcher flags, after --")
   args = parser.parse_args()
   name = os.path.splitext(os.path.basename(args.config))[0]
   sweep(args.config, args.zoo, args.shared, args.presets,
         args.root or os.path.join(REPO, "runs", f"{name}_sweep"), args.extra, args.out,
-        f"{name}_sweep")
+        f"{name}_sweep", args.reuse)
 
 
 if __name__ == "__main__":

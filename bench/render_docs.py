@@ -131,11 +131,14 @@ def _methods(folder: str) -> str:
 
 
 # LoRAGen's ablations: what each preset changes (configs/loragen_lora.py), in table order.
+# The rows ran when the official losses were the default: their `default` is today's
+# `official_losses`, their `rec_only` today's default.
 LORAGEN_ABLATIONS = {
-    "default": "**default** (direction + spectral losses, MoE E = 4 top-1, per-module pools, "
-               "structural embedding)",
-    "no_moe": "no MoE decoder (one shared MLP expert, still per-module heads)",
-    "rec_only": "no adapter-level losses: elementwise MSE on A and B (Table 4, decoder only)",
+    "default": "**official losses** (direction + spectral; MoE E = 4 top-1, per-module pools, "
+               "structural embedding; the default when these rows ran)",
+    "no_moe": "official losses, no MoE decoder (one shared MLP expert, still per-module heads)",
+    "rec_only": "no adapter-level losses: elementwise MSE on A and B (Table 4, decoder only; "
+                "**today's default**)",
     "no_direction": "no direction loss", "no_spectral": "no spectral loss",
     "no_structural": "no structural embedding", "rho80": "ρ 0.80", "rho100": "ρ 1.00",
     "top2": "top-2 routing", "e8": "E = 8 experts", "shared_pool": "one expert pool shared by "
@@ -285,7 +288,8 @@ RENDERERS = {
 }
 
 # Renderers of one argument, named `<key>.<argument>` in a document.
-PARAMETERIZED = {"run_summary_cpu2": run_tables.run_summary}
+PARAMETERIZED = {"run_summary_cpu2": run_tables.run_summary,
+                 "unseen_tries_cpu2": run_tables.unseen_tries}
 
 
 def renderer(name: str):

@@ -150,6 +150,75 @@ def rpg_unseen_variants() -> str:
                        "train (2-core CPU)", "commit"], rows)
 
 
+# Tries at a method's unseen-task target, each the default command with one change, on the
+# zoo of the leaderboard's run: (what was changed, source). source: ("leaderboard", entry) for
+# the default run's report, or ("sweep", rows file, preset, launcher flags) for a row of
+# bench/preset_sweep.py.
+UNSEEN_TRIES = {
+    "loragen": (
+        ("the official code's VAE losses: direction + spectral on A, B, no elementwise MSE "
+         "(the default before)",
+         ("sweep", "loragen_unseen_tries_cpu2.jsonl", "official_losses", "")),
+        ("**default**: an elementwise MSE on A, B instead (best in the shorter-budget "
+         "ablations)",
+         ("sweep", "loragen_unseen_tries_cpu2.jsonl", "default", "")),
+    ),
+    "cond_pdiff": (
+        ("default (16 seen tasks, nearly all about the digits 0-4; per-task z-scores)",
+         ("leaderboard", "cond_pdiff_lora")),
+        ("LoRAGen's zero-shot zoo (64 seen tasks, every digit positive in some; `zeroshot`)",
+         ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "zeroshot", "")),
+        ("the same, normalized over the whole zoo (no unseen task needs a seen task's "
+         "statistics)",
+         ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "zeroshot",
+          "--config.generator.normalization=batch")),
+    ),
+}
+
+
+def _try_result(source: tuple) -> tuple[dict, dict, dict, str] | None:
+  """(seen means, unseen means, best unseen simple baseline, where the figures come from) of
+  one try; None when it has no result yet."""
+  from paramgen_jax.eval.headline import split_means
+  from paramgen_jax.eval.leaderboard import best_simple_baseline
+
+  if source[0] == "leaderboard":
+    report = tables.load(os.path.join("leaderboard_cpu2", "reports", f"{source[1]}.json"))
+    return (split_means(report, "seen"), split_means(report, "unseen"),
+            best_simple_baseline(report, "unseen"), "the leaderboard's run")
+  _, name, preset, extra = source
+  if not os.path.exists(os.path.join(tables.RESULTS, name)):
+    return None
+  rows = [r for r in tables.jsonl(name) if r["preset"] == preset and " ".join(r["extra"]) == extra]
+  if not rows:
+    return None
+  r = rows[-1]
+  return (r["seen"], r["unseen"], r["unseen"].get("best simple baseline"),
+          f"`preset_sweep.py` at {r['commit']}")
+
+
+def unseen_tries(method: str) -> str:
+  """A method's tries at its unseen-task target (UNSEEN_TRIES), each against the simple
+  baselines of its own run."""
+  from paramgen_jax.eval.leaderboard import VERDICT_WORDS
+
+  rows = []
+  for what, source in UNSEEN_TRIES[method]:
+    found = _try_result(source)
+    change = (f"`{source[2]}` {source[3]}".strip() if source[0] == "sweep" else "default")
+    if found is None:
+      rows.append([what, change, "not run", "", "", ""])
+      continue
+    seen, unseen, best, origin = found
+    verdict = (f"{VERDICT_WORDS.get(best['verdict'], '?')} ({best['baseline']}"
+               f"{', ' + format(unseen[best['baseline']], '.2f') + '%' if best['baseline'] in unseen else ''})"
+               if best else "–")
+    rows.append([what, change, f"{seen['ratio']:.3f}",
+                 f"{unseen['generated']:.2f}% ({unseen['ratio']:.3f})", verdict, origin])
+  return tables.table(["try", "preset / flags", "seen ratio", "unseen: generated (ratio)",
+                       "beats the best simple baseline?", "run"], rows)
+
+
 def d2nwg_llm() -> str:
   """bench/d2nwg_llm.py's result: Algorithm 1 on all-MiniLM-L6-v2, paraphrase retrieval."""
   found = tables.load("d2nwg_llm.json")

@@ -39,6 +39,10 @@ SMOKE_ZOO_SOURCES = {
     "rpg_unseen_binary": "zoo_digits_binary",
     "mapping_unseen_binary": "zoo_digits_binary",
 }
+# Overrides for a smoke run that varies one option of a run the suite already makes (another
+# condition): the short-training baselines, which do not depend on the generator, are left
+# to the plain run.
+WITHOUT_SHORT_TRAINING = ("--config.eval.train_steps=()", "--config.eval.finetune_steps=0")
 # Runs of a config at another smoke-size preset (the leaderboard's entries' names).
 PRESET_RUNS = {"mapping_far_binary": ("mapping_unseen_binary", "far_smoke")}
 

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from tests.helpers import assert_generated_unchanged, shared_smoke_run
+from tests.helpers import WITHOUT_SHORT_TRAINING, assert_generated_unchanged, shared_smoke_run
 
 
 @pytest.mark.slow
@@ -31,7 +31,8 @@ def test_cond_pdiff_lora_smoke(smoke_root, condition, unseen):
   # text is the config's own condition: the leaderboard's smoke run.
   workdir, result = shared_smoke_run(
       smoke_root, "cond_pdiff_lora",
-      *([] if condition == "text" else [f"--config.generator.condition={condition}"]))
+      *([] if condition == "text" else [f"--config.generator.condition={condition}",
+                                        *WITHOUT_SHORT_TRAINING]))
   assert result["returncode"] == 0, result["stderr"]
   tmp_path = pathlib.Path(workdir)
   report = json.load(open(tmp_path / "report.json"))

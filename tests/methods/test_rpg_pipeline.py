@@ -15,8 +15,8 @@ from paramgen_jax import runfiles
 from paramgen_jax.errors import CorruptDataError
 from paramgen_jax.integrity import tree_checksum
 from paramgen_jax.methods import rpg
-from tests.helpers import (assert_generated_unchanged, load_config, replace_unseen_checkpoints,
-                           shared_smoke_run, subprocess_env)
+from tests.helpers import (WITHOUT_SHORT_TRAINING, assert_generated_unchanged, load_config,
+                           replace_unseen_checkpoints, shared_smoke_run, subprocess_env)
 from tests.launch.test_main import launch
 
 
@@ -50,16 +50,18 @@ def test_conditional_rpg_generates_for_unseen_tasks(smoke_root, tmp_path, condit
   # bits is the config's own condition: the leaderboard's smoke run.
   workdir, result = shared_smoke_run(
       smoke_root, "rpg_unseen_binary",
-      *([] if condition == "bits" else [f"--config.generator.condition={condition}"]))
+      *([] if condition == "bits" else [f"--config.generator.condition={condition}",
+                                        *WITHOUT_SHORT_TRAINING]))
   assert result["returncode"] == 0, result["stderr"]
   tmp_path = tmp_path / "run"
   shutil.copytree(workdir, tmp_path)  # changed below
   report = json.load(open(tmp_path / "report.json"))
   assert len(report["unseen"]) == 2 and all(r["generated"]["n"] == 2 for r in report["unseen"])
   assert all(r["generated"] == {} for r in report["seen"])  # generated only for unseen tasks
+  short_training = {"init + 1 step", "init + 2 steps", "generated + 2 steps"}
   assert set(report["task_baselines"]) == {
-      "nearest seen task", "k-nearest soup", "ridge regression", "init + 1 step",
-      "init + 2 steps", "generated + 2 steps"}
+      "nearest seen task", "k-nearest soup", "ridge regression",
+      *(short_training if condition == "bits" else ())}
   assert_generated_unchanged(tmp_path, f"rpg_unseen_binary_{condition}")
   if condition == "bits":  # sample reads the saved codec, never the unseen checkpoints
     assert replace_unseen_checkpoints(tmp_path) > 0
