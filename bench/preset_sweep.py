@@ -7,7 +7,8 @@ Each preset runs the launcher in <root>/<preset> with the `--shared` entries cop
 (a finished run, so every preset sees the same zoo), without the noise baselines; launcher
 flags after `--` apply to every run. With --reuse, a preset whose workdir already holds a
 finished run's report.json (a run of the same command made earlier) is read, not run again:
-its row has no `seconds`, only the run's own stage times. A row holds, per split, the mean generated accuracy (each
+its row has no `seconds`, only the run's own stage times, and its `commit` is this
+checkout's (a report does not name the commit it ran at: read runs made at HEAD). A row holds, per split, the mean generated accuracy (each
 task's mean over its generated models, no selection), the originals', the mean per-task ratio
 and every per-task baseline's mean, the verdict against the best simple baseline
 (`eval.leaderboard.best_simple_baseline`), plus the commit, the run's seconds and its stage
