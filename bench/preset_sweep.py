@@ -8,8 +8,9 @@ Each preset runs the launcher in <root>/<preset> with the `--shared` entries cop
 flags after `--` apply to every run. With --reuse, a preset whose workdir already holds a
 finished run's report.json (a run of the same command made earlier) is read, not run again:
 its row has no `seconds`, only the run's own stage times, and its `commit` is this
-checkout's (a report does not name the commit it ran at: read runs made at HEAD). A row holds, per split, the mean generated accuracy (each
-task's mean over its generated models, no selection), the originals', the mean per-task ratio
+checkout's (a report does not name the commit it ran at: read runs made at HEAD). A row
+holds, per split, the mean generated accuracy (each task's mean over its generated models,
+no selection), the originals', the mean per-task ratio
 and every per-task baseline's mean, the verdict against the best simple baseline
 (`eval.leaderboard.best_simple_baseline`), plus the commit, the run's seconds and its stage
 times.

@@ -119,13 +119,20 @@ def _rpg_unseen_variant(source: tuple):
     return (row["unseen"], best_simple_baseline(tables.load(source[2]), "unseen"),
             row["stage_s"], row["commit"])
   _, preset, extra, commit = source
-  path = os.path.join(tables.RESULTS, RPG_UNSEEN_SWEEP)
-  rows = [r for r in (tables.jsonl(RPG_UNSEEN_SWEEP) if os.path.exists(path) else [])
-          if r["preset"] == preset and " ".join(r["extra"]) == extra and r["commit"] == commit]
-  if not rows:
+  r = _sweep_row(RPG_UNSEEN_SWEEP, preset, extra, commit)
+  if r is None:
     return None
-  r = rows[-1]
   return r["unseen"], r["unseen"].get("best simple baseline"), r["stages_s"], r["commit"]
+
+
+def _sweep_row(name: str, preset: str, extra: str, commit: str | None = None) -> dict | None:
+  """The last bench/preset_sweep.py row of results file `name` for `preset` run with the
+  launcher flags `extra` (and at `commit`, when given); None when there is none."""
+  if not os.path.exists(os.path.join(tables.RESULTS, name)):
+    return None
+  rows = [r for r in tables.jsonl(name) if r["preset"] == preset
+          and " ".join(r["extra"]) == extra and commit in (None, r["commit"])]
+  return rows[-1] if rows else None
 
 
 def rpg_unseen_variants() -> str:
@@ -150,8 +157,8 @@ def rpg_unseen_variants() -> str:
                        "train (2-core CPU)", "commit"], rows)
 
 
-# Tries at a method's unseen-task target, each the default command with one change, on the
-# zoo of the leaderboard's run: (what was changed, source). source: ("leaderboard", entry) for
+# Tries at a method's unseen-task target, each the default command with one change (the rows
+# of one method's sweep file share a zoo): (what was changed, source). source: ("leaderboard", entry) for
 # the default run's report, or ("sweep", rows file, preset, launcher flags) for a row of
 # bench/preset_sweep.py.
 UNSEEN_TRIES = {
@@ -186,13 +193,9 @@ def _try_result(source: tuple) -> tuple[dict, dict, dict, str] | None:
     report = tables.load(os.path.join("leaderboard_cpu2", "reports", f"{source[1]}.json"))
     return (split_means(report, "seen"), split_means(report, "unseen"),
             best_simple_baseline(report, "unseen"), "the leaderboard's run")
-  _, name, preset, extra = source
-  if not os.path.exists(os.path.join(tables.RESULTS, name)):
+  r = _sweep_row(*source[1:])
+  if r is None:
     return None
-  rows = [r for r in tables.jsonl(name) if r["preset"] == preset and " ".join(r["extra"]) == extra]
-  if not rows:
-    return None
-  r = rows[-1]
   return (r["seen"], r["unseen"], r["unseen"].get("best simple baseline"),
           f"`preset_sweep.py` at {r['commit']}")
 
@@ -210,9 +213,11 @@ def unseen_tries(method: str) -> str:
       rows.append([what, change, "not run", "", "", ""])
       continue
     seen, unseen, best, origin = found
-    verdict = (f"{VERDICT_WORDS.get(best['verdict'], '?')} ({best['baseline']}"
-               f"{', ' + format(unseen[best['baseline']], '.2f') + '%' if best['baseline'] in unseen else ''})"
-               if best else "–")
+    verdict = "–"
+    if best:
+      name = best["baseline"]
+      figure = f", {unseen[name]:.2f}%" if name in unseen else ""
+      verdict = f"{VERDICT_WORDS.get(best['verdict'], '?')} ({name}{figure})"
     rows.append([what, change, f"{seen['ratio']:.3f}",
                  f"{unseen['generated']:.2f}% ({unseen['ratio']:.3f})", verdict, origin])
   return tables.table(["try", "preset / flags", "seen ratio", "unseen: generated (ratio)",
