@@ -3,8 +3,9 @@ flags, implicit rank promotion is an error (it hides shape bugs), small hypothes
 and one persistent compilation cache per test session.
 
 Most tests are mostly compilation: `helpers.FAST_COMPILE_XLA_FLAGS` (XLA's CPU backend without
-LLVM's optimizations; the same programs) took a quarter off the in-process tests (the few
-that train longer run slower). Many tests compile the same programs (a smoke run's stages, the
+LLVM's optimizations and with its older fusion emitters; the same programs) took a quarter off
+the in-process tests, and the emitters a third of what was left (the few that train longer
+run slower). Many tests compile the same programs (a smoke run's stages, the
 fresh process that reloads its generator, tests that rebuild one model), so the session keeps
 XLA's executables in a cache that the pytest-xdist workers and every process they start share
 (inherited through JAX_COMPILATION_CACHE_DIR): 15% less wall time. Its key holds the program,
