@@ -170,6 +170,16 @@ UNSEEN_TRIES = {
          "ablations)",
          ("sweep", "loragen_unseen_tries_cpu2.jsonl", "default", "")),
     ),
+    "d2nwg": (
+        ("default (the leaderboard's run)", ("leaderboard", "d2nwg_digits")),
+        ("default, on the host of the tries below",
+         ("sweep", "d2nwg_unseen_tries_cpu2.jsonl", "default", "")),
+        ("3× the alignment and diffusion steps (4500, 6000)",
+         ("sweep", "d2nwg_unseen_tries_cpu2.jsonl", "default",
+          "--config.train.steps=6000 --config.align_train.steps=4500")),
+        ("32 support sets per seen task (8) for the encoder and the diffusion",
+         ("sweep", "d2nwg_unseen_tries_cpu2.jsonl", "default", "--config.support.draws=32")),
+    ),
     "cond_pdiff": (
         ("default (16 seen tasks, nearly all about the digits 0-4; per-task z-scores)",
          ("leaderboard", "cond_pdiff_lora")),
@@ -210,7 +220,7 @@ def unseen_tries(method: str) -> str:
     found = _try_result(source)
     change = (f"`{source[2]}` {source[3]}".strip() if source[0] == "sweep" else "default")
     if found is None:
-      rows.append([what, change, "not run", "", "", ""])
+      rows.append([what, change, "not run", "", "", "", ""])
       continue
     seen, unseen, best, origin = found
     verdict = "–"
@@ -218,9 +228,12 @@ def unseen_tries(method: str) -> str:
       name = best["baseline"]
       figure = f", {unseen[name]:.2f}%" if name in unseen else ""
       verdict = f"{VERDICT_WORDS.get(best['verdict'], '?')} ({name}{figure})"
+    fitted = " / ".join(f"{unseen[n]:.2f}%" if n in unseen else "–"
+                        for n in ("k-nearest soup", "ridge regression"))
     rows.append([what, change, f"{seen['ratio']:.3f}",
-                 f"{unseen['generated']:.2f}% ({unseen['ratio']:.3f})", verdict, origin])
+                 f"{unseen['generated']:.2f}% ({unseen['ratio']:.3f})", fitted, verdict, origin])
   return tables.table(["try", "preset / flags", "seen ratio", "unseen: generated (ratio)",
+                       "unseen: k-nearest soup / ridge regression",
                        "beats the best simple baseline?", "run"], rows)
 
 
