@@ -169,3 +169,17 @@ def test_norms_are_computed_on_logged_steps_only(tmp_path):
   assert [r["step"] for r in rows] == list(range(1, 9))
   assert [r["step"] for r in rows if "grad_norm" in r] == [4, 8]
   assert all(np.isfinite(r["loss"]) for r in rows)
+
+
+def test_random_rows_drawn_in_blocks_equal_one_draw_per_step():
+  """The rows a step trains on do not depend on the block they were drawn with, so runs
+  keep their batches whatever the block size, and a resumed run its uninterrupted ones."""
+  from paramgen_jax.train import recipe
+
+  key = jax.random.key(3)
+  for block in (1, 7, recipe.ROWS_BLOCK):
+    pick = recipe.random_rows(3, 50, 6, block=block)
+    for step in (0, 1, 6, 7, 255, 256, 1000, 2):  # across block edges and back again
+      expected = np.asarray(recipe.draw_rows(key, step, 50, 6))
+      np.testing.assert_array_equal(pick(step), expected)
+      assert pick(step).min() >= 0 and pick(step).max() < 50
