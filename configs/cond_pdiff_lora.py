@@ -12,6 +12,8 @@ docs/methods/pdiff.md):
   :onehot :learned :description :data   condition (default: description + two examples)
   :n1 :n3                     zoo size: the last 1 or 3 checkpoints of every task (default 10)
   :shared                     one time MLP for all denoiser layers (p-diff's; default: per layer)
+  :ridge_stats                an unseen task's statistics regressed on its condition (ridge, per
+                              coordinate) instead of the nearest seen task's
   :zeroshot                   LoRAGen's zero-shot zoo (configs/zoo_digits_lora.py:zeroshot: 64
                               seen + 16 unseen tasks, 5 adapters each), to compare with LoRAGen
   e.g. python launch/main.py --config=configs/cond_pdiff_lora.py:onehot --workdir=runs/cpd_onehot
@@ -43,6 +45,7 @@ ABLATIONS = {
     "data": {"generator.condition": "data"},
     "n1": {"generator.zoo_size": 1}, "n3": {"generator.zoo_size": 3},
     "shared": {"generator.denoiser_conditioning": "shared"},
+    "ridge_stats": {"generator.unseen_stats": "ridge"},
 }
 
 # zeroshot: this recipe on the zoo's zeroshot preset (LoRAGen's zoo).

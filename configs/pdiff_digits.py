@@ -38,7 +38,8 @@ ZOO = dict(
 
 METHOD = dict(
     method="pdiff",
-    generator=dict(normalization="task", condition="none", embed_dim=64, prompt_seed=0,
+    generator=dict(normalization="task", condition="none", unseen_stats="nearest",
+                   embed_dim=64, prompt_seed=0,
                    unet_encoder=(32, 64, 128), unet_decoder=(64, 32),
                    denoiser_conditioning="per_layer", zoo_size=0),
     autoencoder=dict(channels=(16, 32, 32, 32, 16), latent_dim=64, kernel=7, input_noise=1e-3,

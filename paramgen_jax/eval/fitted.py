@@ -24,11 +24,10 @@ import jax
 import numpy as np
 
 from paramgen_jax import params as P
-from paramgen_jax.params.regression import Ridge
+from paramgen_jax.params.regression import LAMBDA_GRID, Ridge
 from paramgen_jax.zoo.accuracy import take_sets
 
 K_GRID = (1, 2, 3, 5, 10, 20, 50)
-LAMBDA_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 MAX_FOLDS = 48
 SOUP, RIDGE = "k-nearest soup", "ridge regression"
 

@@ -160,6 +160,12 @@ class FlatCodec:
     real = denormalize_task(vector[:self.layout.num_params], task, self.stats)
     return self.layout.from_vector(real.astype(self.layout.dtype))
 
+  def decode_with(self, vector: jax.Array, mean: jax.Array, std: jax.Array) -> PyTree:
+    """(length,) denormalized with statistics (num_params,) given, not a task's row (a task
+    the codec was not fitted on) -> the model's pytree. Traceable."""
+    real = vector[:self.layout.num_params].astype(jnp.float32) * std + mean
+    return self.layout.from_vector(real.astype(self.layout.dtype))
+
   def settings(self) -> dict:
     return {"length": self.length, "tasks": list(self.tasks),
             "normalization": self.normalization}

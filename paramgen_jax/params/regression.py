@@ -5,6 +5,7 @@
     ridge.predict(queries, lam, drop=i)           # fitted without row i: (C+1)-sized solves
     ridge.held_out(lam)                           # (T, P): each row fitted without itself
     ridge.coefficients(lam)                       # (C+1, P), the bias row last
+    lam = held_out_lambda(conditions, weights)    # the grid's λ of least held-out error
     residuals, coefficients = task_residuals(vectors, conditions, lam)   # (N, P), (C+1, P)
     vectors = residuals + predict_weights(coefficients, conditions)     # traceable
 
@@ -19,6 +20,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+LAMBDA_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 
 
 def with_bias(conditions: np.ndarray) -> np.ndarray:
@@ -58,6 +62,14 @@ class Ridge(NamedTuple):
     """(T, num_params): each fitted row's prediction from the fit without that row."""
     return np.concatenate([self.rows[t:t + 1] @ self.coefficients(lam, t)
                            for t in range(len(self.rows))])
+
+
+def held_out_lambda(conds: np.ndarray, targets: np.ndarray, grid=LAMBDA_GRID) -> float:
+  """The λ of `grid` whose leave-one-row-out predictions of `targets` (T, P) from `conds`
+  (T, C) have the least mean squared error (the first best: the smaller λ)."""
+  ridge = Ridge.fit(conds, targets)
+  errors = [float(np.mean((ridge.held_out(lam) - targets) ** 2)) for lam in grid]
+  return grid[int(np.argmin(errors))]
 
 
 def task_residuals(vectors: np.ndarray, conditions: np.ndarray,

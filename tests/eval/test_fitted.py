@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from paramgen_jax.eval.fitted import RIDGE, SOUP, FittedBaseline, condition_baselines, soup_vectors
-from paramgen_jax.params.regression import Ridge
+from paramgen_jax.params.regression import LAMBDA_GRID, Ridge, held_out_lambda
 
 
 def test_ridge_left_out_row_equals_a_fit_without_it_and_the_normal_equations():
@@ -31,6 +31,15 @@ def test_ridge_left_out_row_equals_a_fit_without_it_and_the_normal_equations():
     np.testing.assert_allclose(
         held_out[row], Ridge.fit(conds[kept], means[kept]).predict(conds[row:row + 1], lam)[0],
         rtol=1e-9, atol=1e-9)
+
+
+def test_held_out_lambda_is_the_smallest_for_linear_targets_and_large_for_noise():
+  rng = np.random.default_rng(1)
+  conds = rng.normal(size=(12, 3))
+  linear = conds @ rng.normal(size=(3, 6)) + 2.0
+  assert held_out_lambda(conds, linear) == LAMBDA_GRID[0]
+  # Targets unrelated to the conditions: the best prediction is near their mean (the bias).
+  assert held_out_lambda(conds, rng.normal(size=(12, 6))) >= 100.0
 
 
 def test_soup_averages_the_k_nearest_and_never_the_excluded_row():

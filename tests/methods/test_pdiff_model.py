@@ -90,3 +90,35 @@ def test_in_memory_training_matches_a_workdir_run_and_save_load(tmp_path):
       integrity.tree_checksum(models))
   with pytest.raises(ValueError, match="shape"):
     pdiff.generate(loaded, jax.random.key(3), wanted[:, :1], 3)
+
+
+def test_ridge_statistics_centre_a_new_task_between_seen_ones_and_survive_save_load(tmp_path):
+  """generator.unseen_stats = 'ridge': seen conditions keep their task's statistics exactly; a
+  new condition's centre is regressed (tasks whose weights are 10 k get ~15 at k = 1.5, where
+  'nearest' takes task 2's 20); the map is saved with the generator."""
+  from paramgen_jax.artifact import frozen
+  from paramgen_jax.methods.pdiff import core
+  from paramgen_jax.params.codec import FlatCodec
+  from tests.helpers import load_config
+
+  config = load_config("pdiff_digits", "smoke")
+  config.generator.condition, config.generator.unseen_stats = "text", "ridge"
+  rng = np.random.default_rng(0)
+  task_ids = np.repeat([0, 1, 2], 4)
+  stacked = {"w": (10.0 * task_ids[:, None] + 0.1 * rng.normal(size=(12, 6))).astype(np.float32)}
+  seen = np.asarray([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]], np.float32)
+  codec = FlatCodec.fit(stacked, task_ids, ("a", "b", "c"), normalization="task")
+  zeros = {"w": np.zeros(1, np.float32)}
+  generator = core.Generator(zeros, zeros, LatentScale(jnp.zeros(()), jnp.ones(())), seen,
+                             codec, frozen(config), core.fit_stats_map(seen, codec))
+  wanted = np.asarray([[1.0, 1.0], [1.5, 1.0]], np.float32)
+  mean, std = core.model_stats(generator, wanted)
+  np.testing.assert_array_equal(mean[0], codec.stats.mean[1])
+  np.testing.assert_array_equal(std[0], codec.stats.std[1])
+  assert np.all(np.abs(np.asarray(mean[1]) - 15.0) < 0.5), mean[1]
+  nearest, _ = core.model_stats(generator.replace(stats_map=None), wanted)
+  assert np.all(np.abs(np.asarray(nearest[1]) - 20.0) < 0.5), nearest[1]
+  core.save(generator, str(tmp_path / "generator"))
+  loaded = core.load(str(tmp_path / "generator"))
+  for a, b in zip(core.model_stats(loaded, wanted), (mean, std)):
+    np.testing.assert_array_equal(a, b)

@@ -10,8 +10,11 @@ checkpoints.
     generator = pdiff.train(zoo, config, conditions=conditions)
     models = pdiff.generate(generator, key, wanted, num_models=len(wanted))  # wanted (M, C)
 
-Each generated model is denormalized with the statistics of its condition's task, or, for a
-condition not seen in training, of the seen task nearest by cosine (`conditions.stats_rows`).
+Each generated model is denormalized with the statistics of its condition's task. For a
+condition not seen in training, `generator.unseen_stats` says which: 'nearest', the seen task
+nearest by cosine (`conditions.stats_rows`), or 'ridge', per coordinate a ridge regression of
+the seen tasks' means and log standard deviations on their conditions (`fit_stats_map`), so
+that a new task does not take another task's adapter as its centre.
 No file is read or written unless `train` gets a `workdir` (then autoencoder/, diffusion/
 with checkpoints and resume, and latents.npz). `config` needs the sections autoencoder,
 autoencoder_train, generator, diffusion, train, sample (optionally mesh).
@@ -35,11 +38,13 @@ from paramgen_jax.methods.pdiff.model import (LatentDenoiser, LatentScale, laten
                                               sample_latents)
 from paramgen_jax.nn.autoencoder1d import ParamAutoencoder, autoencoder_loss
 from paramgen_jax.params.codec import FlatCodec
+from paramgen_jax.params.regression import Ridge, held_out_lambda, with_bias
 from paramgen_jax.train import recipe
 
 PyTree = Any
 METHOD = "pdiff"
 LATENTS = "latents.npz"
+UNSEEN_STATS = ("nearest", "ridge")
 
 
 @struct.dataclass
@@ -50,7 +55,9 @@ class Generator:
   scale: the latents' standardization (scalars);
   seen: (T, ...) the condition of each seen task, row k normalized by row k of the codec's
     statistics; None for an unconditional generator (one task);
-  codec: the fitted FlatCodec (static); config: a FrozenConfigDict (static).
+  codec: the fitted FlatCodec (static); config: a FrozenConfigDict (static);
+  stats_map: for generator.unseen_stats = 'ridge', {'mean', 'log_std': (C+1, num_params)}
+    (`fit_stats_map`), else None.
   """
   ae_params: PyTree
   den_params: PyTree
@@ -58,6 +65,7 @@ class Generator:
   seen: Any
   codec: FlatCodec = struct.field(pytree_node=False)
   config: Any = struct.field(pytree_node=False)
+  stats_map: Any = None
 
 
 def small_config() -> ml_collections.ConfigDict:
@@ -74,7 +82,8 @@ def small_config() -> ml_collections.ConfigDict:
       autoencoder=dict(channels=(16, 16), latent_dim=8, kernel=7, input_noise=1e-3,
                        latent_noise=0.1),
       autoencoder_train=train(750, 2e-3, 16),
-      generator=dict(normalization="task", condition="onehot", embed_dim=32,
+      generator=dict(normalization="task", condition="onehot", unseen_stats="nearest",
+                     embed_dim=32,
                      unet_encoder=(32, 64), unet_decoder=(32,),
                      denoiser_conditioning="per_layer"),
       diffusion=dict(schedule="linear", timesteps=1000, beta_start=1e-4, beta_end=0.02,
@@ -197,6 +206,10 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
   config = artifact.frozen(config)
   count = jax.tree_util.tree_leaves(zoo)[0].shape[0]
   conditions = _checked_conditions(config, conditions, count)
+  if unseen_stats(config) not in UNSEEN_STATS or (
+      unseen_stats(config) == "ridge" and config.generator.condition == "learned"):
+    raise ValueError(f"p-diff: generator.unseen_stats must be one of {UNSEEN_STATS} ('ridge' "
+                     f"needs condition vectors, not 'learned'), got {unseen_stats(config)!r}")
   seen, task_ids = ((None, np.zeros(count, np.int32)) if conditions is None
                     else seen_tasks(conditions))
   codec = fit_codec(zoo, config, task_ids, 1 if seen is None else len(seen))
@@ -215,7 +228,44 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
              std=np.asarray(scale.std))
   scaled = np.asarray(scale.forward(latents), np.float32)
   den_params = _train_denoiser(config, codec, scaled, conditions, workdir)
-  return Generator(ae_params, den_params, scale, seen, codec, config)
+  stats_map = (fit_stats_map(seen, codec)
+               if seen is not None and unseen_stats(config) == "ridge" else None)
+  return Generator(ae_params, den_params, scale, seen, codec, config, stats_map)
+
+
+def unseen_stats(config: Any) -> str:
+  """generator.unseen_stats ('nearest' for configs written before it existed)."""
+  return config.generator.get("unseen_stats", "nearest")
+
+
+def fit_stats_map(seen: np.ndarray, codec: FlatCodec) -> dict[str, np.ndarray]:
+  """{'mean', 'log_std': (C+1, num_params) float32}: ridge regressions of the seen tasks'
+  per-coordinate statistics on their conditions seen (T, C), the bias row last; each λ the
+  one of least leave-one-task-out squared error (`held_out_lambda`)."""
+  conds = np.asarray(seen, np.float64).reshape(len(seen), -1)
+  out = {}
+  for name, targets in (("mean", np.asarray(codec.stats.mean, np.float64)),
+                        ("log_std", np.log(np.asarray(codec.stats.std, np.float64)))):
+    lam = held_out_lambda(conds, targets)
+    out[name] = Ridge.fit(conds, targets).coefficients(lam).astype(np.float32)
+    print(f"unseen tasks' statistics: {name} regressed on the condition, lambda {lam:g}")
+  return out
+
+
+def model_stats(generator: Generator, conditions: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(mean, std), each (M, num_params): the statistics model i is denormalized with, its
+  condition's seen task's, else per `generator.unseen_stats`. Traceable."""
+  stats = generator.codec.stats
+  rows = stats_rows(generator.seen, conditions)
+  mean, std = stats.mean[rows], stats.std[rows]
+  if generator.stats_map is None:
+    return mean, std
+  flat = jnp.reshape(conditions, (conditions.shape[0], -1)).astype(jnp.float32)
+  seen = jnp.reshape(generator.seen, (generator.seen.shape[0], -1)).astype(jnp.float32)
+  known = jnp.all(flat[:, None] == seen[None], axis=-1).any(-1)[:, None]
+  features = jnp.concatenate([flat, jnp.ones((flat.shape[0], 1), jnp.float32)], 1)
+  return (jnp.where(known, mean, features @ generator.stats_map["mean"]),
+          jnp.where(known, std, jnp.exp(features @ generator.stats_map["log_std"])))
 
 
 def _check_generate(generator: Generator, conditions: Any, num_models: int) -> None:
@@ -238,7 +288,8 @@ def generate(generator: Generator, key: jax.Array, conditions: Any,
 
   conditions: (num_models, C) vectors ((num_models,) task indices for 'learned'), or None
   for an unconditional generator. Model i is denormalized with the statistics of its
-  condition's seen task, or of the seen task nearest by cosine. Traceable.
+  condition's seen task, or for a new condition as `generator.unseen_stats` says
+  (`model_stats`). Traceable.
   """
   _check_generate(generator, conditions, num_models)
   config, codec = generator.config, generator.codec
@@ -255,9 +306,9 @@ def generate(generator: Generator, key: jax.Array, conditions: Any,
     decoded = jax.vmap(lambda c: ae.apply(ae_params, c, method=ParamAutoencoder.decode))(
         generator.scale.inverse(z))
   decoded = decoded.astype(jnp.float32)
-  rows = (stats_rows(generator.seen, conditions) if conditional
-          else jnp.zeros((num_models,), jnp.int32))
-  return jax.vmap(codec.decode)(decoded, rows)
+  if not conditional:
+    return jax.vmap(codec.decode)(decoded, jnp.zeros((num_models,), jnp.int32))
+  return jax.vmap(codec.decode_with)(decoded, *model_stats(generator, conditions))
 
 
 def save(generator: Generator, path: str) -> None:
@@ -266,6 +317,8 @@ def save(generator: Generator, path: str) -> None:
   arrays = {"autoencoder": g.ae_params, "denoiser": g.den_params, "scale": g.scale._asdict()}
   if g.seen is not None:
     arrays["seen"] = g.seen
+  if g.stats_map is not None:
+    arrays["stats_map"] = g.stats_map
   artifact.save(path, method=METHOD, arrays=arrays, config=g.config, codecs={"params": g.codec},
                 meta={"tasks": len(g.codec.tasks), "conditional": g.seen is not None})
 
@@ -277,4 +330,4 @@ def load(path: str) -> Generator:
   arrays = found.arrays
   scale = LatentScale(jnp.asarray(arrays["scale"]["mean"]), jnp.asarray(arrays["scale"]["std"]))
   return Generator(arrays["autoencoder"], arrays["denoiser"], scale, arrays.get("seen"),
-                   found.codecs["params"], found.config)
+                   found.codecs["params"], found.config, arrays.get("stats_map"))

@@ -49,6 +49,7 @@ SCHEMA = {
     "generator": {
         "normalization": C.one_of(*P.normalize.COORDINATE_NORMALIZATIONS),
         "condition": C.one_of(*cond_lib.CONDITIONS),
+        "unseen_stats": C.one_of(*core.UNSEEN_STATS),
         "embed_dim": C.integer(1), "prompt_seed": C.integer(0),
         "unet_encoder": C.sequence(int, 1, minimum=1),
         "unet_decoder": C.sequence(int, 0, minimum=1),
@@ -70,6 +71,9 @@ def validate(config: Any) -> None:
   g = config.generator
   C.require(g.condition != "data" or config.get("adapter") is not None, "generator.condition",
             "'data' uses the LoRA base model as its frozen encoder: it needs an adapter section")
+  C.require(g.unseen_stats != "ridge" or g.condition in cond_lib.DESCRIBING,
+            "generator.unseen_stats", "'ridge' regresses the statistics on conditions that "
+            "describe a task: use condition 'text', 'text_description' or 'data'")
   C.require(g.condition != "none" or config.tasks.kind == "full", "generator.condition",
             "an unconditional p-diff generates one task: use tasks.kind = 'full' or a condition")
 
