@@ -189,6 +189,10 @@ UNSEEN_TRIES = {
          "statistics)",
          ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "zeroshot",
           "--config.generator.normalization=batch")),
+        ("the zero-shot zoo, an unseen task's statistics regressed on its text (ridge, per "
+         "coordinate; `ridge_stats`) instead of the nearest seen task's",
+         ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "zeroshot",
+          "--config.generator.unseen_stats=ridge")),
     ),
 }
 
