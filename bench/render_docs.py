@@ -64,7 +64,7 @@ def _main_command(name: str, config: str) -> str:
                     f"train {tables.minutes(r['stages_s']['train'])}, sample "
                     f"{tables.minutes(r['stages_s']['sample'])}, eval {tables.minutes(r['stages_s']['eval'])}), "
                     f"peak resident memory {r['peak_rss_gb']:.2f} GB, exit status "
-                    f"{r['returncode']} (`python bench/peak_memory.py --root runs --configs "
+                    f"{r['returncode']} (`python bench/peak_memory.py --configs "
                     f"{config}`)."])
 
 

@@ -22,7 +22,8 @@ The zoo sections are configs/zoo_digits_lora.py's (16 seen + 4 unseen binary tas
 binary zoo's split, rank-2 LoRA on query/value plus a 2-way head, the last 10 steps of each
 task). Every task is generated 20 times; the adapter that is best on the training split is
 reported on the test split, against the best original and the model soup. Unseen tasks are
-generated from their text and normalized with the statistics of the nearest seen task.
+generated from their text and normalized with the statistics of the nearest seen task
+(`ridge_stats`: statistics regressed on the text; docs/methods/pdiff.md).
 
 The autoencoder, diffusion, training and sampling sections are p-diff's recipe, which
 configs/pdiff_digits.py runs unconditionally (its `METHOD`, `SMOKE`, `PAPER`).

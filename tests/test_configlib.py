@@ -43,7 +43,7 @@ def check(config, num_devices=1):
                                "tasks100", "tasks300", "sequential", "text", "block_L",
                                "block_C", "block_R", "block_LC", "block_LR", "block_RC")),
     ("cond_pdiff_lora", ("smoke", None, "paper", "batch_norm", "no_norm", "onehot", "learned",
-                         "description", "data", "n1", "n3", "zeroshot"))])
+                         "description", "data", "n1", "n3", "zeroshot", "ridge_stats"))])
 def test_shipped_configs_validate(name, presets):
   for arg in presets:
     check(load_config(name, arg))
@@ -222,6 +222,8 @@ def test_zoo_configs_have_a_memory_budget(name):
      r"^config\.generator\.condition: 'data' uses"),
     ("cond_pdiff_lora", lambda c: c.generator.update(condition="none"),
      r"^config\.generator\.condition: an unconditional"),
+    ("cond_pdiff_lora", lambda c: c.generator.update(condition="onehot", unseen_stats="ridge"),
+     r"^config\.generator\.unseen_stats: 'ridge' regresses"),
     ("d2nwg_digits", lambda c: c.tasks.update(split="far_codes"),
      r"^config\.tasks\.split: 'far_codes' needs tasks\.kind = 'binary', got 'subset'$"),
     ("zoo_digits_binary", lambda c: c.tasks.update(split="held_out_classes"),
