@@ -183,6 +183,9 @@ UNSEEN_TRIES = {
     "cond_pdiff": (
         ("default (16 seen tasks, nearly all about the digits 0-4; per-task z-scores)",
          ("leaderboard", "cond_pdiff_lora")),
+        ("the same, an unseen task's statistics regressed on its text (`ridge_stats`; the zoo "
+         "collected again, on the slower host)",
+         ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "ridge_stats", "")),
         ("LoRAGen's zero-shot zoo (64 seen tasks, every digit positive in some; `zeroshot`)",
          ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "zeroshot", "")),
         ("the same, normalized over the whole zoo (no unseen task needs a seen task's "
