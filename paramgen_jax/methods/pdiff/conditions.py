@@ -83,13 +83,22 @@ def seen_tasks(conditions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   return conditions[np.sort(first)], rank[np.ravel(inverse)]
 
 
+def _flat(conditions: jax.Array) -> jax.Array:
+  return jnp.reshape(conditions, (conditions.shape[0], -1)).astype(jnp.float32)
+
+
+def equal_rows(seen: jax.Array, conditions: jax.Array) -> jax.Array:
+  """(M, T) bool: condition m of `conditions` (M, ...) equals seen row t of `seen` (T, ...).
+  Traceable."""
+  return jnp.all(_flat(conditions)[:, None] == _flat(seen)[None], axis=-1)
+
+
 def stats_rows(seen: jax.Array, conditions: jax.Array) -> jax.Array:
   """(M,) int32: for each condition of `conditions` (M, ...), the row of `seen` (T, ...)
   equal to it, else the row nearest by cosine (an unseen task borrows the statistics of
   the seen task it resembles most). Traceable."""
-  seen_flat = jnp.reshape(seen, (seen.shape[0], -1)).astype(jnp.float32)
-  flat = jnp.reshape(conditions, (conditions.shape[0], -1)).astype(jnp.float32)
-  equal = jnp.all(flat[:, None] == seen_flat[None], axis=-1)  # (M, T)
+  seen_flat, flat = _flat(seen), _flat(conditions)
+  equal = equal_rows(seen, conditions)
   unit = lambda a: a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
   nearest = jnp.argmax(unit(flat) @ unit(seen_flat).T, axis=-1)
   return jnp.where(equal.any(-1), jnp.argmax(equal, -1), nearest).astype(jnp.int32)

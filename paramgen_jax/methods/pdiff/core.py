@@ -33,12 +33,12 @@ from flax import struct
 
 from paramgen_jax import configlib
 from paramgen_jax import artifact, hosts, precision
-from paramgen_jax.methods.pdiff.conditions import seen_tasks, stats_rows
+from paramgen_jax.methods.pdiff.conditions import equal_rows, seen_tasks, stats_rows
 from paramgen_jax.methods.pdiff.model import (LatentDenoiser, LatentScale, latent_diffusion_loss,
                                               sample_latents)
 from paramgen_jax.nn.autoencoder1d import ParamAutoencoder, autoencoder_loss
 from paramgen_jax.params.codec import FlatCodec
-from paramgen_jax.params.regression import Ridge, held_out_lambda, with_bias
+from paramgen_jax.params.regression import Ridge, held_out_lambda, predict_weights
 from paramgen_jax.train import recipe
 
 PyTree = Any
@@ -260,12 +260,11 @@ def model_stats(generator: Generator, conditions: jax.Array) -> tuple[jax.Array,
   mean, std = stats.mean[rows], stats.std[rows]
   if generator.stats_map is None:
     return mean, std
-  flat = jnp.reshape(conditions, (conditions.shape[0], -1)).astype(jnp.float32)
-  seen = jnp.reshape(generator.seen, (generator.seen.shape[0], -1)).astype(jnp.float32)
-  known = jnp.all(flat[:, None] == seen[None], axis=-1).any(-1)[:, None]
-  features = jnp.concatenate([flat, jnp.ones((flat.shape[0], 1), jnp.float32)], 1)
-  return (jnp.where(known, mean, features @ generator.stats_map["mean"]),
-          jnp.where(known, std, jnp.exp(features @ generator.stats_map["log_std"])))
+  known = equal_rows(generator.seen, conditions).any(-1)[:, None]
+  flat = jnp.reshape(conditions, (conditions.shape[0], -1))
+  regressed = lambda name: predict_weights(generator.stats_map[name], flat)
+  return (jnp.where(known, mean, regressed("mean")),
+          jnp.where(known, std, jnp.exp(regressed("log_std"))))
 
 
 def _check_generate(generator: Generator, conditions: Any, num_models: int) -> None:
