@@ -83,25 +83,52 @@ def _choose(zoo: Any, layout, seen: list[str], conds: np.ndarray, means: np.ndar
   return best, {str(v): round(m, 3) for v, m in means_by_value.items()}
 
 
+def _seen_means(zoo: Any, conditions: Mapping[str, np.ndarray]):
+  """(seen tasks with conditions, their conditions (T, C) float64, layout, task means);
+  only the tasks, the rest None, when fewer than 3 (nothing to hold out)."""
+  seen = [t for t in zoo.tasks("seen") if t in conditions]
+  if len(seen) < 3:
+    return seen, None, None, None
+  conds = np.stack([np.asarray(conditions[t], np.float64).ravel() for t in seen])
+  layout, means = task_means(zoo, seen)
+  return seen, conds, layout, means
+
+
+def _ridge_choice(zoo: Any, layout, seen: list[str], conds: np.ndarray,
+                  means: np.ndarray) -> tuple[Ridge, float, dict]:
+  ridge = Ridge.fit(conds, means)
+  lam, scores = _choose(zoo, layout, seen, conds, means, LAMBDA_GRID,
+                        lambda q, lam, i: ridge.predict(q, lam, i))
+  return ridge, lam, scores
+
+
+def ridge_lambda(zoo: Any, conditions: Mapping[str, np.ndarray]) -> tuple[float, dict]:
+  """(λ, {λ: mean validation accuracy}): the ridge regression's penalty, chosen as the
+  RIDGE baseline's is (leave-one-task-out validation accuracy over the seen tasks with
+  conditions; at least 3). zoo: `eval.entry.ZooView`; conditions: {task: vector (C,)}."""
+  seen, conds, layout, means = _seen_means(zoo, conditions)
+  if len(seen) < 3:
+    raise ValueError(f"ridge_lambda: {len(seen)} seen tasks with conditions; leave-one-task-"
+                     "out needs at least 3")
+  _, lam, scores = _ridge_choice(zoo, layout, seen, conds, means)
+  return lam, scores
+
+
 def condition_baselines(zoo: Any, conditions: Mapping[str, np.ndarray],
                         tasks: Sequence[str] | None = None) -> dict[str, FittedBaseline]:
   """{SOUP, RIDGE: FittedBaseline} for `tasks` (default: every zoo task with a condition),
   fitted on the seen tasks with conditions. {} with fewer than 3 seen tasks (nothing to hold
   out). conditions: {task: condition vector (C,)}."""
-  seen = [t for t in zoo.tasks("seen") if t in conditions]
+  seen, conds, layout, means = _seen_means(zoo, conditions)
   if len(seen) < 3:
     return {}
   targets = [t for t in (tasks if tasks is not None
                          else zoo.tasks("seen") + zoo.tasks("unseen")) if t in conditions]
-  conds = np.stack([np.asarray(conditions[t], np.float64).ravel() for t in seen])
-  layout, means = task_means(zoo, seen)
   queries = np.stack([np.asarray(conditions[t], np.float64).ravel() for t in targets])
   ks = [k for k in K_GRID if k <= len(seen) - 1]
   k, soup_val = _choose(zoo, layout, seen, conds, means, ks,
                         lambda q, k, i: soup_vectors(conds, means, q, k, np.asarray([i])))
-  ridge = Ridge.fit(conds, means)
-  lam, ridge_val = _choose(zoo, layout, seen, conds, means, LAMBDA_GRID,
-                           lambda q, lam, i: ridge.predict(q, lam, i))
+  ridge, lam, ridge_val = _ridge_choice(zoo, layout, seen, conds, means)
   out = {}
   for name, vectors, chosen in (
       (SOUP, soup_vectors(conds, means, queries, k), {"k": k, "loto_val": soup_val}),

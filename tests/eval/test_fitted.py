@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from paramgen_jax.eval.fitted import RIDGE, SOUP, FittedBaseline, condition_baselines, soup_vectors
+from paramgen_jax.eval.fitted import (RIDGE, SOUP, FittedBaseline, condition_baselines,
+                                      ridge_lambda, soup_vectors)
 from paramgen_jax.params.regression import LAMBDA_GRID, Ridge, held_out_lambda
 
 
@@ -99,3 +100,19 @@ def test_fewer_than_three_seen_tasks_fit_nothing_and_targets_can_be_chosen():
   zoo = LinearZoo()
   found = condition_baselines(zoo, zoo.codes, tasks=["0110"])
   assert list(found[SOUP].accuracies) == ["0110"]
+
+
+def test_ridge_lambda_is_the_ridge_baselines_choice_and_needs_three_seen_tasks():
+  zoo = LinearZoo()
+  noise = {n: np.random.default_rng(len(n) + i).normal(size=4)
+           for i, n in enumerate(zoo.codes)}
+  for conditions, expected in ((zoo.codes, 0.01), (noise, None)):
+    lam, scores = ridge_lambda(zoo, conditions)
+    chosen = condition_baselines(zoo, conditions)[RIDGE].chosen
+    assert lam == chosen["lambda"] and scores == chosen["loto_val"]
+    assert expected is None or lam == expected
+  assert ridge_lambda(zoo, noise)[0] >= 10  # conditions that say nothing: shrink to the mean
+  few = LinearZoo(unseen=tuple(n for n in LinearZoo().codes if n not in ("0000", "1111")))
+  with pytest.raises(ValueError, match="at least 3"):
+    ridge_lambda(few, few.codes)
+

@@ -122,3 +122,26 @@ def test_ridge_statistics_centre_a_new_task_between_seen_ones_and_survive_save_l
   loaded = core.load(str(tmp_path / "generator"))
   for a, b in zip(core.model_stats(loaded, wanted), (mean, std)):
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_given_mean_lambda_is_the_mean_maps_penalty_and_the_log_std_keeps_its_own():
+  from paramgen_jax.params.codec import FlatCodec
+  from paramgen_jax.params.regression import Ridge, held_out_lambda
+  from paramgen_jax.methods.pdiff import core
+
+  rng = np.random.default_rng(0)
+  task_ids = np.repeat(np.arange(5), 3)
+  seen = rng.normal(size=(5, 2))
+  stacked = {"w": (seen[task_ids] @ rng.normal(size=(2, 4))
+                   + 0.1 * rng.normal(size=(15, 4))).astype(np.float32)}
+  codec = FlatCodec.fit(stacked, task_ids, tuple("abcde"), normalization="task")
+  means = np.asarray(codec.stats.mean, np.float64)
+  log_std = np.log(np.asarray(codec.stats.std, np.float64))
+  fitted = core.fit_stats_map(seen, codec, mean_lambda=1000.0)
+  np.testing.assert_allclose(fitted["mean"], Ridge.fit(seen, means).coefficients(1000.0),
+                             rtol=1e-5, atol=1e-6)
+  own = held_out_lambda(seen, log_std)
+  np.testing.assert_allclose(fitted["log_std"], Ridge.fit(seen, log_std).coefficients(own),
+                             rtol=1e-5, atol=1e-6)
+  by_error = core.fit_stats_map(seen, codec)["mean"]
+  assert not np.allclose(by_error, fitted["mean"])

@@ -28,11 +28,13 @@ def test_pdiff_unconditional_smoke(smoke_root):
 @pytest.mark.slow
 @pytest.mark.parametrize("condition, unseen", [("text", 1), ("onehot", 0), ("data", 1)])
 def test_cond_pdiff_lora_smoke(smoke_root, condition, unseen):
-  # text is the config's own condition: the leaderboard's smoke run.
+  # text is the config's own condition: the leaderboard's smoke run; the data run also
+  # regresses the unseen task's statistics (unseen_stats 'ridge', its λ chosen on the zoo).
+  extra = {"text": [], "onehot": [], "data": ["--config.generator.unseen_stats=ridge"]}
   workdir, result = shared_smoke_run(
       smoke_root, "cond_pdiff_lora",
       *([] if condition == "text" else [f"--config.generator.condition={condition}",
-                                        *WITHOUT_SHORT_TRAINING]))
+                                        *WITHOUT_SHORT_TRAINING, *extra[condition]]))
   assert result["returncode"] == 0, result["stderr"]
   tmp_path = pathlib.Path(workdir)
   report = json.load(open(tmp_path / "report.json"))
@@ -48,6 +50,8 @@ def test_cond_pdiff_lora_smoke(smoke_root, condition, unseen):
   assert cached == (condition != "onehot")  # describing conditions are computed once
   if unseen:
     assert "neighbour_selected" in selection["unseen"]
+  if condition == "data":
+    assert "unseen tasks' mean: ridge lambda" in result["stdout"]
   assert_generated_unchanged(tmp_path, f"cond_pdiff_lora_{condition}")
 
 

@@ -193,7 +193,7 @@ def _checked_conditions(config: Any, conditions: Any, count: int) -> np.ndarray 
 
 
 def train(zoo: PyTree, config: Any, *, conditions: Any = None,
-          workdir: str | None = None) -> Generator:
+          workdir: str | None = None, mean_lambda: float | None = None) -> Generator:
   """Fits the codec, trains the autoencoder, then the latent denoiser, on stacked
   checkpoints (leaves (N, ...)).
 
@@ -202,6 +202,9 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
       [0, T) for generator.condition = 'learned'); checkpoints with equal conditions form
       one task (its normalization statistics). None: unconditional, one task.
     workdir: checkpoint, resume and log there, and write latents.npz (default: in memory).
+    mean_lambda: with unseen_stats 'ridge', the penalty of the mean's regression (the
+      pipeline picks it by held-out accuracy, `eval.fitted.ridge_lambda`); None: by
+      held-out squared error (`fit_stats_map`).
   """
   config = artifact.frozen(config)
   count = jax.tree_util.tree_leaves(zoo)[0].shape[0]
@@ -228,7 +231,7 @@ def train(zoo: PyTree, config: Any, *, conditions: Any = None,
              std=np.asarray(scale.std))
   scaled = np.asarray(scale.forward(latents), np.float32)
   den_params = _train_denoiser(config, codec, scaled, conditions, workdir)
-  stats_map = (fit_stats_map(seen, codec)
+  stats_map = (fit_stats_map(seen, codec, mean_lambda)
                if seen is not None and unseen_stats(config) == "ridge" else None)
   return Generator(ae_params, den_params, scale, seen, codec, config, stats_map)
 
@@ -238,15 +241,18 @@ def unseen_stats(config: Any) -> str:
   return config.generator.get("unseen_stats", "nearest")
 
 
-def fit_stats_map(seen: np.ndarray, codec: FlatCodec) -> dict[str, np.ndarray]:
+def fit_stats_map(seen: np.ndarray, codec: FlatCodec,
+                  mean_lambda: float | None = None) -> dict[str, np.ndarray]:
   """{'mean', 'log_std': (C+1, num_params) float32}: ridge regressions of the seen tasks'
-  per-coordinate statistics on their conditions seen (T, C), the bias row last; each λ the
-  one of least leave-one-task-out squared error (`held_out_lambda`)."""
+  per-coordinate statistics on their conditions seen (T, C), the bias row last; the mean's
+  λ `mean_lambda` when given, every other λ the one of least leave-one-task-out squared
+  error (`held_out_lambda`)."""
   conds = np.asarray(seen, np.float64).reshape(len(seen), -1)
   out = {}
   for name, targets in (("mean", np.asarray(codec.stats.mean, np.float64)),
                         ("log_std", np.log(np.asarray(codec.stats.std, np.float64)))):
-    lam = held_out_lambda(conds, targets)
+    given = mean_lambda if name == "mean" else None
+    lam = held_out_lambda(conds, targets) if given is None else given
     out[name] = Ridge.fit(conds, targets).coefficients(lam).astype(np.float32)
     print(f"unseen tasks' statistics: {name} regressed on the condition, lambda {lam:g}")
   return out

@@ -15,8 +15,9 @@
 
 Vectors are normalized per coordinate (`generator.normalization`): per task (COND P-DIFF's
 task normalization, the default), over the whole zoo ('batch'), or not at all. An unseen
-task has no statistics of its own; it borrows those of the seen task whose condition is
-nearest (cosine), so only describing conditions (text, data) generate for unseen tasks.
+task has no statistics of its own: it borrows those of the seen task whose condition is
+nearest (cosine), or with `generator.unseen_stats = 'ridge'` gets them regressed on its
+condition; only describing conditions (text, data) generate for unseen tasks.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from paramgen_jax import configlib as C
 from paramgen_jax import memory, runfiles
 from paramgen_jax import params as P
 from paramgen_jax.artifact import config_json, with_run_sections
-from paramgen_jax.eval.entry import evaluate_generated
+from paramgen_jax.eval.entry import ZooView, evaluate_generated
+from paramgen_jax.eval.fitted import ridge_lambda
 from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.pdiff import conditions as cond_lib
 from paramgen_jax.methods.pdiff import core
@@ -127,7 +129,9 @@ def seen_names(workdir: str) -> list[str]:
 
 def train(config: Any, workdir: str) -> None:
   """Trains the generator on the last `zoo_size` seen checkpoints per task (`core.train`,
-  which resumes from its checkpoints in the workdir) and saves it (`runfiles.generator_dir`)."""
+  which resumes from its checkpoints in the workdir) and saves it (`runfiles.generator_dir`).
+  With unseen_stats 'ridge', the unseen tasks' mean is regressed with the λ the ridge
+  baseline would pick on these checkpoints (held-out validation accuracy)."""
   g, zoo = config.generator, spec.zoo_sections(config)
   inputs = spec.build_zoo_inputs(zoo, workdir)
   rows, stacked = spec.load_checked_zoo(zoo, workdir, split="seen", inputs=inputs)
@@ -135,11 +139,17 @@ def train(config: Any, workdir: str) -> None:
   seen = list(dict.fromkeys(r["task"] for r in rows))
   if g.condition == "none" and len(seen) != 1:
     raise ValueError(f"unconditional p-diff needs one seen task, the zoo has {len(seen)}")
-  conditions = None
+  conditions, mean_lambda = None, None
   if g.condition != "none":
     by_task = task_conditions(config, workdir, inputs, seen)
     conditions = np.stack([by_task[r["task"]] for r in rows])
-  generator = core.train(stacked, config, conditions=conditions, workdir=workdir)
+    if g.unseen_stats == "ridge" and len(seen) >= 3:
+      view = ZooView(inputs, rows, stacked, memory.budget_bytes(config.get("memory")))
+      mean_lambda, scores = ridge_lambda(view, {t: by_task[t] for t in seen})
+      print(f"unseen tasks' mean: ridge lambda {mean_lambda:g}, the best leave-one-task-out "
+            f"validation accuracy over the seen tasks ({scores})")
+  generator = core.train(stacked, config, conditions=conditions, workdir=workdir,
+                         mean_lambda=mean_lambda)
   core.save(generator, runfiles.generator_dir(workdir))
 
 
