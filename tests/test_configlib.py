@@ -43,7 +43,7 @@ def check(config, num_devices=1):
                                "tasks100", "tasks300", "sequential", "text", "block_L",
                                "block_C", "block_R", "block_LC", "block_LR", "block_RC")),
     ("cond_pdiff_lora", ("smoke", None, "paper", "batch_norm", "no_norm", "onehot", "learned",
-                         "description", "data", "n1", "n3", "zeroshot", "ridge_stats"))])
+                         "description", "data", "n1", "n3", "zeroshot", "nearest_stats"))])
 def test_shipped_configs_validate(name, presets):
   for arg in presets:
     check(load_config(name, arg))

@@ -73,9 +73,10 @@ def validate(config: Any) -> None:
   g = config.generator
   C.require(g.condition != "data" or config.get("adapter") is not None, "generator.condition",
             "'data' uses the LoRA base model as its frozen encoder: it needs an adapter section")
-  C.require(g.unseen_stats != "ridge" or g.condition in cond_lib.DESCRIBING,
+  C.require(g.unseen_stats != "ridge" or g.condition in (*cond_lib.DESCRIBING, "none"),
             "generator.unseen_stats", "'ridge' regresses the statistics on conditions that "
-            "describe a task: use condition 'text', 'text_description' or 'data'")
+            "describe a task: use condition 'text', 'text_description' or 'data', or "
+            "unseen_stats 'nearest' (as the :onehot and :learned presets do)")
   C.require(g.condition != "none" or config.tasks.kind == "full", "generator.condition",
             "an unconditional p-diff generates one task: use tasks.kind = 'full' or a condition")
 
