@@ -8,8 +8,9 @@ centre of its statistics plus a scaled share of its generated deviation, scored 
 condition). A generated adapter is mean + std · z, with (mean, std) the statistics its task is
 denormalized with (`core.model_stats`: regressed or borrowed for an unseen task) and z the
 denoiser's output; here z is scaled by s ∈ {0, 0.5, 1}: s = 1 is the generated adapter itself,
-s = 0 the centre alone (no denoiser). Appends one JSON line: per split and s, the mean over
-tasks of each task's mean test accuracy, and the RMS of z (how far from the centre, in the
+s = 0 the centre alone (no denoiser). Appends one JSON line: the run's workdir name, its zoo's
+`tasks.limit` ('tasks') and `generator.unseen_stats`, and per split and s the mean over
+tasks of each task's mean test accuracy, with the RMS of z (how far from the centre, in the
 task's standard deviations, the denoiser puts an adapter).
 """
 

@@ -159,7 +159,8 @@ def rpg_unseen_variants() -> str:
 
 # Tries at a method's unseen-task target, each the default command with one change (the rows
 # of one method's sweep file share a zoo): (what was changed, source). source: ("leaderboard", entry) for
-# the default run's report, or ("sweep", rows file, preset, launcher flags) for a row of
+# the default run's report, ("report", file in bench/results, where it comes from, the
+# preset or flags it is today) for a kept report, or ("sweep", rows file, preset, launcher flags[, commit]) for a row of
 # bench/preset_sweep.py.
 UNSEEN_TRIES = {
     "loragen": (
@@ -181,21 +182,31 @@ UNSEEN_TRIES = {
          ("sweep", "d2nwg_unseen_tries_cpu2.jsonl", "default", "--config.support.draws=32")),
     ),
     "cond_pdiff": (
-        ("default (16 seen tasks, nearly all about the digits 0-4; per-task z-scores)",
-         ("leaderboard", "cond_pdiff_lora")),
-        ("the same, an unseen task's statistics regressed on its text (`ridge_stats`; the zoo "
-         "collected again, on the slower host)",
+        ("16 seen tasks, nearly all about the digits 0-4; an unseen task takes the statistics "
+         "of the seen task nearest to its text (the default before; `nearest_stats` today)",
+         ("report", "cond_pdiff_nearest_report_cpu2.json", "the leaderboard's run then",
+          "`nearest_stats`")),
+        ("the same, statistics regressed on the text, the mean's λ by least held-out squared "
+         "error (the `ridge_stats` preset then; the zoo collected again, on the slower host)",
          ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "ridge_stats", "")),
-        ("LoRAGen's zero-shot zoo (64 seen tasks, every digit positive in some; `zeroshot`)",
+        ("**default**: statistics regressed on the text, the mean's λ the one the ridge "
+         "baseline picks (held-out validation accuracy)",
+         ("leaderboard", "cond_pdiff_lora")),
+        ("LoRAGen's zero-shot zoo (64 seen tasks, every digit positive in some; `zeroshot`), "
+         "the nearest seen task's statistics",
          ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "zeroshot", "")),
         ("the same, normalized over the whole zoo (no unseen task needs a seen task's "
          "statistics)",
          ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "zeroshot",
           "--config.generator.normalization=batch")),
-        ("the zero-shot zoo, an unseen task's statistics regressed on its text (ridge, per "
-         "coordinate; `ridge_stats`) instead of the nearest seen task's",
+        ("the zero-shot zoo, statistics regressed on the text, the mean's λ by least "
+         "held-out squared error",
          ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "zeroshot",
-          "--config.generator.unseen_stats=ridge")),
+          "--config.generator.unseen_stats=ridge", "831db0a")),
+        ("the zero-shot zoo, statistics regressed on the text, the mean's λ the ridge "
+         "baseline's (today's default recipe)",
+         ("sweep", "cond_pdiff_unseen_tries_cpu2.jsonl", "zeroshot",
+          "--config.generator.unseen_stats=ridge", "c911ca5")),
     ),
 }
 
@@ -206,10 +217,12 @@ def _try_result(source: tuple) -> tuple[dict, dict, dict, str] | None:
   from paramgen_jax.eval.headline import split_means
   from paramgen_jax.eval.leaderboard import best_simple_baseline
 
-  if source[0] == "leaderboard":
-    report = tables.load(os.path.join("leaderboard_cpu2", "reports", f"{source[1]}.json"))
+  if source[0] in ("leaderboard", "report"):
+    path, origin = ((os.path.join("leaderboard_cpu2", "reports", f"{source[1]}.json"),
+                     "the leaderboard's run") if source[0] == "leaderboard" else source[1:3])
+    report = tables.load(path)
     return (split_means(report, "seen"), split_means(report, "unseen"),
-            best_simple_baseline(report, "unseen"), "the leaderboard's run")
+            best_simple_baseline(report, "unseen"), origin)
   r = _sweep_row(*source[1:])
   if r is None:
     return None
@@ -225,7 +238,8 @@ def unseen_tries(method: str) -> str:
   rows = []
   for what, source in UNSEEN_TRIES[method]:
     found = _try_result(source)
-    change = (f"`{source[2]}` {source[3]}".strip() if source[0] == "sweep" else "default")
+    change = {"sweep": lambda: f"`{source[2]}` {source[3]}".strip(),
+              "report": lambda: source[3]}.get(source[0], lambda: "default")()
     if found is None:
       rows.append([what, change, "not run", "", "", "", ""])
       continue
@@ -242,6 +256,21 @@ def unseen_tries(method: str) -> str:
   return tables.table(["try", "preset / flags", "seen ratio", "unseen: generated (ratio)",
                        "unseen: k-nearest soup / ridge regression",
                        "beats the best simple baseline?", "run"], rows)
+
+
+def pdiff_spread() -> str:
+  """bench/pdiff_unseen_spread.py's rows: COND P-DIFF's adapters as centre + s · std · z."""
+  rows = []
+  for r in tables.jsonl("cond_pdiff_spread_cpu2.jsonl"):
+    for split in ("seen", "unseen"):
+      if split in r:
+        found = r[split]
+        rows.append([f"`{r['workdir']}` (unseen_stats {r['unseen_stats']}), commit {r['commit']}",
+                     f"{split} ({found['tasks']})",
+                     *(f"{found['accuracy'][s]:.2f}%" for s in ("0.0", "0.5", "1.0")),
+                     f"{found['z_rms']:.2f}"])
+  return tables.table(["run", "tasks", "centre alone (s = 0)", "s = 0.5",
+                       "generated (s = 1)", "RMS of z"], rows)
 
 
 def d2nwg_llm() -> str:
