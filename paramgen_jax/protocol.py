@@ -29,7 +29,8 @@ Condition shapes, per method:
   rpg       (N, C) float condition vectors (task codes, text embeddings), or None
   pdiff     (N, C) float vectors, or None; checkpoints with equal conditions form one task
             (its normalization statistics); an unseen condition borrows the statistics of
-            the seen task nearest by cosine
+            the seen task nearest by cosine, or gets them regressed on it
+            (`generator.unseen_stats`)
   loragen   (N, D) float condition vectors (text embeddings)
   mapping   (N, F) float condition vectors
   d2nwg     `SupportSets` (below): per model, support sets of its task (or their
