@@ -11,10 +11,8 @@ the originals, the mean per-task ratios to the originals, and the report's best 
 baseline with its mean accuracy.
 """
 
-import argparse
 import json
 import os
-import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,6 +23,7 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 from paramgen_jax import runfiles  # noqa: E402
+from preset_sweep import emit, head_commit, workdir_and_out  # noqa: E402  (bench/)
 from paramgen_jax.eval.headline import split_means  # noqa: E402
 from paramgen_jax.eval.leaderboard import best_simple_baseline  # noqa: E402
 from paramgen_jax.eval.protocol import split_accuracy  # noqa: E402
@@ -69,20 +68,12 @@ def measure(workdir: str) -> dict:
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--workdir", required=True)
-  parser.add_argument("--out", default="")
-  args = parser.parse_args()
-  commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip()
-  config = json.load(open(os.path.join(args.workdir, runfiles.CONFIG)))
+  workdir, out = workdir_and_out(__doc__)
+  config = json.load(open(os.path.join(workdir, runfiles.CONFIG)))
   row = {"bench": "generated_soup", "config_method": config["method"],
-         "workdir": os.path.basename(os.path.normpath(args.workdir)), "commit": commit,
-         **measure(args.workdir)}
-  print(json.dumps(row))
-  if args.out:
-    with open(args.out, "a") as f:
-      f.write(json.dumps(row) + "\n")
+         "workdir": os.path.basename(os.path.normpath(workdir)), "commit": head_commit(),
+         **measure(workdir)}
+  emit(row, out)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,8 @@ tasks of each task's mean test accuracy, with the RMS of z (how far from the cen
 task's standard deviations, the denoiser puts an adapter).
 """
 
-import argparse
 import json
 import os
-import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +27,7 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 from paramgen_jax import runfiles  # noqa: E402
+from preset_sweep import emit, head_commit, workdir_and_out  # noqa: E402  (bench/)
 from paramgen_jax.artifact import with_run_sections  # noqa: E402
 from paramgen_jax.eval.protocol import split_accuracy  # noqa: E402
 from paramgen_jax.methods.pdiff import core, stages  # noqa: E402
@@ -69,21 +68,13 @@ def measure(workdir: str) -> dict:
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--workdir", required=True)
-  parser.add_argument("--out", default="")
-  args = parser.parse_args()
-  config = json.load(open(os.path.join(args.workdir, runfiles.CONFIG)))
-  commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip()
+  workdir, out = workdir_and_out(__doc__)
+  config = json.load(open(os.path.join(workdir, runfiles.CONFIG)))
   row = {"bench": "pdiff_unseen_spread", "workdir": os.path.basename(os.path.normpath(
-      args.workdir)), "tasks": config["tasks"]["limit"],
-         "unseen_stats": config["generator"]["unseen_stats"], "commit": commit,
-         **measure(args.workdir)}
-  print(json.dumps(row))
-  if args.out:
-    with open(args.out, "a") as f:
-      f.write(json.dumps(row) + "\n")
+      workdir)), "tasks": config["tasks"]["limit"],
+         "unseen_stats": config["generator"]["unseen_stats"], "commit": head_commit(),
+         **measure(workdir)}
+  emit(row, out)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,23 @@ def head_commit() -> str:
                         capture_output=True, text=True).stdout.strip()
 
 
+def emit(row: dict, out: str) -> None:
+  """Prints a result row as one JSON line and appends it to `out` (when given)."""
+  print(json.dumps(row), flush=True)
+  if out:
+    with open(out, "a") as f:
+      f.write(json.dumps(row) + "\n")
+
+
+def workdir_and_out(doc: str) -> tuple[str, str]:
+  """(--workdir, --out) of a bench that reads one finished run and writes one row."""
+  parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+  parser.add_argument("--workdir", required=True, help="a finished run")
+  parser.add_argument("--out", default="", help="the results file to append the row to")
+  args = parser.parse_args()
+  return args.workdir, args.out
+
+
 def rounded_means(report: dict, split: str) -> dict:
   """`split_means` of a report, rounded for a result row: ratios to 4 places, accuracies to
   2."""
@@ -87,11 +104,7 @@ def sweep(config: str, zoo: str, shared: list[str], presets: list[str], root: st
     if not os.path.exists(os.path.join(zoo, name)):
       sys.exit(f"--zoo {zoo} has no {name}: run {config} there first")
   for preset in presets:
-    row = run(config, preset, os.path.abspath(zoo), shared, root, extra, bench, reuse)
-    print(json.dumps(row), flush=True)
-    if out:
-      with open(out, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    emit(run(config, preset, os.path.abspath(zoo), shared, root, extra, bench, reuse), out)
 
 
 def main():

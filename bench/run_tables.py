@@ -158,10 +158,10 @@ def rpg_unseen_variants() -> str:
 
 
 # Tries at a method's unseen-task target, each the default command with one change (the rows
-# of one method's sweep file share a zoo): (what was changed, source). source: ("leaderboard", entry) for
-# the default run's report, ("report", file in bench/results, where it comes from, the
-# preset or flags it is today) for a kept report, or ("sweep", rows file, preset, launcher flags[, commit]) for a row of
-# bench/preset_sweep.py.
+# of one method's sweep file share a zoo): (what was changed, source). source:
+# ("leaderboard", entry) for the default run's report; ("report", file in bench/results,
+# where it comes from, the preset or flags it is today) for a kept report; or ("sweep", rows
+# file, preset, launcher flags[, commit]) for a row of bench/preset_sweep.py.
 UNSEEN_TRIES = {
     "loragen": (
         ("the official code's VAE losses: direction + spectral on A, B, no elementwise MSE "
@@ -271,6 +271,27 @@ def pdiff_spread() -> str:
                      f"{found['z_rms']:.2f}"])
   return tables.table(["run", "tasks", "centre alone (s = 0)", "s = 0.5",
                        "generated (s = 1)", "RMS of z"], rows)
+
+
+def generated_soup() -> str:
+  """bench/generated_soup.py's rows: a task's generated models averaged into one."""
+  rows = []
+  for r in tables.jsonl("generated_soup_cpu2.jsonl"):
+    for split in ("seen", "unseen"):
+      if split not in r:
+        continue
+      f = r[split]
+      averaged = ", ".join(f"{k}: {f['averaged'][k]:.2f}% ({f['averaged_ratio'][k]:.3f})"
+                           for k in f["averaged"])
+      baseline = (f"{f['best simple baseline']} {f['baseline']:.2f}%"
+                  if "baseline" in f else "–")
+      rows.append([f"{r['config_method']}, run `{r['workdir']}` at {r['commit']}",
+                   f"{split} ({f['tasks']})",
+                   f"{f['generated']:.2f}% ({f['generated_ratio']:.3f})", averaged,
+                   f"{f['original']:.2f}%", baseline])
+  return tables.table(["run", "tasks", "one generated model, mean (ratio)",
+                       "average of the first k (ratio)", "originals",
+                       "best simple baseline"], rows)
 
 
 def d2nwg_llm() -> str:
