@@ -250,6 +250,7 @@ RENDERERS = {
     "d2nwg_llm_cpu2": run_tables.d2nwg_llm,
     "pdiff_spread_cpu2": run_tables.pdiff_spread,
     "generated_soup_cpu2": run_tables.generated_soup,
+    "rpg_ddim_steps_cpu2": run_tables.rpg_ddim_steps,
     "zoo_summaries_cpu2": run_tables.zoo_summaries,
     "zoo_vmap": run_tables.zoo_vmap,
     "cond_pdiff_ablation_h100": lambda: _cond_pdiff_ablations("cond_pdiff_ablation_h100.jsonl"),

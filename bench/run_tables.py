@@ -294,6 +294,19 @@ def generated_soup() -> str:
                        "best simple baseline"], rows)
 
 
+def rpg_ddim_steps() -> str:
+  """The main command's trained generator sampled with DDIM's default and fewer steps."""
+  rows = []
+  for r in tables.jsonl("rpg_ddim_steps_cpu2.jsonl"):
+    flags = " ".join(r["extra"])
+    steps = flags.split("=")[-1] if "sample.steps" in flags else "60 (the default)"
+    rows.append([steps, f"{r['seen']['generated']:.2f}% / {r['seen']['original']:.2f}% "
+                        f"({r['seen']['ratio']:.4f})",
+                 tables.minutes(r["stages_s"]["sample"]), r["commit"]])
+  return tables.table(["DDIM steps", "generated / originals (ratio)", "sample stage",
+                       "commit"], rows)
+
+
 def d2nwg_llm() -> str:
   """bench/d2nwg_llm.py's result: Algorithm 1 on all-MiniLM-L6-v2, paraphrase retrieval."""
   found = tables.load("d2nwg_llm.json")
