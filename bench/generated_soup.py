@@ -37,8 +37,7 @@ def averaged_accuracy(inputs, task: str, models, k: int) -> float:
                               "test")[0])
 
 
-def measure(workdir: str) -> dict:
-  config = ml_collections.ConfigDict(json.load(open(os.path.join(workdir, runfiles.CONFIG))))
+def measure(workdir: str, config: ml_collections.ConfigDict) -> dict:
   report = json.load(open(os.path.join(workdir, runfiles.REPORT_JSON)))
   inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
   split_of = spec.manifest_splits(workdir)
@@ -69,10 +68,10 @@ def measure(workdir: str) -> dict:
 
 def main():
   workdir, out = workdir_and_out(__doc__)
-  config = json.load(open(os.path.join(workdir, runfiles.CONFIG)))
-  row = {"bench": "generated_soup", "config_method": config["method"],
+  config = ml_collections.ConfigDict(json.load(open(os.path.join(workdir, runfiles.CONFIG))))
+  row = {"bench": "generated_soup", "config_method": config.method,
          "workdir": os.path.basename(os.path.normpath(workdir)), "commit": head_commit(),
-         **measure(workdir)}
+         **measure(workdir, config)}
   emit(row, out)
 
 

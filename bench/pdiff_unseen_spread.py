@@ -43,8 +43,7 @@ def task_spread(generator, layout, models, condition) -> tuple[jax.Array, jax.Ar
   return mean, std, (vectors - mean) / std
 
 
-def measure(workdir: str) -> dict:
-  config = ml_collections.ConfigDict(json.load(open(os.path.join(workdir, runfiles.CONFIG))))
+def measure(workdir: str, config: ml_collections.ConfigDict) -> dict:
   generator = with_run_sections(core.load(runfiles.generator_dir(workdir)), config)
   inputs = spec.build_zoo_inputs(spec.zoo_sections(config), workdir)
   conditions = stages.task_conditions(config, workdir, inputs, stages.seen_names(workdir))
@@ -69,11 +68,10 @@ def measure(workdir: str) -> dict:
 
 def main():
   workdir, out = workdir_and_out(__doc__)
-  config = json.load(open(os.path.join(workdir, runfiles.CONFIG)))
+  config = ml_collections.ConfigDict(json.load(open(os.path.join(workdir, runfiles.CONFIG))))
   row = {"bench": "pdiff_unseen_spread", "workdir": os.path.basename(os.path.normpath(
-      workdir)), "tasks": config["tasks"]["limit"],
-         "unseen_stats": config["generator"]["unseen_stats"], "commit": head_commit(),
-         **measure(workdir)}
+      workdir)), "tasks": config.tasks.limit, "unseen_stats": config.generator.unseen_stats,
+         "commit": head_commit(), **measure(workdir, config)}
   emit(row, out)
 
 

@@ -238,8 +238,8 @@ def unseen_tries(method: str) -> str:
   rows = []
   for what, source in UNSEEN_TRIES[method]:
     found = _try_result(source)
-    change = {"sweep": lambda: f"`{source[2]}` {source[3]}".strip(),
-              "report": lambda: source[3]}.get(source[0], lambda: "default")()
+    change = ("default" if source[0] == "leaderboard" else source[3] if source[0] == "report"
+              else f"`{source[2]}` {source[3]}".strip())
     if found is None:
       rows.append([what, change, "not run", "", "", "", ""])
       continue
@@ -299,7 +299,7 @@ def rpg_ddim_steps() -> str:
   rows = []
   for r in tables.jsonl("rpg_ddim_steps_cpu2.jsonl"):
     flags = " ".join(r["extra"])
-    steps = flags.split("=")[-1] if "sample.steps" in flags else "60 (the default)"
+    steps = flags.split("=")[-1] if "sample.steps" in flags else "60 (the default then)"
     rows.append([steps, f"{r['seen']['generated']:.2f}% / {r['seen']['original']:.2f}% "
                         f"({r['seen']['ratio']:.4f})",
                  tables.minutes(r["stages_s"]["sample"]), r["commit"]])

@@ -28,6 +28,7 @@ from paramgen_jax.params.regression import LAMBDA_GRID, Ridge
 from paramgen_jax.zoo.accuracy import take_sets
 
 K_GRID = (1, 2, 3, 5, 10, 20, 50)
+MIN_SEEN_TASKS = 3  # leave-one-task-out needs tasks to hold out and tasks to fit on
 MAX_FOLDS = 48
 SOUP, RIDGE = "k-nearest soup", "ridge regression"
 
@@ -87,7 +88,7 @@ def _seen_means(zoo: Any, conditions: Mapping[str, np.ndarray]):
   """(seen tasks with conditions, their conditions (T, C) float64, layout, task means);
   only the tasks, the rest None, when fewer than 3 (nothing to hold out)."""
   seen = [t for t in zoo.tasks("seen") if t in conditions]
-  if len(seen) < 3:
+  if len(seen) < MIN_SEEN_TASKS:
     return seen, None, None, None
   conds = np.stack([np.asarray(conditions[t], np.float64).ravel() for t in seen])
   layout, means = task_means(zoo, seen)
@@ -107,9 +108,9 @@ def ridge_lambda(zoo: Any, conditions: Mapping[str, np.ndarray]) -> tuple[float,
   RIDGE baseline's is (leave-one-task-out validation accuracy over the seen tasks with
   conditions; at least 3). zoo: `eval.entry.ZooView`; conditions: {task: vector (C,)}."""
   seen, conds, layout, means = _seen_means(zoo, conditions)
-  if len(seen) < 3:
+  if len(seen) < MIN_SEEN_TASKS:
     raise ValueError(f"ridge_lambda: {len(seen)} seen tasks with conditions; leave-one-task-"
-                     "out needs at least 3")
+                     f"out needs at least {MIN_SEEN_TASKS}")
   _, lam, scores = _ridge_choice(zoo, layout, seen, conds, means)
   return lam, scores
 
@@ -120,7 +121,7 @@ def condition_baselines(zoo: Any, conditions: Mapping[str, np.ndarray],
   fitted on the seen tasks with conditions. {} with fewer than 3 seen tasks (nothing to hold
   out). conditions: {task: condition vector (C,)}."""
   seen, conds, layout, means = _seen_means(zoo, conditions)
-  if len(seen) < 3:
+  if len(seen) < MIN_SEEN_TASKS:
     return {}
   targets = [t for t in (tasks if tasks is not None
                          else zoo.tasks("seen") + zoo.tasks("unseen")) if t in conditions]

@@ -33,7 +33,7 @@ from paramgen_jax import memory, runfiles
 from paramgen_jax import params as P
 from paramgen_jax.artifact import config_json, with_run_sections
 from paramgen_jax.eval.entry import ZooView, evaluate_generated
-from paramgen_jax.eval.fitted import ridge_lambda
+from paramgen_jax.eval.fitted import MIN_SEEN_TASKS, ridge_lambda
 from paramgen_jax.integrity import atomic_write_json, read_json
 from paramgen_jax.methods.pdiff import conditions as cond_lib
 from paramgen_jax.methods.pdiff import core
@@ -144,7 +144,7 @@ def train(config: Any, workdir: str) -> None:
   if g.condition != "none":
     by_task = task_conditions(config, workdir, inputs, seen)
     conditions = np.stack([by_task[r["task"]] for r in rows])
-    if g.unseen_stats == "ridge" and len(seen) >= 3:
+    if g.unseen_stats == "ridge" and len(seen) >= MIN_SEEN_TASKS:
       view = ZooView(inputs, rows, stacked, memory.budget_bytes(config.get("memory")))
       mean_lambda, scores = ridge_lambda(view, {t: by_task[t] for t in seen})
       print(f"unseen tasks' mean: ridge lambda {mean_lambda:g}, the best leave-one-task-out "
