@@ -48,7 +48,7 @@ from paramgen_jax.train import mesh as mesh_lib
 from paramgen_jax.train import sharding
 from paramgen_jax.integrity import ensure_writable
 from paramgen_jax.train.checkpoint import Checkpointer, CorruptCheckpointError, abstract_like
-from paramgen_jax.train.metrics import MetricsLog, format_metrics, progress_bar
+from paramgen_jax.train.metrics import MetricsLog, format_metrics, progress_bar, shown_metrics
 from paramgen_jax.train.optim import make_optimizer
 from paramgen_jax.train.state import PyTree, TrainState
 from paramgen_jax.train.step import LossFn, jit_train_step, make_train_step
@@ -164,6 +164,7 @@ class _Progress:
     self.done = int(jax.device_get(state.step))
     self.ckpt, self.log, self.bar, self.meta = ckpt, log, bar, meta
     self.pending: list[tuple[int, dict]] = []
+    self.shown: dict[str, float] = {}  # the progress bar's values
 
   def flush(self) -> None:
     """Writes the pending metric rows; raises NonFiniteLossError at a non-finite loss."""
@@ -176,10 +177,11 @@ class _Progress:
                                  self.ckpt.directory if self.ckpt else None)
       if self.log is not None:
         self.log.write(step, metrics)
+      self.shown = shown_metrics(self.shown, metrics)
     if self.log is not None:
       self.log.flush()
     if rows:
-      self.bar.set_postfix_str(format_metrics(rows[-1][1]), refresh=False)
+      self.bar.set_postfix_str(format_metrics(self.shown), refresh=False)
 
   def save(self) -> None:
     """Checkpoints the last completed step (after `flush`, so never a NaN state)."""

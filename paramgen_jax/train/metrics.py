@@ -66,6 +66,16 @@ def progress_bar(total: int, initial: int, desc: str, enabled: bool = True) -> t
                               "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
 
 
+def shown_metrics(shown: Mapping[str, float], metrics: Mapping[str, Any]) -> dict[str, float]:
+  """What the progress bar shows after the row `metrics`: its values, except that a norm the
+  step did not compute (NaN) keeps the last one that was, so the bar never reads 'nan' for a
+  value that was simply not measured."""
+  out = dict(shown)
+  out.update({k: float(v) for k, v in metrics.items()
+              if not (k in SOMETIMES and math.isnan(float(v)))})
+  return out
+
+
 def format_metrics(metrics: Mapping[str, float]) -> str:
   parts = []
   for key in ("loss", "lr", "grad_norm"):

@@ -171,6 +171,17 @@ def test_norms_are_computed_on_logged_steps_only(tmp_path):
   assert all(np.isfinite(r["loss"]) for r in rows)
 
 
+def test_progress_bar_keeps_the_last_measured_norm_between_norm_steps():
+  """A row without norms (NaN: not computed on that step) does not turn the bar's
+  grad_norm into 'nan'; it keeps the last measured value while the loss moves on."""
+  from paramgen_jax.train.metrics import format_metrics, shown_metrics
+
+  shown = shown_metrics({}, {"loss": 0.5, "lr": 1e-3, "grad_norm": 0.25})
+  shown = shown_metrics(shown, {"loss": 0.4, "lr": 1e-3, "grad_norm": float("nan")})
+  assert format_metrics(shown) == "loss=0.4 lr=0.001 grad_norm=0.25"
+  assert format_metrics(shown_metrics({}, {"loss": float("nan")})) == "loss=nan"  # a real NaN
+
+
 def test_random_rows_drawn_in_blocks_equal_one_draw_per_step():
   """The rows a step trains on do not depend on the block they were drawn with, so runs
   keep their batches whatever the block size, and a resumed run its uninterrupted ones."""
