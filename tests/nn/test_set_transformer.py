@@ -1,5 +1,7 @@
 """Set Transformer: shapes, and the invariances D2NWG's dataset encoder relies on."""
 
+from typing import Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,11 +15,17 @@ def _data(c=4, k=3, d=6, seed=0):
   return jax.random.normal(jax.random.key(seed), (c, k, d))
 
 
+class _Compiled(NamedTuple):
+  """A module's apply compiled once per input shape (op-by-op it takes seconds a call)."""
+  apply: Callable
+
+
 @pytest.fixture(scope="module")
 def encoder():
   model = DatasetEncoder(dim=16, out_dim=8, heads=2, num_inducing=4, depth=2)
   x = _data()
-  return model, model.init(jax.random.key(1), x, jnp.ones(x.shape[:2], bool))
+  variables = model.init(jax.random.key(1), x, jnp.ones(x.shape[:2], bool))
+  return _Compiled(jax.jit(model.apply)), variables
 
 
 def _output_shape(module, *inputs):
