@@ -43,6 +43,22 @@ def _suite_time(name: str) -> str:
   return "\n".join(rows)
 
 
+def _test_cpu(name: str, top: int = 12) -> str:
+  """The last suite run of `name` (bench/pytest_cpu.py): its total CPU seconds and the `top`
+  tests that took the most (own process + subprocesses)."""
+  rows = tables.jsonl(name)
+  commit = rows[-1]["commit"]
+  rows = [r for r in rows if r["commit"] == commit]
+  cpu = lambda r: r["self_cpu_s"] + r["children_cpu_s"]
+  total = sum(cpu(r) for r in rows)
+  out = [f"Commit {commit}: {len(rows)} tests, {total:,.0f} CPU-seconds in all.", "",
+         "| test | CPU s (own + subprocesses) | share | wall s |", "|---|---|---|---|"]
+  for r in sorted(rows, key=cpu, reverse=True)[:top]:
+    out.append(f"| `{r['test']}` | {cpu(r):.0f} ({r['self_cpu_s']:.0f} + "
+               f"{r['children_cpu_s']:.0f}) | {cpu(r) / total:.1%} | {r['wall_s']:.0f} |")
+  return "\n".join(out)
+
+
 def _ddim(name: str) -> str:
   rows = ["| batch × dim, hidden | jitted `lax.scan` | Python loop of jitted steps | speed-up |",
           "|---|---|---|---|"]
@@ -263,6 +279,7 @@ RENDERERS = {
     "leaderboard_cpu2": lambda: _leaderboard_table("leaderboard_cpu2"),
     "leaderboard_h200": lambda: _leaderboard_table("leaderboard_h200"),
     "suite_time_cpu2": lambda: _suite_time("suite_time_cpu2.jsonl"),
+    "test_cpu_cpu2": lambda: _test_cpu("test_cpu_cpu2.jsonl"),
     "ddim_sampling_cpu2": lambda: _ddim("ddim_sampling_cpu2.jsonl"),
     "ddim_sampling_h100": lambda: _ddim("ddim_sampling_h100.jsonl"),
     "official_rows_cpu2": tables.official_rows,
