@@ -38,9 +38,7 @@ class MetricsLog:
 
   def write(self, step: int, metrics: Mapping[str, Any]) -> None:
     """Norms the step did not compute (NaN off `metrics_every` steps) are left out."""
-    row = {"step": int(step), "time": round(time.time(), 3)}
-    row.update({k: float(v) for k, v in metrics.items()
-                if not (k in SOMETIMES and math.isnan(float(v)))})
+    row = {"step": int(step), "time": round(time.time(), 3), **measured(metrics)}
     self._file.write(json.dumps(row, allow_nan=True) + "\n")
 
   def flush(self) -> None:
@@ -66,14 +64,18 @@ def progress_bar(total: int, initial: int, desc: str, enabled: bool = True) -> t
                               "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
 
 
+def measured(metrics: Mapping[str, Any]) -> dict[str, float]:
+  """A step's metrics as floats, without the norms it did not compute (NaN off
+  `metrics_every` steps)."""
+  return {k: float(v) for k, v in metrics.items()
+          if not (k in SOMETIMES and math.isnan(float(v)))}
+
+
 def shown_metrics(shown: Mapping[str, float], metrics: Mapping[str, Any]) -> dict[str, float]:
-  """What the progress bar shows after the row `metrics`: its values, except that a norm the
-  step did not compute (NaN) keeps the last one that was, so the bar never reads 'nan' for a
-  value that was simply not measured."""
-  out = dict(shown)
-  out.update({k: float(v) for k, v in metrics.items()
-              if not (k in SOMETIMES and math.isnan(float(v)))})
-  return out
+  """What the progress bar shows after the row `metrics`: its measured values, and for a norm
+  the step did not compute the last one that was, so the bar never reads 'nan' for a value
+  that was simply not measured."""
+  return {**shown, **measured(metrics)}
 
 
 def format_metrics(metrics: Mapping[str, float]) -> str:
